@@ -1,0 +1,360 @@
+"""The association compliance gate: has a wave's fleet installed the package, well enough?
+
+A sensor or trigger polls every account/Region of the wave for the association's node
+counts and hands them here with how long the gate has been open. The decision is a pure
+function of those numbers, so it can be replayed, tested and explained in the report.
+
+Percentages are compared as exact fractions of the threshold as written (``99.9`` means
+999/1000), so 999 of 1000 nodes meet 99.9% even though ``999 / 1000 * 100`` in floating
+point falls a hair short.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+from distributor_rollout.core.errors import Problem, ValidationError, wrong
+from distributor_rollout.core.targets import Target
+
+GateState = Literal["PASS", "WAIT", "FAIL"]
+WORST_LIMIT = 10
+"""How many of the least compliant targets a decision carries."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetCompliance:
+    """Association node counts in one target.
+
+    ``expected`` is the number of nodes the association targets; nodes that are neither
+    succeeded, failed nor pending have not reported at all (often: not SSM-managed).
+    More reports than expected nodes (a stale node count) is a data error: the counts
+    are then taken as reported, i.e. expected is raised to their sum.
+    """
+
+    target: Target
+    expected: int
+    success: int
+    failed: int
+    pending: int
+
+    def __post_init__(self) -> None:
+        problems = [
+            wrong(name, "not a node count", getattr(self, name), "an integer ≥ 0")
+            for name in ("expected", "success", "failed", "pending")
+            if not _is_count(getattr(self, name))
+        ]
+        if problems:
+            raise ValidationError(f"compliance of {self.target}", problems)
+
+    @property
+    def reported_total(self) -> int:
+        """Nodes that reported anything: succeeded + failed + pending."""
+        return self.success + self.failed + self.pending
+
+    @property
+    def effective_expected(self) -> int:
+        """``expected``, unless more nodes reported than that (then the reported count)."""
+        return max(self.expected, self.reported_total)
+
+    @property
+    def unreported(self) -> int:
+        """Targeted nodes with no status at all; never negative."""
+        return self.effective_expected - self.reported_total
+
+    @property
+    def compliant_percent(self) -> float:
+        """Succeeded nodes as a percentage of targeted nodes (100.0 when there are none)."""
+        expected = self.effective_expected
+        return self.success * 100 / expected if expected else 100.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "target": self.target.to_dict(),
+            "expected": self.expected,
+            "success": self.success,
+            "failed": self.failed,
+            "pending": self.pending,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TargetCompliance:
+        """The inverse of ``to_dict``."""
+        return cls(
+            target=Target.from_dict(data["target"]),
+            expected=data["expected"],
+            success=data["success"],
+            failed=data["failed"],
+            pending=data["pending"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceTotals:
+    """Node counts summed over a wave's targets (after the per-target clamp)."""
+
+    expected: int = 0
+    success: int = 0
+    failed: int = 0
+    pending: int = 0
+    unreported: int = 0
+
+    @property
+    def reported(self) -> int:
+        """Nodes with a final result: succeeded or failed (pending has not finished)."""
+        return self.success + self.failed
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-safe form."""
+        return {
+            "expected": self.expected,
+            "success": self.success,
+            "failed": self.failed,
+            "pending": self.pending,
+            "unreported": self.unreported,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ComplianceTotals:
+        """The inverse of ``to_dict``."""
+        return cls(**{key: int(data[key]) for key in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    """A wave's gate: how compliant, how many nodes, how long to wait and to bake.
+
+    ``timeout_seconds`` bounds the time to *reach* compliance. A gate that is passing at
+    its timeout is allowed to finish its bake (it fails if it stops passing meanwhile),
+    so the longest a gate can stay open is ``timeout_seconds + bake_seconds``.
+    """
+
+    threshold_percent: float = 100.0
+    min_nodes: int = 1
+    timeout_seconds: float = 3600.0
+    bake_seconds: float = 0.0
+    poll_interval_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        problems: list[Problem] = []
+        if not _is_number(self.threshold_percent) or not 0 <= self.threshold_percent <= 100:
+            problems.append(
+                wrong("threshold_percent", "not a percentage", self.threshold_percent, "0-100")
+            )
+        if not _is_count(self.min_nodes):
+            problems.append(wrong("min_nodes", "not a node count", self.min_nodes, "≥ 0"))
+        for name, minimum in (
+            ("timeout_seconds", "> 0"),
+            ("bake_seconds", "≥ 0"),
+            ("poll_interval_seconds", "> 0"),
+        ):
+            value = getattr(self, name)
+            valid = _is_number(value) and (value >= 0 if minimum == "≥ 0" else value > 0)
+            if not valid:
+                problems.append(wrong(name, "not a duration", value, f"seconds {minimum}"))
+        if problems:
+            raise ValidationError("gate settings", problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateSettings:
+        """The inverse of ``to_dict``; missing keys take the defaults."""
+        return cls(**{name: data[name] for name in cls.__slots__ if name in data})
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """One evaluation of the gate.
+
+    ``passing_since`` is the elapsed time at which the gate started passing without a
+    break (``None`` when it is not passing): feed it back into the next evaluation.
+    """
+
+    state: GateState
+    reason: str
+    compliant_percent: float
+    totals: ComplianceTotals
+    passing_since: float | None
+    worst: tuple[TargetCompliance, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "compliant_percent": self.compliant_percent,
+            "totals": self.totals.to_dict(),
+            "passing_since": self.passing_since,
+            "worst": [item.to_dict() for item in self.worst],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateDecision:
+        """The inverse of ``to_dict``."""
+        state = data["state"]
+        if state not in ("PASS", "WAIT", "FAIL"):
+            raise ValidationError(
+                "gate decision", [wrong("state", "unknown state", state, "PASS | WAIT | FAIL")]
+            )
+        return cls(
+            state=state,
+            reason=data["reason"],
+            compliant_percent=float(data["compliant_percent"]),
+            totals=ComplianceTotals.from_dict(data["totals"]),
+            passing_since=data["passing_since"],
+            worst=tuple(TargetCompliance.from_dict(item) for item in data.get("worst", ())),
+        )
+
+
+def total_compliance(targets: Iterable[TargetCompliance]) -> ComplianceTotals:
+    """Sum the per-target counts (each clamped first, see ``TargetCompliance``)."""
+    expected = success = failed = pending = unreported = 0
+    for item in targets:
+        expected += item.effective_expected
+        success += item.success
+        failed += item.failed
+        pending += item.pending
+        unreported += item.unreported
+    return ComplianceTotals(expected, success, failed, pending, unreported)
+
+
+def evaluate_gate(
+    targets: Iterable[TargetCompliance],
+    settings: GateSettings,
+    elapsed: float,
+    passing_since: float | None = None,
+) -> GateDecision:
+    """Decide PASS, WAIT or FAIL for a wave's compliance ``elapsed`` seconds into the gate.
+
+    Passing means: some nodes are targeted, compliant% (succeeded / targeted; pending and
+    unreported nodes count against) reaches the threshold, and at least ``min_nodes``
+    nodes reported a final result. The gate FAILs at once when failed nodes alone make
+    the threshold unreachable; PASSes once it has been passing for ``bake_seconds``
+    without a break; and FAILs at its timeout if it is not passing then.
+    """
+    problems = []
+    if not _is_number(elapsed) or elapsed < 0:
+        problems.append(wrong("elapsed", "not a time since the gate opened", elapsed, "≥ 0"))
+    elif passing_since is not None and (
+        not _is_number(passing_since) or not 0 <= passing_since <= elapsed
+    ):
+        problems.append(
+            wrong("passing_since", "not a time before now", passing_since, f"0-{elapsed}")
+        )
+    if problems:
+        raise ValidationError("gate evaluation", problems)
+
+    items = list(targets)
+    totals = total_compliance(items)
+    threshold = Fraction(str(settings.threshold_percent))
+    ratio = Fraction(totals.success * 100, totals.expected) if totals.expected else Fraction(0)
+    percent = float(ratio)
+    worst = _worst(items)
+    need = f"need {settings.threshold_percent:g}%"
+
+    def decide(state: GateState, reason: str, since: float | None) -> GateDecision:
+        return GateDecision(state, reason, percent, totals, since, worst)
+
+    if totals.expected:
+        best_case = Fraction((totals.expected - totals.failed) * 100, totals.expected)
+        if best_case < threshold:
+            return decide(
+                "FAIL",
+                f"threshold unreachable: {totals.failed} of {totals.expected} nodes failed, "
+                f"at most {_shown(best_case, threshold)}% can comply, {need}",
+                None,
+            )
+
+    passing = totals.expected > 0 and ratio >= threshold and totals.reported >= settings.min_nodes
+    if passing:
+        since = elapsed if passing_since is None else passing_since
+        baked = elapsed - since
+        shown = _shown(ratio, threshold)
+        status = f"{shown}% compliant ({need}), {totals.reported} nodes reported"
+        if baked >= settings.bake_seconds:
+            return decide("PASS", f"{status}, passing for {baked:.0f}s", since)
+        return decide(
+            "WAIT", f"{status}; baking: {baked:.0f}s of {settings.bake_seconds:.0f}s", since
+        )
+
+    unmet = _unmet(totals, ratio, threshold, settings)
+    if elapsed >= settings.timeout_seconds:
+        return decide("FAIL", f"timed out after {elapsed:.0f}s: {unmet}", None)
+    return decide("WAIT", f"waiting: {unmet}", None)
+
+
+def next_poll_in(decision: GateDecision, settings: GateSettings, elapsed: float) -> float:
+    """Seconds until the gate should be evaluated again; 0.0 once it has decided.
+
+    The poll interval, shortened so a poll lands exactly when the bake ends (while
+    passing) or when the timeout strikes (while not yet there).
+    """
+    if decision.state != "WAIT":
+        return 0.0
+    wait = settings.poll_interval_seconds
+    if decision.passing_since is not None:
+        bake_left = decision.passing_since + settings.bake_seconds - elapsed
+        if bake_left > 0:
+            wait = min(wait, bake_left)
+    timeout_left = settings.timeout_seconds - elapsed
+    if timeout_left > 0:
+        wait = min(wait, timeout_left)
+    return float(wait)
+
+
+def _unmet(
+    totals: ComplianceTotals, ratio: Fraction, threshold: Fraction, settings: GateSettings
+) -> str:
+    """Which passing conditions fail, in the words an operator would act on."""
+    if not totals.expected:
+        return "no targeted nodes found"
+    parts = []
+    if ratio < threshold:
+        shown = _shown(ratio, threshold)
+        parts.append(f"{shown}% compliant, need {settings.threshold_percent:g}%")
+    if totals.reported < settings.min_nodes:
+        parts.append(
+            f"only {totals.reported} {_nodes(totals.reported)} reported, "
+            f"need at least {settings.min_nodes}"
+        )
+    if totals.pending:
+        parts.append(f"{totals.pending} {_nodes(totals.pending)} pending")
+    if totals.unreported:
+        parts.append(f"{totals.unreported} {_nodes(totals.unreported)} never reported")
+    return "; ".join(parts)
+
+
+def _worst(items: list[TargetCompliance]) -> tuple[TargetCompliance, ...]:
+    # Only targets short of full compliance: a list padded with healthy ones hides nothing
+    # useful, and targets without nodes have no percentage to rank.
+    lagging = [item for item in items if item.success < item.effective_expected]
+    lagging.sort(key=lambda item: (item.compliant_percent, -item.failed, item.target))
+    return tuple(lagging[:WORST_LIMIT])
+
+
+def _shown(percent: Fraction, threshold: Fraction) -> str:
+    """One decimal, or more where one would round across the threshold (94.96 is not 95.0)."""
+    for decimals in range(1, 5):
+        text = f"{float(percent):.{decimals}f}"
+        if (Fraction(text) >= threshold) == (percent >= threshold):
+            return text
+    return text
+
+
+def _nodes(count: int) -> str:
+    return "node" if count == 1 else "nodes"
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,354 @@
+"""The rollout plan: one YAML file in ``include/rollouts/`` per package, one DAG per plan.
+
+The models only say what each field may hold; ``plan_validation`` turns raw YAML into a
+``Plan`` and reports every problem (field formats here, cross-field rules there). The
+plan speaks in the seed solution's terms where it has them: ``package.name`` is the
+template's ``PackageName``, ``package.bucket`` its ``S3PackageBucket``, ``package.folder``
+its ``S3PackageBucketFolder``, ``package.version`` its ``Version``, ``association.*`` the
+association parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from distributor_rollout.core.fields import (
+    AccountId,
+    AssociationName,
+    AssociationSchedule,
+    BakeTime,
+    BucketTemplate,
+    DagSchedule,
+    GateTimeout,
+    IamRoleName,
+    MaxConcurrency,
+    MaxErrors,
+    OuRef,
+    PackageBucketPattern,
+    PackageName,
+    PlanName,
+    PollInterval,
+    RegionName,
+    S3Prefix,
+    SnsTopicArn,
+    StackSetName,
+    TagKey,
+    TagValue,
+    Version,
+    WaveName,
+)
+
+CallAs = Literal["DELEGATED_ADMIN", "SELF"]
+Action = Literal["Install", "Uninstall"]
+InstallationType = Literal["Uninstall and reinstall", "In-place update"]
+ComplianceSeverity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"]
+RegionConcurrency = Literal["SEQUENTIAL", "PARALLEL"]
+ConcurrencyMode = Literal["STRICT_FAILURE_TOLERANCE", "SOFT_FAILURE_TOLERANCE"]
+AccountFilterType = Literal["INTERSECTION", "DIFFERENCE"]
+RollbackMode = Literal["previous_version", "uninstall", "none"]
+RollbackTrigger = Literal[
+    "operation_failed", "compliance_failed", "compliance_timeout", "approval_rejected"
+]
+NotifyEvent = Literal["success", "failure", "rollback"]
+
+ALL_ROLLBACK_TRIGGERS: tuple[RollbackTrigger, ...] = (
+    "operation_failed",
+    "compliance_failed",
+    "compliance_timeout",
+    "approval_rejected",
+)
+DEFAULT_NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("failure", "rollback")
+
+
+class _Model(BaseModel):
+    """Every plan block: unknown keys are errors (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PackageSpec(_Model):
+    """What is built and published, and where the member accounts fetch it from."""
+
+    name: PackageName = Field(description="the package (SSM document) name: the seed's PackageName")
+    version: Version = Field(description="the package version: the seed's Version, quoted in YAML")
+    source: str = Field(
+        min_length=1, description="the package source folder, relative to the plan file"
+    )
+    publisher: str | None = Field(None, description="the manifest's publisher")
+    bucket: PackageBucketPattern = Field(
+        description="the bucket name pattern, one per Region: the seed's S3PackageBucket"
+    )
+    folder: S3Prefix = Field(description="the key prefix in the bucket: S3PackageBucketFolder")
+    create_buckets: bool = Field(True, description="create missing package buckets (true/false)")
+
+
+class AutoDeployment(_Model):
+    """StackSets auto-deployment to accounts that join a targeted OU later."""
+
+    enabled: bool = Field(False, description="true or false")
+    retain_stacks_on_account_removal: bool = Field(False, description="true or false")
+
+
+class ComplianceReader(_Model):
+    """The read-only role the DAGs assume in member accounts to read association status."""
+
+    role_name: IamRoleName = Field(
+        "DistributorRolloutComplianceReader", description="the IAM role name"
+    )
+    create: bool = Field(True, description="the stack set template creates the role (true/false)")
+    home_region: RegionName | None = Field(
+        None, description="the one Region whose stack creates the (global) IAM role"
+    )
+
+
+class StackSetSpec(_Model):
+    """The service-managed stack set and how the delegated administrator runs it."""
+
+    name: StackSetName = Field(description="the stack set name")
+    description: str = Field("", max_length=1024, description="a description, ≤ 1024 characters")
+    call_as: CallAs = Field("DELEGATED_ADMIN", description="'DELEGATED_ADMIN' or 'SELF'")
+    region: RegionName = Field(description="the Region where the stack set is administered")
+    auto_deployment: AutoDeployment = Field(default_factory=AutoDeployment)
+    managed_execution: bool = Field(False, description="queue conflicting operations (true/false)")
+    artifacts_bucket: BucketTemplate = Field(
+        description="the bucket for rendered templates and run reports (may use {account_id})"
+    )
+    compliance_reader: ComplianceReader = Field(default_factory=ComplianceReader)
+    tags: dict[TagKey, str] = Field(default_factory=dict, description="tags for the stack set")
+
+    @property
+    def compliance_home_region(self) -> str:
+        """Where the compliance-reader role is created: its home Region or the admin Region."""
+        return self.compliance_reader.home_region or self.region
+
+
+class AssociationSpec(_Model):
+    """The State Manager association that runs AWS-ConfigureAWSPackage in every target."""
+
+    name: AssociationName = Field(description="the association name: the seed's AssociationName")
+    action: Action = Field("Install", description="'Install' or 'Uninstall'")
+    installation_type: InstallationType = Field(
+        "Uninstall and reinstall", description="'Uninstall and reinstall' or 'In-place update'"
+    )
+    schedule: AssociationSchedule = Field(
+        "rate(30 minutes)", description="a State Manager cron, rate or at expression"
+    )
+    target_tag_key: TagKey | None = Field(None, description="only nodes with this tag key")
+    target_tag_value: TagValue | None = Field(None, description="... and this tag value")
+    output_s3_prefix: S3Prefix | None = Field(None, description="the Run Command output prefix")
+    max_concurrency: MaxConcurrency = Field("10%", description="a count or a percentage, quoted")
+    max_errors: MaxErrors = Field("10%", description="a count or a percentage, quoted")
+    compliance_severity: ComplianceSeverity = Field("UNSPECIFIED", description="the severity")
+    apply_only_at_cron_interval: bool = Field(False, description="true or false")
+
+    @property
+    def targets_all_nodes(self) -> bool:
+        """Whether the association targets every managed node rather than a tag."""
+        return self.target_tag_key is None
+
+
+class OperationSettings(_Model):
+    """StackSet operation preferences; in a wave, only the fields it sets override defaults."""
+
+    max_concurrent_count: int | None = Field(None, ge=1, description="accounts at once, ≥ 1")
+    max_concurrent_percentage: int | None = Field(None, ge=1, le=100, description="1-100")
+    failure_tolerance_count: int | None = Field(None, ge=0, description="failed accounts, ≥ 0")
+    failure_tolerance_percentage: int | None = Field(None, ge=0, le=100, description="0-100")
+    region_concurrency: RegionConcurrency | None = Field(None, description="SEQUENTIAL|PARALLEL")
+    region_order: list[RegionName] | None = Field(None, description="Region names, in order")
+    concurrency_mode: ConcurrencyMode | None = Field(
+        None, description="'STRICT_FAILURE_TOLERANCE' or 'SOFT_FAILURE_TOLERANCE'"
+    )
+
+
+class GateSettingsSpec(_Model):
+    """Compliance gate settings; in a wave, only the fields it sets override defaults."""
+
+    threshold_percent: float | None = Field(None, ge=0, le=100, description="a number 0-100")
+    min_nodes: int | None = Field(None, ge=0, description="nodes that must report, ≥ 0")
+    timeout: GateTimeout | None = Field(None, description="a duration like '30m'")
+    bake: BakeTime | None = Field(None, description="a duration like '5m'")
+    poll_interval: PollInterval | None = Field(None, description="a duration like '30s'")
+
+
+class Defaults(_Model):
+    """Settings every wave starts from."""
+
+    operation: OperationSettings = Field(default_factory=OperationSettings)
+    gate: GateSettingsSpec = Field(default_factory=GateSettingsSpec)
+
+
+class AccountFilter(_Model):
+    """Narrow a wave's OUs to some accounts (INTERSECTION) or leave some out (DIFFERENCE)."""
+
+    ids: list[AccountId] = Field(min_length=1, description="account ids, quoted in YAML")
+    filter: AccountFilterType = Field(description="'INTERSECTION' or 'DIFFERENCE'")
+
+
+class WaveSpec(_Model):
+    """One stage of the rollout: OUs × Regions, deployed and gated together."""
+
+    name: WaveName = Field(description="a wave name")
+    ous: list[OuRef] = Field(min_length=1, description="OU ids (ou-…, r-…) or OU paths (/Prod/EU)")
+    regions: list[RegionName] = Field(min_length=1, description="Region names")
+    accounts: AccountFilter | None = Field(None, description="an account filter")
+    approval: bool = Field(False, description="wait for a human approval (true/false)")
+    operation: OperationSettings = Field(default_factory=OperationSettings)
+    gate: GateSettingsSpec = Field(default_factory=GateSettingsSpec)
+
+
+class RollbackSpec(_Model):
+    """What happens when a wave fails."""
+
+    mode: RollbackMode = Field(
+        "previous_version", description="'previous_version', 'uninstall' or 'none'"
+    )
+    triggers: list[RollbackTrigger] = Field(
+        default_factory=lambda: list(ALL_ROLLBACK_TRIGGERS),
+        description="rollback triggers: " + ", ".join(ALL_ROLLBACK_TRIGGERS),
+    )
+
+
+class NotifySpec(_Model):
+    """Where run summaries go."""
+
+    sns_topic_arn: SnsTopicArn | None = Field(None, description="an SNS topic ARN")
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS),
+        description="events: 'success', 'failure', 'rollback'",
+    )
+
+
+class Plan(_Model):
+    """A whole rollout plan."""
+
+    name: PlanName = Field(description="the plan name (the DAG is rollout_<name>)")
+    description: str = Field("", description="what this rollout is for")
+    owner: str = Field("distributor-rollout", min_length=1, description="the DAG owner")
+    tags: list[str] = Field(default_factory=list, description="DAG tags")
+    schedule: DagSchedule = Field(None, description="a cron or preset, or none for manual runs")
+    package: PackageSpec
+    stack_set: StackSetSpec
+    association: AssociationSpec
+    defaults: Defaults = Field(default_factory=Defaults)
+    waves: list[WaveSpec] = Field(min_length=1, description="the waves, in rollout order")
+    rollback: RollbackSpec = Field(default_factory=RollbackSpec)
+    notify: NotifySpec = Field(default_factory=NotifySpec)
+
+    def wave(self, name: str) -> WaveSpec:
+        """The wave with this name (``KeyError`` if none)."""
+        for wave in self.waves:
+            if wave.name == name:
+                return wave
+        raise KeyError(name)
+
+    def digest(self) -> str:
+        """sha256 of the plan's canonical JSON: what a run report records as its input."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# What a wave gets when neither it nor the defaults say: a cautious start (a quarter of
+# the accounts at once, no failure tolerated) and a gate that wants 95% of nodes compliant.
+BUILTIN_OPERATION = OperationSettings(
+    max_concurrent_percentage=25,
+    failure_tolerance_count=0,
+    region_concurrency="SEQUENTIAL",
+    concurrency_mode="STRICT_FAILURE_TOLERANCE",
+)
+BUILTIN_GATE = GateSettingsSpec(
+    threshold_percent=95.0, min_nodes=1, timeout=3_600, bake=300, poll_interval=30
+)
+_EXCLUSIVE_PAIRS = (
+    ("max_concurrent_count", "max_concurrent_percentage"),
+    ("failure_tolerance_count", "failure_tolerance_percentage"),
+)
+
+
+def _layer(base: dict[str, Any], override: BaseModel) -> dict[str, Any]:
+    """Apply the fields an override sets; setting one of a count/percentage pair drops the
+    other, so a wave can say ``max_concurrent_count: 1`` over a percentage default."""
+    merged = dict(base)
+    for key, value in override.model_dump(exclude_none=True).items():
+        for pair in _EXCLUSIVE_PAIRS:
+            if key in pair:
+                for other in pair:
+                    merged.pop(other, None)
+        merged[key] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class OperationPreferences:
+    """A wave's resolved StackSet operation preferences."""
+
+    region_order: tuple[str, ...]
+    region_concurrency: str
+    concurrency_mode: str
+    max_concurrent_count: int | None = None
+    max_concurrent_percentage: int | None = None
+    failure_tolerance_count: int | None = None
+    failure_tolerance_percentage: int | None = None
+
+    def to_aws(self) -> dict[str, Any]:
+        """The ``OperationPreferences`` request structure."""
+        aws: dict[str, Any] = {
+            "RegionConcurrencyType": self.region_concurrency,
+            "RegionOrder": list(self.region_order),
+            "ConcurrencyMode": self.concurrency_mode,
+        }
+        for field, key in (
+            ("max_concurrent_count", "MaxConcurrentCount"),
+            ("max_concurrent_percentage", "MaxConcurrentPercentage"),
+            ("failure_tolerance_count", "FailureToleranceCount"),
+            ("failure_tolerance_percentage", "FailureTolerancePercentage"),
+        ):
+            value = getattr(self, field)
+            if value is not None:
+                aws[key] = value
+        return aws
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """A wave's resolved compliance gate settings, in seconds."""
+
+    threshold_percent: float
+    min_nodes: int
+    timeout_seconds: int
+    bake_seconds: int
+    poll_interval_seconds: int
+
+
+def wave_operation(plan: Plan, wave: WaveSpec) -> OperationPreferences:
+    """Built-ins, then the plan's defaults, then the wave's own settings.
+
+    The Region order is the configured order restricted to the wave's Regions, followed
+    by the wave's other Regions as listed, so every wave Region is always included.
+    """
+    merged = _layer(
+        _layer(BUILTIN_OPERATION.model_dump(exclude_none=True), plan.defaults.operation),
+        wave.operation,
+    )
+    configured = [region for region in merged.pop("region_order", []) if region in wave.regions]
+    order = tuple(dict.fromkeys([*configured, *wave.regions]))
+    return OperationPreferences(region_order=order, **merged)
+
+
+def wave_gate(plan: Plan, wave: WaveSpec) -> GateConfig:
+    """Built-ins, then the plan's defaults, then the wave's own settings."""
+    merged = _layer(
+        _layer(BUILTIN_GATE.model_dump(exclude_none=True), plan.defaults.gate), wave.gate
+    )
+    return GateConfig(
+        threshold_percent=float(merged["threshold_percent"]),
+        min_nodes=int(merged["min_nodes"]),
+        timeout_seconds=int(merged["timeout"]),
+        bake_seconds=int(merged["bake"]),
+        poll_interval_seconds=int(merged["poll_interval"]),
+    )

@@ -1,0 +1,225 @@
+"""Format rules for the names and ids a plan holds, as AWS enforces them.
+
+Each rule takes a value and returns ``None`` when it is valid, or the message of
+what is wrong in the project's shape ``what (got X; expected Y)``. The patterns
+come from botocore's service models (SSM ``DocumentName``, ``AssociationName``,
+``DocumentVersionName``, ``MaxConcurrency``, ``MaxErrors``; CloudFormation
+``OrganizationalUnitId``, ``Account``) so a plan that passes here passes there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from distributor_rollout.core.errors import describe
+from distributor_rollout.core.regions import KNOWN_REGIONS
+
+Rule = Callable[[str], "str | None"]
+
+_SSM_NAME = re.compile(r"[a-zA-Z0-9_\-.]{3,128}")
+_SSM_RESERVED_PREFIXES = ("aws", "amazon", "amzn")
+_VERSION = re.compile(r"[a-zA-Z0-9_\-.]{1,128}")
+_OU_ID = re.compile(r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32}")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_STACK_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
+_MAX_CONCURRENCY = re.compile(r"[1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%")
+_MAX_ERRORS = re.compile(r"[1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%")
+_SNS_TOPIC_ARN = re.compile(
+    r"arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?"
+)
+_IAM_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+_S3_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*")
+_TAG_KEY = re.compile(r"[\w\s.:/=+\-@]{1,128}")
+_PLAN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_WAVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,49}")
+# The longest values the placeholders take, so a pattern that fits for them fits for all.
+_PLACEHOLDER_SAMPLES = {"{account_id}": "123456789012", "{region}": "ap-southeast-7"}
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _bad(what: str, value: str, expected: str) -> str:
+    return f"{what} (got {describe(value)}; expected {expected})"
+
+
+def package_name(value: str) -> str | None:
+    """A Distributor package is an SSM document: its name follows SSM ``DocumentName``."""
+    expected = "3-128 letters, digits, '_', '-' or '.', not starting with aws, amazon or amzn"
+    if not _SSM_NAME.fullmatch(value):
+        return _bad("not a valid SSM document name", value, expected)
+    if value.lower().startswith(_SSM_RESERVED_PREFIXES):
+        return _bad("uses a prefix AWS reserves for its own documents", value, expected)
+    return None
+
+
+def association_name(value: str) -> str | None:
+    """State Manager ``AssociationName``."""
+    if _SSM_NAME.fullmatch(value):
+        return None
+    return _bad("not a valid association name", value, "3-128 letters, digits, '_', '-' or '.'")
+
+
+def version(value: str) -> str | None:
+    """Distributor package version, stored as the document's ``VersionName``."""
+    if _VERSION.fullmatch(value):
+        return None
+    return _bad("not a valid package version", value, "1-128 letters, digits, '_', '-' or '.'")
+
+
+def ou_id(value: str) -> str | None:
+    """An organizational unit id, or the organization root id (StackSets accept both)."""
+    if _OU_ID.fullmatch(value):
+        return None
+    expected = "an OU id like 'ou-ab12-cdef3456' or a root id like 'r-ab12'"
+    return _bad("not an organizational unit id", value, expected)
+
+
+def ou_ref(value: str) -> str | None:
+    """How a wave names an OU: its id, or its path of OU names from the root.
+
+    Paths (``/Prod/EU``; ``/`` is the root) read better in a plan and survive an OU being
+    re-created; wave resolution turns them into ids with the organization snapshot.
+    """
+    if value.startswith("/"):
+        segments = value.strip("/").split("/") if value != "/" else []
+        if all(0 < len(segment) <= 128 and segment == segment.strip() for segment in segments):
+            return None
+        expected = "a path of OU names from the root like '/Prod/EU', or '/' for the root"
+        return _bad("not a valid OU path", value, expected)
+    if _OU_ID.fullmatch(value):
+        return None
+    expected = "an OU id like 'ou-ab12-cdef3456', a root id like 'r-ab12', or a path like '/Prod'"
+    return _bad("not an organizational unit id or path", value, expected)
+
+
+def account_id(value: str) -> str | None:
+    """A 12-digit AWS account id."""
+    if _ACCOUNT_ID.fullmatch(value):
+        return None
+    return _bad("not an AWS account id", value, "12 digits, quoted in YAML")
+
+
+def region(value: str) -> str | None:
+    """A Region name AWS has (see ``core.regions``)."""
+    if value in KNOWN_REGIONS:
+        return None
+    return _bad("not an AWS Region", value, "a Region name like 'us-east-1' or 'eu-west-1'")
+
+
+def stack_set_name(value: str) -> str | None:
+    """CloudFormation stack set name: a letter, then letters, digits or hyphens, ≤ 128."""
+    if _STACK_SET_NAME.fullmatch(value):
+        return None
+    expected = "a letter followed by up to 127 letters, digits or '-'"
+    return _bad("not a valid stack set name", value, expected)
+
+
+def max_concurrency(value: str) -> str | None:
+    """State Manager ``MaxConcurrency``: a count ≥ 1 or a percentage 1%-100%."""
+    if _MAX_CONCURRENCY.fullmatch(value):
+        return None
+    return _bad(
+        "not a valid MaxConcurrency", value, "a count like '10' or a percentage '1%'-'100%'"
+    )
+
+
+def max_errors(value: str) -> str | None:
+    """State Manager ``MaxErrors``: a count ≥ 0 or a percentage 0%-100%."""
+    if _MAX_ERRORS.fullmatch(value):
+        return None
+    return _bad("not a valid MaxErrors", value, "a count like '0' or a percentage '0%'-'100%'")
+
+
+def sns_topic_arn(value: str) -> str | None:
+    """An SNS topic ARN."""
+    if _SNS_TOPIC_ARN.fullmatch(value):
+        return None
+    expected = "an ARN like 'arn:aws:sns:us-east-1:123456789012:rollouts'"
+    return _bad("not an SNS topic ARN", value, expected)
+
+
+def iam_role_name(value: str) -> str | None:
+    """An IAM role name."""
+    if _IAM_ROLE_NAME.fullmatch(value):
+        return None
+    return _bad("not a valid IAM role name", value, "1-64 letters, digits or '+=,.@_-'")
+
+
+def s3_prefix(value: str) -> str | None:
+    """An S3 key prefix used as a folder: safe characters, no leading or trailing '/'."""
+    if _S3_PREFIX.fullmatch(value):
+        return None
+    expected = (
+        "segments of letters, digits or \"!_.*'()-\" joined by '/', no leading or trailing '/'"
+    )
+    return _bad("not a valid S3 folder", value, expected)
+
+
+def tag_key(value: str) -> str | None:
+    """A resource tag key usable in an SSM target ``tag:<key>``."""
+    if value.lower().startswith("aws:"):
+        return _bad("uses the reserved 'aws:' prefix", value, "a tag key of your own")
+    if _TAG_KEY.fullmatch(value):
+        return None
+    return _bad("not a valid tag key", value, "1-128 letters, digits, spaces or '_.:/=+-@'")
+
+
+def tag_value(value: str) -> str | None:
+    """A resource tag value to match (SSM targets need a non-empty value)."""
+    if 1 <= len(value) <= 256:
+        return None
+    return _bad("not a valid tag value", value, "1-256 characters")
+
+
+def plan_name(value: str) -> str | None:
+    """The plan's id, used in the DAG id, S3 keys and operation ids."""
+    if _PLAN_NAME.fullmatch(value):
+        return None
+    expected = "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+    return _bad("not a valid plan name", value, expected)
+
+
+def wave_name(value: str) -> str | None:
+    """A wave name, used in task ids and operation ids."""
+    if _WAVE_NAME.fullmatch(value):
+        return None
+    expected = "1-50 letters, digits, '_' or '-', starting with a letter or digit"
+    return _bad("not a valid wave name", value, expected)
+
+
+def bucket_pattern(value: str) -> str | None:
+    """The package bucket pattern: one bucket per Region, so ``{region}`` is required;
+    ``{account_id}`` is optional. Every name it yields must be a valid bucket name."""
+    if "{region}" not in value:
+        expected = "an S3 bucket name with '{region}' and optionally '{account_id}'"
+        return _bad("must name one bucket per Region with '{region}'", value, expected)
+    return bucket_template(value)
+
+
+def bucket_template(value: str) -> str | None:
+    """A bucket name that may hold ``{account_id}`` and ``{region}`` placeholders."""
+    sample = value
+    for placeholder, longest in _PLACEHOLDER_SAMPLES.items():
+        sample = sample.replace(placeholder, longest)
+    if "{" in sample or "}" in sample:
+        expected = "only the placeholders '{account_id}' and '{region}'"
+        return _bad("has an unknown placeholder", value, expected)
+    return bucket_name(sample, shown=value)
+
+
+def bucket_name(value: str, *, shown: str | None = None) -> str | None:
+    """An S3 general purpose bucket name."""
+    expected = (
+        "3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
+    )
+    shown_value = value if shown is None else shown
+    if not _BUCKET_NAME.fullmatch(value) or ".." in value or value.startswith("xn--"):
+        return _bad("not a valid S3 bucket name", shown_value, expected)
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", value):
+        return _bad("looks like an IP address", shown_value, expected)
+    return None
+
+
+def fill_bucket_pattern(pattern: str, *, account_id: str, region: str) -> str:
+    """The bucket name a pattern or template gives for one account and Region."""
+    return pattern.replace("{account_id}", account_id).replace("{region}", region)

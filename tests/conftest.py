@@ -1,0 +1,27 @@
+"""Shared fixtures: paths to the repository's shipped examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def example_plan_path() -> Path:
+    """The shipped example plan."""
+    return REPO / "include" / "rollouts" / "examplepackage.yaml"
+
+
+@pytest.fixture(scope="session")
+def example_org_path() -> Path:
+    """The shipped example organization snapshot."""
+    return REPO / "include" / "orgs" / "example.json"

@@ -1,0 +1,416 @@
+"""The stack set template: cfn-lint clean, and shaped the way the rollout relies on.
+
+The structural tests pin what other parts of the project assume about the template: the
+seed's parameter names, how the manifest is passed, the pinned package version, and the
+compliance-reader role existing in one region only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+from cfnlint.decode import decode_str
+
+TEMPLATE_PATH = (
+    Path(__file__).resolve().parents[2] / "include" / "templates" / "distributor-package.yaml"
+)
+
+# One region per partition plus a few commercial ones: the template uses AWS::URLSuffix and
+# AWS::Partition precisely so it is valid outside the aws partition.
+LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1"]
+
+# Rule id -> why its finding is acceptable. Empty on purpose: every warning is a defect
+# until someone argues otherwise here.
+ACCEPTED_LINT_FINDINGS: dict[str, str] = {}
+
+SEED_PARAMETERS = [
+    "PackageName",
+    "S3PackageBucket",
+    "S3PackageBucketFolder",
+    "S3PackageUrl",
+    "Version",
+    "AssociationName",
+    "Action",
+    "InstallationType",
+    "OutputS3Prefix",
+    "ScheduleExpression",
+    "TargetResourceTagKey",
+    "TargetResourceTagValue",
+]
+ASSOCIATION_PARAMETERS = [
+    "AssociationVersion",
+    "MaxConcurrency",
+    "MaxErrors",
+    "ComplianceSeverity",
+    "ApplyOnlyAtCronInterval",
+    "OutputS3BucketName",
+]
+COMPLIANCE_READER_PARAMETERS = [
+    "ComplianceReaderRoleName",
+    "ComplianceReaderTrustedAccountId",
+    "ComplianceReaderHomeRegion",
+]
+MANIFEST_PARAMETERS = ["ManifestContent"] + [f"ManifestContentPart{n:02d}" for n in range(2, 17)]
+
+# CloudFormation's limit on one parameter value, and Systems Manager's on a package manifest.
+PARAMETER_VALUE_LIMIT = 4096
+MANIFEST_LIMIT = 64 * 1024
+# CreateStackSet/UpdateStackSet accept a TemplateBody up to this size.
+TEMPLATE_BODY_LIMIT = 51_200
+
+COMPLIANCE_READER_ACTIONS = [
+    "ssm:DescribeAssociation",
+    "ssm:ListAssociations",
+    "ssm:DescribeAssociationExecutions",
+    "ssm:DescribeAssociationExecutionTargets",
+    "ssm:ListComplianceSummaries",
+    "ssm:ListResourceComplianceSummaries",
+    "ssm:ListComplianceItems",
+    "ssm:DescribeInstanceInformation",
+    "ssm:DescribeDocument",
+    "ssm:ListDocumentVersions",
+]
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"Ref": name}
+
+
+def _not_empty(name: str) -> dict[str, Any]:
+    return {"Fn::Not": [{"Fn::Equals": [_ref(name), ""]}]}
+
+
+# AssociationVersion when set (a rollback), else the version the document publishes.
+_INSTALLED_VERSION = {
+    "Fn::If": ["HasAssociationVersion", _ref("AssociationVersion"), _ref("Version")]
+}
+
+
+@pytest.fixture(scope="module")
+def template_text() -> str:
+    """The template as CloudFormation receives it."""
+    return TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def template(template_text: str) -> dict[str, Any]:
+    """The template parsed with cfn-lint's loader, which understands !Ref, !If, !Sub, ..."""
+    parsed, errors = decode_str(template_text)
+    assert not errors, [str(error) for error in errors]
+    assert parsed is not None
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def parameters(template: dict[str, Any]) -> dict[str, Any]:
+    """The Parameters section."""
+    return template["Parameters"]
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    """The Resources section."""
+    return template["Resources"]
+
+
+def _unaccepted(findings: list[Any]) -> list[str]:
+    return [
+        f"{finding.rule.id} line {finding.linenumber}: {finding.message}"
+        for finding in findings
+        if finding.rule.id not in ACCEPTED_LINT_FINDINGS
+    ]
+
+
+# --- lint -------------------------------------------------------------------------------
+
+
+def test_template_passes_cfn_lint_in_every_partition(template_text: str) -> None:
+    """No cfn-lint error or warning, in commercial, China and GovCloud regions."""
+    assert _unaccepted(lint(template_text, regions=LINT_REGIONS)) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule_id"),
+    [
+        ("DocumentType: Package", "DocumentType: Packages", "E3030"),
+        ("Value: !Ref PackageAssociation", "Value: !Ref NoSuchResource", "E6101"),
+        ("\nParameters:\n", "\nParameters:\n  UnusedParameter:\n    Type: String\n", "W2001"),
+    ],
+    ids=["bad-enum", "dangling-ref", "unused-parameter"],
+)
+def test_lint_check_reports_broken_templates(
+    template_text: str, old: str, new: str, rule_id: str
+) -> None:
+    """The lint test above is live: it sees an error or a warning planted in the template."""
+    assert old in template_text
+    broken = template_text.replace(old, new, 1)
+    assert rule_id in {finding.rule.id for finding in lint(broken, regions=["us-east-1"])}
+
+
+def test_template_fits_in_a_template_body(template_text: str) -> None:
+    """The rollout may pass the template inline; TemplateBody is capped at 51,200 bytes."""
+    assert len(template_text.encode("utf-8")) < TEMPLATE_BODY_LIMIT
+
+
+# --- parameters -------------------------------------------------------------------------
+
+
+def test_parameters_are_the_seeds_plus_documented_extras(parameters: dict[str, Any]) -> None:
+    """Every seed parameter keeps its name, and nothing undocumented sneaks in."""
+    expected = (
+        SEED_PARAMETERS
+        + ASSOCIATION_PARAMETERS
+        + MANIFEST_PARAMETERS
+        + COMPLIANCE_READER_PARAMETERS
+    )
+    assert set(SEED_PARAMETERS) <= set(parameters)
+    assert sorted(parameters) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "default"),
+    [
+        ("S3PackageUrl", ""),
+        ("OutputS3Prefix", ""),
+        ("ScheduleExpression", "rate(30 minutes)"),
+        ("TargetResourceTagKey", ""),
+        ("TargetResourceTagValue", ""),
+        ("OutputS3BucketName", ""),
+        ("ComplianceReaderRoleName", ""),
+        ("ApplyOnlyAtCronInterval", "false"),
+        ("AssociationVersion", ""),
+    ],
+)
+def test_optional_parameters_default_to_the_seeds_behaviour(
+    parameters: dict[str, Any], name: str, default: str
+) -> None:
+    """Leaving an optional parameter out behaves like the seed solution."""
+    assert parameters[name]["Default"] == default
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("Action", ["Install", "Uninstall"]),
+        ("InstallationType", ["Uninstall and reinstall", "In-place update"]),
+        ("ComplianceSeverity", ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"]),
+        ("ApplyOnlyAtCronInterval", ["true", "false"]),
+    ],
+)
+def test_enumerated_parameters_allow_exactly_the_documented_values(
+    parameters: dict[str, Any], name: str, allowed: list[str]
+) -> None:
+    """CloudFormation rejects any other value before touching an account."""
+    assert parameters[name]["AllowedValues"] == allowed
+
+
+def test_every_parameter_has_a_type_and_a_description(parameters: dict[str, Any]) -> None:
+    """The StackSet console and DescribeStackSet show these to operators."""
+    for name, parameter in parameters.items():
+        assert parameter.get("Type") == "String", name
+        assert parameter.get("Description"), name
+
+
+# --- the package document ---------------------------------------------------------------
+
+
+def test_package_document_is_a_versioned_distributor_package(resources: dict[str, Any]) -> None:
+    """Type Package, named after the package, a new document version per package version."""
+    document = resources["PackageDocument"]
+    assert document["Type"] == "AWS::SSM::Document"
+    properties = document["Properties"]
+    assert properties["DocumentType"] == "Package"
+    assert properties["UpdateMethod"] == "NewVersion"
+    assert properties["DocumentFormat"] == "JSON"
+    assert properties["Name"] == _ref("PackageName")
+    assert properties["VersionName"] == _ref("Version")
+
+
+def test_attachments_come_from_the_url_or_the_derived_version_folder(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """S3PackageUrl when given, else https://<bucket>.s3.<region>.<suffix>/<folder>/<version>."""
+    attachments = resources["PackageDocument"]["Properties"]["Attachments"]
+    assert len(attachments) == 1
+    assert attachments[0]["Key"] == "SourceUrl"
+    condition, given, derived = attachments[0]["Values"][0]["Fn::If"]
+    assert condition == "HasS3PackageUrl"
+    assert template["Conditions"]["HasS3PackageUrl"] == _not_empty("S3PackageUrl")
+    assert given == _ref("S3PackageUrl")
+    assert derived == {
+        "Fn::Sub": "https://${S3PackageBucket}.s3.${AWS::Region}.${AWS::URLSuffix}"
+        "/${S3PackageBucketFolder}/${Version}"
+    }
+
+
+def test_manifest_is_the_join_of_every_chunk_parameter_in_order(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """Content rejoins the chunks listed in Metadata, the contract the renderer follows."""
+    contract = template["Metadata"]["DistributorRollout"]
+    assert contract["ManifestContentParameters"] == MANIFEST_PARAMETERS
+    delimiter, pieces = resources["PackageDocument"]["Properties"]["Content"]["Fn::Join"]
+    assert delimiter == ""
+    assert pieces == [_ref(name) for name in MANIFEST_PARAMETERS]
+
+
+def test_manifest_chunks_cover_the_largest_manifest_ssm_accepts(
+    template: dict[str, Any], parameters: dict[str, Any]
+) -> None:
+    """Each chunk fits a CloudFormation parameter, and together they hold 64 KB."""
+    chunk = template["Metadata"]["DistributorRollout"]["ManifestContentChunkCharacters"]
+    assert chunk == PARAMETER_VALUE_LIMIT
+    for name in MANIFEST_PARAMETERS:
+        assert parameters[name]["MaxLength"] == chunk, name
+    assert len(MANIFEST_PARAMETERS) * chunk >= MANIFEST_LIMIT
+    # The first chunk is required; the others default to empty so a short manifest is one.
+    assert "Default" not in parameters["ManifestContent"]
+    assert all(parameters[name]["Default"] == "" for name in MANIFEST_PARAMETERS[1:])
+
+
+# --- the association --------------------------------------------------------------------
+
+
+def test_association_installs_the_pinned_package_version(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """AWS-ConfigureAWSPackage with the seed's parameters; version pinned, never "latest"."""
+    association = resources["PackageAssociation"]
+    assert association["Type"] == "AWS::SSM::Association"
+    assert association["DependsOn"] == "PackageDocument"
+    properties = association["Properties"]
+    assert properties["Name"] == "AWS-ConfigureAWSPackage"
+    assert properties["AssociationName"] == _ref("AssociationName")
+    assert properties["Parameters"] == {
+        "action": [_ref("Action")],
+        "installationType": [_ref("InstallationType")],
+        "name": [_ref("PackageName")],
+        "version": [_INSTALLED_VERSION],
+    }
+    assert template["Conditions"]["HasAssociationVersion"] == _not_empty("AssociationVersion")
+
+
+def test_association_reports_compliance_and_rate_controls(resources: dict[str, Any]) -> None:
+    """The health gate reads AUTO-synced compliance; rate controls come from parameters."""
+    properties = resources["PackageAssociation"]["Properties"]
+    assert properties["SyncCompliance"] == "AUTO"
+    for name in ("ScheduleExpression", "MaxConcurrency", "MaxErrors", "ComplianceSeverity"):
+        assert properties[name] == _ref(name), name
+    assert properties["ApplyOnlyAtCronInterval"] == {"Fn::If": ["ApplyOnlyAtCron", True, False]}
+    # The stack must not wait for nodes: the rollout's compliance gate does, per wave.
+    assert "WaitForSuccessTimeoutSeconds" not in properties
+
+
+def test_association_targets_tagged_nodes_or_every_managed_node(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """tag:<key> = <value> when a tag key is given, else InstanceIds = *."""
+    properties = resources["PackageAssociation"]["Properties"]
+    condition, tagged, everything = properties["Targets"]["Fn::If"]
+    assert condition == "HasTargetTag"
+    assert template["Conditions"]["HasTargetTag"] == _not_empty("TargetResourceTagKey")
+    assert tagged == [
+        {
+            "Key": {"Fn::Sub": "tag:${TargetResourceTagKey}"},
+            "Values": [_ref("TargetResourceTagValue")],
+        }
+    ]
+    assert everything == [{"Key": "InstanceIds", "Values": ["*"]}]
+
+
+def test_output_location_only_with_a_bucket(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """No bucket, no OutputLocation at all (AWS::NoValue), not an empty bucket name."""
+    properties = resources["PackageAssociation"]["Properties"]
+    condition, location, absent = properties["OutputLocation"]["Fn::If"]
+    assert condition == "HasOutputBucket"
+    assert template["Conditions"]["HasOutputBucket"] == _not_empty("OutputS3BucketName")
+    assert location == {
+        "S3Location": {
+            "OutputS3BucketName": _ref("OutputS3BucketName"),
+            "OutputS3KeyPrefix": _ref("OutputS3Prefix"),
+        }
+    }
+    assert absent == _ref("AWS::NoValue")
+
+
+# --- the compliance-reader role ---------------------------------------------------------
+
+
+def test_compliance_reader_role_exists_only_in_its_home_region(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """IAM is global: a role per region would collide on its name in the second region."""
+    role = resources["ComplianceReaderRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    assert role["Condition"] == "CreateComplianceReaderRole"
+    assert template["Conditions"]["CreateComplianceReaderRole"] == {
+        "Fn::And": [
+            _not_empty("ComplianceReaderRoleName"),
+            {"Fn::Equals": [_ref("AWS::Region"), _ref("ComplianceReaderHomeRegion")]},
+        ]
+    }
+    assert template["Outputs"]["ComplianceReaderRoleArn"]["Condition"] == (
+        "CreateComplianceReaderRole"
+    )
+
+
+def test_compliance_reader_role_trusts_only_the_delegated_administrator(
+    resources: dict[str, Any],
+) -> None:
+    """One trusted principal: the delegated-admin account, through sts:AssumeRole."""
+    properties = resources["ComplianceReaderRole"]["Properties"]
+    assert properties["RoleName"] == _ref("ComplianceReaderRoleName")
+    statements = properties["AssumeRolePolicyDocument"]["Statement"]
+    assert len(statements) == 1
+    assert statements[0]["Effect"] == "Allow"
+    assert statements[0]["Action"] == "sts:AssumeRole"
+    assert statements[0]["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ComplianceReaderTrustedAccountId}:root"}
+    }
+
+
+def test_compliance_reader_role_is_read_only(resources: dict[str, Any]) -> None:
+    """Exactly the ten read actions the compliance gate uses, in one Allow statement."""
+    policies = resources["ComplianceReaderRole"]["Properties"]["Policies"]
+    assert len(policies) == 1
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    assert len(statements) == 1
+    assert statements[0]["Effect"] == "Allow"
+    assert statements[0]["Action"] == COMPLIANCE_READER_ACTIONS
+
+
+# --- rules and outputs ------------------------------------------------------------------
+
+
+def test_rules_reject_half_configured_options(template: dict[str, Any]) -> None:
+    """A tag key without value, a prefix without bucket, a role without trust or home."""
+    rules = template["Rules"]
+    assert set(rules) == {
+        "TargetTagKeyAndValueTogether",
+        "OutputPrefixNeedsBucket",
+        "ComplianceReaderNeedsTrustAndHome",
+    }
+    assert rules["OutputPrefixNeedsBucket"]["RuleCondition"] == _not_empty("OutputS3Prefix")
+    assert rules["ComplianceReaderNeedsTrustAndHome"]["RuleCondition"] == _not_empty(
+        "ComplianceReaderRoleName"
+    )
+    asserted = [a["Assert"] for a in rules["ComplianceReaderNeedsTrustAndHome"]["Assertions"]]
+    assert asserted == [
+        _not_empty("ComplianceReaderTrustedAccountId"),
+        _not_empty("ComplianceReaderHomeRegion"),
+    ]
+
+
+def test_outputs_name_the_document_version_and_association(template: dict[str, Any]) -> None:
+    """What a reader of the stack instance needs to find the package and its association."""
+    outputs = template["Outputs"]
+    assert outputs["PackageDocumentName"]["Value"] == _ref("PackageDocument")
+    assert outputs["PackageVersionName"]["Value"] == _ref("Version")
+    assert outputs["InstalledVersionName"]["Value"] == _INSTALLED_VERSION
+    # Ref of an AWS::SSM::Association is its AssociationId.
+    assert outputs["PackageAssociationId"]["Value"] == _ref("PackageAssociation")
