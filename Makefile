@@ -1,11 +1,10 @@
 # Distributor Rollout for Airflow: every command a developer or CI needs.
 # `make help` lists the targets; each installs what it needs first.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SITE    = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -18,8 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -r requirements-dev.txt
 	$(BIN)/python -m pip check
-	@# plugins/ and include/ are importable as Airflow makes them (plugins) and as the tests do.
-	@printf '%s\n%s\n' "$(CURDIR)/plugins" "$(CURDIR)/include" > "$(SITE)/distributor_rollout_paths.pth"
+	@# plugins/ and include/ become importable in .venv, as Airflow makes plugins/ importable.
+	@$(BIN)/python -c 'import pathlib, sysconfig; \
+	  pathlib.Path(sysconfig.get_paths()["purelib"], "distributor_rollout_paths.pth").write_text( \
+	  "$(CURDIR)/plugins\n$(CURDIR)/include\n")'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the pinned locks (reuses an up-to-date .venv)

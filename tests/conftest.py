@@ -25,3 +25,11 @@ def example_plan_path() -> Path:
 def example_org_path() -> Path:
     """The shipped example organization snapshot."""
     return REPO / "include" / "orgs" / "example.json"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (tests/unit → ``unit``) so ``-m`` selects by level."""
+    for item in items:
+        level = item.path.relative_to(REPO / "tests").parts[0]
+        if level in {"unit", "integration", "dags", "e2e"}:
+            item.add_marker(level)
