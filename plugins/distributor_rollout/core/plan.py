@@ -42,6 +42,7 @@ from distributor_rollout.core.fields import (
     Version,
     WaveName,
 )
+from distributor_rollout.core.gate import GateSettings
 
 CallAs = Literal["DELEGATED_ADMIN", "SELF"]
 Action = Literal["Install", "Uninstall"]
@@ -314,17 +315,6 @@ class OperationPreferences:
         return aws
 
 
-@dataclass(frozen=True)
-class GateConfig:
-    """A wave's resolved compliance gate settings, in seconds."""
-
-    threshold_percent: float
-    min_nodes: int
-    timeout_seconds: int
-    bake_seconds: int
-    poll_interval_seconds: int
-
-
 def wave_operation(plan: Plan, wave: WaveSpec) -> OperationPreferences:
     """Built-ins, then the plan's defaults, then the wave's own settings.
 
@@ -340,12 +330,12 @@ def wave_operation(plan: Plan, wave: WaveSpec) -> OperationPreferences:
     return OperationPreferences(region_order=order, **merged)
 
 
-def wave_gate(plan: Plan, wave: WaveSpec) -> GateConfig:
+def wave_gate(plan: Plan, wave: WaveSpec) -> GateSettings:
     """Built-ins, then the plan's defaults, then the wave's own settings."""
     merged = _layer(
         _layer(BUILTIN_GATE.model_dump(exclude_none=True), plan.defaults.gate), wave.gate
     )
-    return GateConfig(
+    return GateSettings(
         threshold_percent=float(merged["threshold_percent"]),
         min_nodes=int(merged["min_nodes"]),
         timeout_seconds=int(merged["timeout"]),

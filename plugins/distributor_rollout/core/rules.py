@@ -42,6 +42,16 @@ def _bad(what: str, value: str, expected: str) -> str:
     return f"{what} (got {describe(value)}; expected {expected})"
 
 
+def _matching(pattern: re.Pattern[str], what: str, expected: str, doc: str) -> Rule:
+    """A rule that holds when the whole value matches ``pattern``."""
+
+    def rule(value: str) -> str | None:
+        return None if pattern.fullmatch(value) else _bad(what, value, expected)
+
+    rule.__doc__ = doc
+    return rule
+
+
 def package_name(value: str) -> str | None:
     """A Distributor package is an SSM document: its name follows SSM ``DocumentName``."""
     expected = "3-128 letters, digits, '_', '-' or '.', not starting with aws, amazon or amzn"
@@ -52,26 +62,28 @@ def package_name(value: str) -> str | None:
     return None
 
 
-def association_name(value: str) -> str | None:
-    """State Manager ``AssociationName``."""
-    if _SSM_NAME.fullmatch(value):
-        return None
-    return _bad("not a valid association name", value, "3-128 letters, digits, '_', '-' or '.'")
+association_name = _matching(
+    _SSM_NAME,
+    "not a valid association name",
+    "3-128 letters, digits, '_', '-' or '.'",
+    """State Manager ``AssociationName``.""",
+)
 
 
-def version(value: str) -> str | None:
-    """Distributor package version, stored as the document's ``VersionName``."""
-    if _VERSION.fullmatch(value):
-        return None
-    return _bad("not a valid package version", value, "1-128 letters, digits, '_', '-' or '.'")
+version = _matching(
+    _VERSION,
+    "not a valid package version",
+    "1-128 letters, digits, '_', '-' or '.'",
+    """Distributor package version, stored as the document's ``VersionName``.""",
+)
 
 
-def ou_id(value: str) -> str | None:
-    """An organizational unit id, or the organization root id (StackSets accept both)."""
-    if _OU_ID.fullmatch(value):
-        return None
-    expected = "an OU id like 'ou-ab12-cdef3456' or a root id like 'r-ab12'"
-    return _bad("not an organizational unit id", value, expected)
+ou_id = _matching(
+    _OU_ID,
+    "not an organizational unit id",
+    "an OU id like 'ou-ab12-cdef3456' or a root id like 'r-ab12'",
+    """An organizational unit id, or the organization root id (StackSets accept both).""",
+)
 
 
 def ou_ref(value: str) -> str | None:
@@ -92,11 +104,12 @@ def ou_ref(value: str) -> str | None:
     return _bad("not an organizational unit id or path", value, expected)
 
 
-def account_id(value: str) -> str | None:
-    """A 12-digit AWS account id."""
-    if _ACCOUNT_ID.fullmatch(value):
-        return None
-    return _bad("not an AWS account id", value, "12 digits, quoted in YAML")
+account_id = _matching(
+    _ACCOUNT_ID,
+    "not an AWS account id",
+    "12 digits, quoted in YAML",
+    """A 12-digit AWS account id.""",
+)
 
 
 def region(value: str) -> str | None:
@@ -106,12 +119,12 @@ def region(value: str) -> str | None:
     return _bad("not an AWS Region", value, "a Region name like 'us-east-1' or 'eu-west-1'")
 
 
-def stack_set_name(value: str) -> str | None:
-    """CloudFormation stack set name: a letter, then letters, digits or hyphens, ≤ 128."""
-    if _STACK_SET_NAME.fullmatch(value):
-        return None
-    expected = "a letter followed by up to 127 letters, digits or '-'"
-    return _bad("not a valid stack set name", value, expected)
+stack_set_name = _matching(
+    _STACK_SET_NAME,
+    "not a valid stack set name",
+    "a letter followed by up to 127 letters, digits or '-'",
+    """CloudFormation stack set name: a letter, then letters, digits or hyphens, ≤ 128.""",
+)
 
 
 def max_concurrency(value: str) -> str | None:
@@ -123,26 +136,28 @@ def max_concurrency(value: str) -> str | None:
     )
 
 
-def max_errors(value: str) -> str | None:
-    """State Manager ``MaxErrors``: a count ≥ 0 or a percentage 0%-100%."""
-    if _MAX_ERRORS.fullmatch(value):
-        return None
-    return _bad("not a valid MaxErrors", value, "a count like '0' or a percentage '0%'-'100%'")
+max_errors = _matching(
+    _MAX_ERRORS,
+    "not a valid MaxErrors",
+    "a count like '0' or a percentage '0%'-'100%'",
+    """State Manager ``MaxErrors``: a count ≥ 0 or a percentage 0%-100%.""",
+)
 
 
-def sns_topic_arn(value: str) -> str | None:
-    """An SNS topic ARN."""
-    if _SNS_TOPIC_ARN.fullmatch(value):
-        return None
-    expected = "an ARN like 'arn:aws:sns:us-east-1:123456789012:rollouts'"
-    return _bad("not an SNS topic ARN", value, expected)
+sns_topic_arn = _matching(
+    _SNS_TOPIC_ARN,
+    "not an SNS topic ARN",
+    "an ARN like 'arn:aws:sns:us-east-1:123456789012:rollouts'",
+    """An SNS topic ARN.""",
+)
 
 
-def iam_role_name(value: str) -> str | None:
-    """An IAM role name."""
-    if _IAM_ROLE_NAME.fullmatch(value):
-        return None
-    return _bad("not a valid IAM role name", value, "1-64 letters, digits or '+=,.@_-'")
+iam_role_name = _matching(
+    _IAM_ROLE_NAME,
+    "not a valid IAM role name",
+    "1-64 letters, digits or '+=,.@_-'",
+    """An IAM role name.""",
+)
 
 
 def s3_prefix(value: str) -> str | None:
@@ -171,20 +186,20 @@ def tag_value(value: str) -> str | None:
     return _bad("not a valid tag value", value, "1-256 characters")
 
 
-def plan_name(value: str) -> str | None:
-    """The plan's id, used in the DAG id, S3 keys and operation ids."""
-    if _PLAN_NAME.fullmatch(value):
-        return None
-    expected = "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
-    return _bad("not a valid plan name", value, expected)
+plan_name = _matching(
+    _PLAN_NAME,
+    "not a valid plan name",
+    "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit",
+    """The plan's id, used in the DAG id, S3 keys and operation ids.""",
+)
 
 
-def wave_name(value: str) -> str | None:
-    """A wave name, used in task ids and operation ids."""
-    if _WAVE_NAME.fullmatch(value):
-        return None
-    expected = "1-50 letters, digits, '_' or '-', starting with a letter or digit"
-    return _bad("not a valid wave name", value, expected)
+wave_name = _matching(
+    _WAVE_NAME,
+    "not a valid wave name",
+    "1-50 letters, digits, '_' or '-', starting with a letter or digit",
+    """A wave name, used in task ids and operation ids.""",
+)
 
 
 def bucket_pattern(value: str) -> str | None:
