@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The lock resolves as PyPI stood on this date, so `make lock` is reproducible; move the
+# date forward (make lock LOCK_DATE=...) to take newer releases.
+LOCK_DATE ?= 2026-11-27T00:00:00Z
+UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header \
+	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint format typecheck unit lock clean
@@ -42,9 +47,9 @@ test: lint typecheck ## Install, then lint, type-check and run the whole test su
 unit: $(STAMP) ## Only the unit tests (fast, no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lock: $(STAMP) ## Regenerate requirements.txt and requirements-dev.txt from the .in files
-	$(BIN)/uv pip compile requirements.in -o requirements.txt --python-version 3.11 --universal --no-header --annotation-style=line --upgrade
-	$(BIN)/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 --universal --no-header --annotation-style=line --upgrade
+lock: $(STAMP) ## Regenerate both locks from the .in files (as of LOCK_DATE)
+	$(UV_COMPILE) --upgrade requirements.in -o requirements.txt
+	$(UV_COMPILE) --upgrade requirements-dev.in -o requirements-dev.txt
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
