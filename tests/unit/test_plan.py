@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 import yaml
 
@@ -171,7 +172,7 @@ def test_missing_source_folder(raw: dict[str, Any], tmp_path: Path) -> None:
 
 def test_plan_is_immutable(raw: dict[str, Any]) -> None:
     plan = validate_plan(raw)
-    with pytest.raises(Exception, match="frozen"):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         plan.name = "other"  # type: ignore[misc]
 
 

@@ -52,6 +52,8 @@ def required_scripts(platform: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Member:
+    """One file going into a zip: its path inside the zip, on disk, and its size."""
+
     arcname: str
     path: Path
     size: int
@@ -59,6 +61,8 @@ class Member:
 
 @dataclass(frozen=True)
 class ZipPlan:
+    """One zip to write: its name, source folder, the manifest targets it serves, its files."""
+
     name: str
     folder: Path
     label: str  # the folder, relative to the source, as messages name it
