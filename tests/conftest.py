@@ -8,6 +8,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# awssim's fixtures (awssim_server, sim, aws) for tests that run against the simulator.
+pytest_plugins = ["awssim.pytest_plugin"]
+
 
 @pytest.fixture(scope="session")
 def repo() -> Path:

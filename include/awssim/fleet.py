@@ -1,0 +1,146 @@
+"""The managed fleet: nodes per account and Region, and what each has installed.
+
+Nodes are generated deterministically from the org's fleet profiles and the seed, so the
+same org and seed give the same instance ids, platforms and tags on every run. What a node
+has installed is ground truth: only the simulated agent changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from awssim.orgspec import NodeProfile, OrgSpec
+
+# Manifest platform key -> (PlatformType, PlatformName) as DescribeInstanceInformation shows it.
+PLATFORM_NAMES: dict[str, tuple[str, str]] = {
+    "amazon": ("Linux", "Amazon Linux"),
+    "ubuntu": ("Linux", "Ubuntu"),
+    "debian": ("Linux", "Debian GNU/Linux"),
+    "redhat": ("Linux", "Red Hat Enterprise Linux"),
+    "centos": ("Linux", "CentOS Linux"),
+    "suse": ("Linux", "SLES"),
+    "oracle": ("Linux", "Oracle Linux Server"),
+    "rocky": ("Linux", "Rocky Linux"),
+    "almalinux": ("Linux", "AlmaLinux"),
+    "windows": ("Windows", "Microsoft Windows Server 2022 Datacenter"),
+    "darwin": ("MacOS", "macOS"),
+}
+
+
+@dataclass
+class Node:
+    """One EC2 instance with (or without) a working SSM Agent."""
+
+    instance_id: str
+    account_id: str
+    region: str
+    platform: str
+    platform_version: str
+    arch: str
+    tags: dict[str, str]
+    managed: bool
+    installed: dict[str, str] = field(default_factory=dict)
+    # What the org file says; a scenario may take a node's agent offline (managed=False).
+    profile_managed: bool = True
+
+    @property
+    def platform_type(self) -> str:
+        """Linux, Windows or MacOS."""
+        return PLATFORM_NAMES.get(self.platform, ("Linux", self.platform))[0]
+
+    @property
+    def platform_name(self) -> str:
+        """The operating system's display name."""
+        return PLATFORM_NAMES.get(self.platform, ("Linux", self.platform))[1]
+
+    @property
+    def ping_status(self) -> str:
+        """Online for a managed node; ConnectionLost for one whose agent never reports."""
+        return "Online" if self.managed else "ConnectionLost"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe ground truth for the state endpoint."""
+        return {
+            "instance_id": self.instance_id,
+            "account_id": self.account_id,
+            "region": self.region,
+            "platform": self.platform,
+            "platform_version": self.platform_version,
+            "arch": self.arch,
+            "tags": dict(self.tags),
+            "managed": self.managed,
+            "installed": dict(self.installed),
+        }
+
+
+class Fleet:
+    """Every node of the organization, by account/Region and by instance id."""
+
+    def __init__(self, nodes: Iterable[Node] = ()) -> None:
+        self._by_target: dict[tuple[str, str], list[Node]] = {}
+        self._by_id: dict[str, Node] = {}
+        for node in nodes:
+            self.add(node)
+
+    def add(self, node: Node) -> None:
+        """Add a node (instance ids are unique)."""
+        if node.instance_id in self._by_id:
+            msg = f"duplicate instance id {node.instance_id}"
+            raise ValueError(msg)
+        self._by_target.setdefault((node.account_id, node.region), []).append(node)
+        self._by_id[node.instance_id] = node
+
+    def nodes(self, account_id: str, region: str) -> list[Node]:
+        """The nodes of one account and Region, in a stable order."""
+        return list(self._by_target.get((account_id, region), []))
+
+    def get(self, instance_id: str) -> Node | None:
+        """One node by instance id."""
+        return self._by_id.get(instance_id)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def to_dict(self) -> list[dict[str, object]]:
+        """Every node as ground truth."""
+        return [node.to_dict() for node in self]
+
+
+def instance_id(seed: int, account_id: str, region: str, index: int) -> str:
+    """A stable EC2-style instance id (``i-`` and 17 hex digits)."""
+    digest = hashlib.sha256(f"{seed}:{account_id}:{region}:{index}".encode()).hexdigest()
+    return f"i-{digest[:17]}"
+
+
+def generate_fleet(org: OrgSpec, seed: int) -> Fleet:
+    """Nodes for every ACTIVE-or-not member account in each of its Regions."""
+    fleet = Fleet()
+    profiles = org.fleet.profiles
+    weights = [profile.weight for profile in profiles]
+    low, high = org.fleet.nodes_per_target
+    for _path, account in org.accounts():
+        for region in account.regions or org.regions:
+            rng = random.Random(f"{seed}:{account.id}:{region}")
+            count = account.nodes if account.nodes is not None else rng.randint(low, high)
+            for index in range(count):
+                profile: NodeProfile = rng.choices(profiles, weights=weights)[0]
+                fleet.add(
+                    Node(
+                        instance_id=instance_id(seed, account.id, region, index),
+                        account_id=account.id,
+                        region=region,
+                        platform=profile.platform,
+                        platform_version=profile.platform_version,
+                        arch=profile.arch,
+                        tags={"Name": f"{account.name}-{index:03d}", **profile.tags},
+                        managed=profile.managed,
+                        profile_managed=profile.managed,
+                    )
+                )
+    return fleet

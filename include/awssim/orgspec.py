@@ -1,0 +1,214 @@
+"""The shape of a simulated organization: OUs, accounts, Regions and the managed fleet.
+
+An org file is YAML (see ``orgs/demo.yaml``). ``load_org`` also accepts a shipped name
+(``demo``) or ``synthetic:ACCOUNTS[:OUS]``, which generates a large organization for
+benchmarks without a file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ORGS_DIR = Path(__file__).resolve().parent / "orgs"
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,127}$")]
+Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+_SYNTHETIC = re.compile(r"^synthetic:(?P<accounts>\d+)(?::(?P<units>\d+))?$")
+
+
+class OrgSpecError(ValueError):
+    """An org file or reference that cannot be loaded; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeProfile(_Strict):
+    """One kind of node in the fleet, drawn with probability proportional to ``weight``."""
+
+    platform: str = Field(description="Manifest platform key, e.g. amazon, ubuntu, windows.")
+    platform_version: str
+    arch: Literal["x86_64", "arm64", "i386"] = "x86_64"
+    weight: int = Field(default=1, ge=1)
+    tags: dict[str, str] = Field(default_factory=dict)
+    managed: bool = True
+
+
+class FleetSpec(_Strict):
+    """How many nodes each account/Region has, and of which kinds."""
+
+    nodes_per_target: tuple[int, int] = (5, 20)
+    profiles: list[NodeProfile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> FleetSpec:
+        low, high = self.nodes_per_target
+        if not 0 <= low <= high:
+            msg = f"nodes_per_target must be [min, max] with 0 <= min <= max (got {[low, high]})"
+            raise ValueError(msg)
+        return self
+
+
+class AccountSpec(_Strict):
+    """A member account."""
+
+    id: AccountId
+    name: str = Field(min_length=1, max_length=50)
+    status: Literal["ACTIVE", "SUSPENDED"] = "ACTIVE"
+    nodes: int | None = Field(default=None, ge=0, description="Fixed node count per Region.")
+    regions: list[Region] | None = Field(
+        default=None, description="Regions with nodes; default: every Region of the org."
+    )
+
+
+class UnitSpec(_Strict):
+    """An organizational unit with its accounts and child units."""
+
+    name: UnitName
+    accounts: list[AccountSpec] = Field(default_factory=list)
+    units: list[UnitSpec] = Field(default_factory=list)
+
+
+class ManagementAccount(_Strict):
+    """The organization's management account (never a stack set target)."""
+
+    id: AccountId
+    name: str = "management"
+
+
+class OrgSpec(_Strict):
+    """A whole simulated organization."""
+
+    name: str = Field(min_length=1)
+    management_account: ManagementAccount
+    delegated_admin: AccountId = Field(
+        description="Registered CloudFormation StackSets delegated administrator; callers "
+        "with unknown credentials act as this account."
+    )
+    regions: list[Region] = Field(min_length=1)
+    units: list[UnitSpec] = Field(default_factory=list)
+    fleet: FleetSpec
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrgSpec:
+        seen: dict[str, str] = {self.management_account.id: "management_account"}
+        for path, account in self.accounts():
+            if account.id in seen:
+                msg = f"account {account.id} appears twice ({seen[account.id]} and {path})"
+                raise ValueError(msg)
+            seen[account.id] = path
+            unknown = sorted(set(account.regions or []) - set(self.regions))
+            if unknown:
+                msg = f"{path}.regions: {unknown} are not among the org's regions {self.regions}"
+                raise ValueError(msg)
+        if self.delegated_admin not in seen or self.delegated_admin == self.management_account.id:
+            msg = (
+                f"delegated_admin {self.delegated_admin} must be a member account of the org "
+                "(not the management account)"
+            )
+            raise ValueError(msg)
+        return self
+
+    def accounts(self) -> Iterator[tuple[str, AccountSpec]]:
+        """Every member account with the OU path that holds it, depth first."""
+        for unit in self.units:
+            yield from _walk(unit, f"/{unit.name}")
+
+    def units_with_paths(self) -> Iterator[tuple[str, UnitSpec]]:
+        """Every OU with its path (``/Prod/EU``), parents before children."""
+        stack = [(f"/{unit.name}", unit) for unit in reversed(self.units)]
+        while stack:
+            path, unit = stack.pop()
+            yield path, unit
+            stack.extend((f"{path}/{child.name}", child) for child in reversed(unit.units))
+
+
+def _walk(unit: UnitSpec, path: str) -> Iterator[tuple[str, AccountSpec]]:
+    for account in unit.accounts:
+        yield path, account
+    for child in unit.units:
+        yield from _walk(child, f"{path}/{child.name}")
+
+
+def load_org(ref: str | Path) -> OrgSpec:
+    """Load an org by shipped name (``demo``), file path or ``synthetic:ACCOUNTS[:OUS]``."""
+    text_ref = str(ref)
+    match = _SYNTHETIC.match(text_ref)
+    if match:
+        units = int(match["units"] or max(1, int(match["accounts"]) // 50))
+        return synthetic_org(int(match["accounts"]), units)
+    path = Path(text_ref)
+    if not path.suffix:
+        path = ORGS_DIR / f"{text_ref}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in ORGS_DIR.glob("*.yaml"))
+        msg = (
+            f"org {text_ref!r}: no such file; expected a YAML path, one of {shipped} "
+            "or synthetic:ACCOUNTS[:OUS]"
+        )
+        raise OrgSpecError(msg)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return parse_org(data, subject=str(path))
+
+
+def parse_org(data: object, subject: str = "org") -> OrgSpec:
+    """Validate org data, turning pydantic's report into one readable error."""
+    try:
+        return OrgSpec.model_validate(data)
+    except ValidationError as error:
+        lines = [
+            f"  {'.'.join(str(p) for p in problem['loc']) or '(top)'}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        msg = f"{subject}: invalid org\n" + "\n".join(lines)
+        raise OrgSpecError(msg) from None
+
+
+def synthetic_org(accounts: int, units: int, regions: int = 3) -> OrgSpec:
+    """A large org for benchmarks: ``units`` OUs under three top-level OUs, accounts spread."""
+    if accounts < 1 or units < 1:
+        msg = f"synthetic org needs accounts >= 1 and units >= 1 (got {accounts}, {units})"
+        raise OrgSpecError(msg)
+    region_names = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
+    tops = ["Sandbox", "NonProd", "Prod"]
+    leaves: list[dict[str, object]] = [
+        {"name": f"Unit{index:04d}", "accounts": []} for index in range(units)
+    ]
+    for index in range(accounts):
+        account_id = f"{400000000000 + index:012d}"
+        leaves[index % units]["accounts"].append(  # type: ignore[attr-defined]
+            {"id": account_id, "name": f"member-{index:05d}", "nodes": 2}
+        )
+    top_units = [
+        {"name": top, "units": leaves[position :: len(tops)], "accounts": []}
+        for position, top in enumerate(tops)
+    ]
+    top_units.append(
+        {"name": "Security", "accounts": [{"id": "222222222222", "name": "delegated-admin"}]}
+    )
+    data = {
+        "name": f"synthetic-{accounts}",
+        "management_account": {"id": "111111111111"},
+        "delegated_admin": "222222222222",
+        "regions": region_names[: max(1, min(regions, len(region_names)))],
+        "units": top_units,
+        "fleet": {
+            "nodes_per_target": [2, 2],
+            "profiles": [
+                {
+                    "platform": "amazon",
+                    "platform_version": "2023",
+                    "tags": {"Distributor": "enabled"},
+                }
+            ],
+        },
+    }
+    return parse_org(data, subject=f"synthetic:{accounts}:{units}")

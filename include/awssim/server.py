@@ -1,0 +1,88 @@
+"""Serving awssim over HTTP on loopback: in a thread (tests, demo) or in the foreground (CLI)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from awssim.orgspec import OrgSpec
+from awssim.scenario import Scenario
+from awssim.simulator import Simulator
+from awssim.wsgi import SimApp
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler without a log line per request."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Requests are in the ledger; the access log is noise."""
+
+
+class SimServer:
+    """A simulator served by a threaded WSGI server on ``host:port`` (0: a free port)."""
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sim = sim
+        self._server: BaseWSGIServer = make_server(
+            host, port, SimApp(sim), threaded=True, request_handler=_QuietHandler
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        """What boto3 and aiobotocore take as ``endpoint_url``."""
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> SimServer:
+        """Serve in a daemon thread; returns self."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="awssim", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted."""
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+@contextmanager
+def running(
+    org: str | Path | OrgSpec = "demo",
+    scenario: str | Path | Scenario | None = None,
+    *,
+    speed: float = 60.0,
+    seed: int = 0,
+    port: int = 0,
+) -> Iterator[SimServer]:
+    """A simulator served on loopback for the duration of the block.
+
+    >>> with running("demo", "happy") as server:
+    ...     boto3.client("ssm", endpoint_url=server.endpoint_url, region_name="us-east-1")
+    """
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = SimServer(Simulator(org, scenario, speed=speed, seed=seed), port=port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
