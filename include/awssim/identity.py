@@ -24,6 +24,7 @@ from moto.core.exceptions import AccessDeniedError
 from moto.core.responses import BaseResponse
 from moto.iam import models as iam_models
 from moto.iam.models import iam_backends
+from moto.organizations.exceptions import OrganizationsClientError
 from moto.organizations.models import (
     FakeDelegatedAdministrator,
     OrganizationsBackend,
@@ -125,10 +126,16 @@ def _org_backend_for_admin(
     def organizations_backend(self: OrganizationsResponse) -> OrganizationsBackend:
         backend: OrganizationsBackend = original.fget(self)  # type: ignore[misc]
         owner = organizations_backends.master_accounts.get(self.current_account)
-        if backend.org is None and owner is not None and _is_read(self._get_action()):
+        action = self._get_action()
+        if backend.org is None and owner is not None and _is_read(action):
             master = organizations_backends[owner[0]][owner[1]]
             if any(admin.account.id == self.current_account for admin in master.admins):
                 return master
+            if action != "DescribeOrganization":
+                # moto answers members' ListRoots from the management account; AWS refuses.
+                raise OrganizationsClientError(
+                    "AccessDeniedException", "You don't have permissions to access this resource."
+                )
         return backend
 
     return organizations_backend
