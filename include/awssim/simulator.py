@@ -31,10 +31,11 @@ _patch_lock = threading.Lock()
 
 def install_patches() -> None:
     """Teach moto what awssim adds (idempotent, once per process)."""
-    from awssim import stacksets, statemanager  # noqa: PLC0415 - patch moto on first use
+    from awssim import bucket_policy, stacksets, statemanager  # noqa: PLC0415 - on first use
 
     with _patch_lock:
         identity.install()
+        bucket_policy.install()
         statemanager.install()
         stacksets.install()
 

@@ -1,26 +1,20 @@
-"""StackSet operations as AWS runs them (placeholder until built)."""
+"""StackSet operations as AWS runs them: asynchronous, honouring operation preferences.
+
+moto 5.2.5 finishes every stack set operation at once. awssim replaces its StackSets API
+with its own: operations run on simulated time, one account/Region after another as the
+operation preferences allow, fail as the scenario says, and deploy real stacks (and their
+resources) into the member accounts.
+
+Modules: ``model`` (state), ``templates`` (templates, parameters, capabilities), ``targets``
+(DeploymentTargets against the organization), ``preferences`` (OperationPreferences),
+``operations`` (requests into operations), ``scheduling`` (running them), ``instances``
+(member stacks), ``engine`` (the API), ``shapes`` and ``responses`` (moto's handlers),
+``state`` (ground truth).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from awssim.stacksets.engine import StackSetEngine
+from awssim.stacksets.responses import install
 
-if TYPE_CHECKING:
-    from awssim.simulator import Simulator
-
-
-class StackSetEngine:
-    """Stack sets, their instances and asynchronous operations."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-
-    def reset(self) -> None:
-        """Forget every stack set."""
-
-    def state(self) -> dict[str, Any]:
-        """Ground truth, JSON-safe."""
-        return {}
-
-
-def install() -> None:
-    """Patch moto's CloudFormation stack set handlers."""
+__all__ = ["StackSetEngine", "install"]

@@ -1,0 +1,51 @@
+"""Operation ids: deterministic, distinct per step, always acceptable to StackSets."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from distributor_rollout.core.operation_ids import MAX_LENGTH, is_operation_id, operation_id
+
+RUN = "manual__2026-11-27T06:52:35.123456+00:00"
+
+
+def test_same_step_same_id_and_it_reads_well() -> None:
+    first = operation_id(RUN, "canary", "update")
+    assert first == operation_id(RUN, "canary", "update")
+    assert first.startswith("dr-")
+    assert "-canary-update-" in first
+
+
+def test_different_steps_or_runs_get_different_ids() -> None:
+    ids = {
+        operation_id(RUN, "canary", "update"),
+        operation_id(RUN, "canary", "create"),
+        operation_id(RUN, "prod", "update"),
+        operation_id(RUN + "x", "canary", "update"),
+        operation_id(RUN, "rollback", "1"),
+    }
+    assert len(ids) == 5
+
+
+@given(
+    run=st.text(min_size=1, max_size=300),
+    parts=st.lists(st.text(max_size=200), min_size=1, max_size=4),
+)
+def test_every_id_is_valid_for_stacksets(run: str, parts: list[str]) -> None:
+    value = operation_id(run, *parts)
+    assert is_operation_id(value)
+    assert len(value) <= MAX_LENGTH
+
+
+def test_long_names_are_truncated_but_stay_distinct() -> None:
+    long = "w" * 200
+    assert operation_id(RUN, long, "update") != operation_id(RUN, long, "create")
+
+
+def test_an_id_needs_a_run_and_a_part() -> None:
+    with pytest.raises(ValueError, match="run id"):
+        operation_id("", "x")
+    with pytest.raises(ValueError, match="part"):
+        operation_id(RUN)
