@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Airflow reads its home and config when first imported: keep both inside the repo (ignored
+# by git), away from ~/airflow, and quiet.
+os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow" / "tests"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 
 # awssim's fixtures (awssim_server, sim, aws) for tests that run against the simulator.
 pytest_plugins = ["awssim.pytest_plugin"]

@@ -1,0 +1,1 @@
+"""Hooks: the only code that talks to AWS (pagination, retries, errors into domain errors)."""

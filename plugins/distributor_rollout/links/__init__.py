@@ -1,0 +1,1 @@
+"""Console links shown on task instances in the Airflow UI."""

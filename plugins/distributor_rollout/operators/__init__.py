@@ -1,0 +1,1 @@
+"""Operators: one rollout step each, wiring hooks (AWS) to ``core`` (decisions)."""

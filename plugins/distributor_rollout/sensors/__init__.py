@@ -1,0 +1,1 @@
+"""Sensors: wait on AWS (deferrable by default; poke and reschedule modes also work)."""

@@ -1,0 +1,1 @@
+"""Triggers: the triggerer's async waiting loops behind the deferrable sensors."""

@@ -1,0 +1,78 @@
+"""Running operators and sensors the way Airflow does, without a scheduler.
+
+``run_task`` calls ``execute``; when the task defers, it runs the trigger in an event loop
+until its first event and resumes the task with it, as the triggerer and a worker would.
+The task instance here only records what the task pushes to XCom; every AWS call is real
+(against awssim).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk.exceptions import TaskDeferred
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+RUN_ID = "manual__2026-11-27T08:00:00+00:00"
+
+
+@dataclass
+class RecordingTaskInstance:
+    """The slice of a task instance operators use: XCom pushes and identity."""
+
+    task_id: str = "task"
+    dag_id: str = "distributor_rollout__test"
+    run_id: str = RUN_ID
+    try_number: int = 1
+    map_index: int = -1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        """Record a pushed value."""
+        self.xcom[key] = value
+
+
+def make_context(task_id: str = "task", run_id: str = RUN_ID, **extra: Any) -> dict[str, Any]:
+    """A task context with a recording task instance."""
+    ti = RecordingTaskInstance(task_id=task_id, run_id=run_id)
+    return {"ti": ti, "task_instance": ti, "run_id": run_id, **extra}
+
+
+async def first_event(trigger: BaseTrigger, timeout: float = 120.0) -> TriggerEvent:
+    """The trigger's first event (what the triggerer would hand back to the task)."""
+
+    async def _first() -> TriggerEvent:
+        async for event in trigger.run():
+            return event
+        msg = f"{type(trigger).__name__} ended without an event"
+        raise AssertionError(msg)
+
+    return await asyncio.wait_for(_first(), timeout)
+
+
+def run_task(operator: Any, context: dict[str, Any] | None = None, timeout: float = 120.0) -> Any:
+    """Run ``operator`` to completion through any number of deferrals; returns its result."""
+    context = context or make_context(operator.task_id)
+    resume: tuple[str, dict[str, Any]] | None = None
+    while True:
+        try:
+            if resume is None:
+                return operator.execute(context)
+            method, kwargs = resume
+            return getattr(operator, method)(context, **kwargs)
+        except TaskDeferred as deferred:
+            trigger = deferred.trigger
+            # The triggerer rebuilds the trigger from its serialized form: so do we.
+            classpath, trigger_kwargs = trigger.serialize()
+            rebuilt = _import(classpath)(**trigger_kwargs)
+            event = asyncio.run(first_event(rebuilt, timeout))
+            resume = (deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload})
+
+
+def _import(classpath: str) -> type[BaseTrigger]:
+    module_name, _, name = classpath.rpartition(".")
+    module = __import__(module_name, fromlist=[name])
+    cls: type[BaseTrigger] = getattr(module, name)
+    return cls
