@@ -31,11 +31,12 @@ _patch_lock = threading.Lock()
 
 def install_patches() -> None:
     """Teach moto what awssim adds (idempotent, once per process)."""
-    from awssim import bucket_policy, stacksets, statemanager  # noqa: PLC0415 - on first use
+    from awssim import bucket_policy, documents, stacksets, statemanager  # noqa: PLC0415
 
     with _patch_lock:
         identity.install()
         bucket_policy.install()
+        documents.install()
         statemanager.install()
         stacksets.install()
 
