@@ -164,12 +164,16 @@ def parse_org(data: object, subject: str = "org") -> OrgSpec:
     try:
         return OrgSpec.model_validate(data)
     except ValidationError as error:
-        lines = [
-            f"  {'.'.join(str(p) for p in problem['loc']) or '(top)'}: {problem['msg']}"
-            for problem in error.errors()
-        ]
-        msg = f"{subject}: invalid org\n" + "\n".join(lines)
-        raise OrgSpecError(msg) from None
+        raise OrgSpecError(validation_report(error, subject, "org")) from None
+
+
+def validation_report(error: ValidationError, subject: str, what: str) -> str:
+    """Pydantic's errors as ``subject: invalid what`` and one ``  field: problem`` per line."""
+    lines = [
+        f"  {'.'.join(str(p) for p in problem['loc']) or '(top)'}: {problem['msg']}"
+        for problem in error.errors()
+    ]
+    return f"{subject}: invalid {what}\n" + "\n".join(lines)
 
 
 def synthetic_org(accounts: int, units: int, regions: int = 3) -> OrgSpec:

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from awssim.orgspec import OrgSpec
+from awssim.orgspec import OrgSpec, validation_report
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -150,12 +150,7 @@ def load_scenario(ref: str | Path | None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        lines = [
-            f"  {'.'.join(str(p) for p in problem['loc']) or '(top)'}: {problem['msg']}"
-            for problem in error.errors()
-        ]
-        msg = f"{path}: invalid scenario\n" + "\n".join(lines)
-        raise ScenarioError(msg) from None
+        raise ScenarioError(validation_report(error, str(path), "scenario")) from None
 
 
 def account_path(org: OrgSpec, account_id: str) -> str | None:
