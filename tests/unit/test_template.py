@@ -7,6 +7,7 @@ compliance-reader role existing in one region only.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ ASSOCIATION_PARAMETERS = [
     "ApplyOnlyAtCronInterval",
     "OutputS3BucketName",
 ]
+# One package bucket per Region: the bucket name around ${AWS::Region}.
+PACKAGE_BUCKET_PARAMETERS = ["S3PackageBucketPrefix", "S3PackageBucketSuffix"]
 COMPLIANCE_READER_PARAMETERS = [
     "ComplianceReaderRoleName",
     "ComplianceReaderTrustedAccountId",
@@ -162,6 +165,7 @@ def test_parameters_are_the_seeds_plus_documented_extras(parameters: dict[str, A
     """Every seed parameter keeps its name, and nothing undocumented sneaks in."""
     expected = (
         SEED_PARAMETERS
+        + PACKAGE_BUCKET_PARAMETERS
         + ASSOCIATION_PARAMETERS
         + MANIFEST_PARAMETERS
         + COMPLIANCE_READER_PARAMETERS
@@ -174,6 +178,8 @@ def test_parameters_are_the_seeds_plus_documented_extras(parameters: dict[str, A
     ("name", "default"),
     [
         ("S3PackageUrl", ""),
+        ("S3PackageBucketPrefix", ""),
+        ("S3PackageBucketSuffix", ""),
         ("OutputS3Prefix", ""),
         ("ScheduleExpression", "rate(30 minutes)"),
         ("TargetResourceTagKey", ""),
@@ -232,7 +238,9 @@ def test_package_document_is_a_versioned_distributor_package(resources: dict[str
 def test_attachments_come_from_the_url_or_the_derived_version_folder(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    """S3PackageUrl when given, else https://<bucket>.s3.<region>.<suffix>/<folder>/<version>."""
+    """S3PackageUrl when given, else https://<bucket>.s3.<region>.<suffix>/<folder>/<version>,
+    where the bucket is the stack's own Region's (prefix + Region + suffix) when the prefix or
+    the suffix is set, and S3PackageBucket otherwise (the seed's behaviour)."""
     attachments = resources["PackageDocument"]["Properties"]["Attachments"]
     assert len(attachments) == 1
     assert attachments[0]["Key"] == "SourceUrl"
@@ -240,10 +248,35 @@ def test_attachments_come_from_the_url_or_the_derived_version_folder(
     assert condition == "HasS3PackageUrl"
     assert template["Conditions"]["HasS3PackageUrl"] == _not_empty("S3PackageUrl")
     assert given == _ref("S3PackageUrl")
-    assert derived == {
+    regional_condition, regional, single = derived["Fn::If"]
+    assert regional_condition == "HasRegionalPackageBucket"
+    assert template["Conditions"]["HasRegionalPackageBucket"] == {
+        "Fn::Or": [_not_empty(name) for name in PACKAGE_BUCKET_PARAMETERS]
+    }
+    assert regional == {
+        "Fn::Sub": "https://${S3PackageBucketPrefix}${AWS::Region}${S3PackageBucketSuffix}"
+        ".s3.${AWS::Region}.${AWS::URLSuffix}/${S3PackageBucketFolder}/${Version}"
+    }
+    assert single == {
         "Fn::Sub": "https://${S3PackageBucket}.s3.${AWS::Region}.${AWS::URLSuffix}"
         "/${S3PackageBucketFolder}/${Version}"
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("S3PackageBucketPrefix", ["", "s3-examplepackage-222222222222-"], ["-x", "Up", "a_b"]),
+        ("S3PackageBucketSuffix", ["", "-packages", "x"], ["-", "x-", "A"]),
+    ],
+)
+def test_bucket_name_parts_allow_only_bucket_name_characters(
+    parameters: dict[str, Any], name: str, good: list[str], bad: list[str]
+) -> None:
+    """The parts around the Region keep the whole name a valid bucket name's start and end."""
+    pattern = re.compile(parameters[name]["AllowedPattern"])
+    assert all(pattern.fullmatch(value) for value in good)
+    assert not any(pattern.fullmatch(value) for value in bad)
 
 
 def test_manifest_is_the_join_of_every_chunk_parameter_in_order(

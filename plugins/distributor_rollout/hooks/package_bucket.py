@@ -1,0 +1,213 @@
+"""S3 buckets the rollout writes to: package buckets (one per Region) and the artifacts bucket.
+
+A thin hook over ``boto3.client("s3")``: one call per method, service errors turned into
+the domain errors of ``hooks.errors``. The client's Region matters (buckets are created in
+it, and each Region has its own package bucket), so callers make one hook per Region.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from distributor_rollout.hooks.errors import ConfigurationError
+
+BUCKET_POLICY_PATH = (
+    Path(__file__).resolve().parents[3] / "include" / "iam" / "package-bucket-policy.json"
+)
+#: The object metadata key (``x-amz-meta-sha256``) holding the hex sha256 of the object.
+SHA256_METADATA = "sha256"
+
+BucketState = Literal["exists", "missing", "not_yours"]
+
+
+@dataclass(frozen=True)
+class BucketHead:
+    """What ``HeadBucket`` says about a bucket: its state and, when it exists, its Region."""
+
+    state: BucketState
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object's key and the hex sha256 it was stored with (None when none was recorded)."""
+
+    key: str
+    sha256: str | None
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def render_bucket_policy(
+    template: str, *, bucket: str, organization_id: str, partition: str = "aws"
+) -> str:
+    """The package-bucket policy for one bucket: organization-read, TLS only.
+
+    ``string.Template.substitute`` fails on a placeholder left without a value, so a new
+    placeholder in the policy file cannot slip through as an empty string.
+    """
+    text = string.Template(template).substitute(BucketName=bucket, OrganizationId=organization_id)
+    return text.replace("arn:aws:", f"arn:{partition}:")
+
+
+class PackageBucketHook(AwsBaseHook):
+    """Package and artifacts buckets in the hook's Region (``boto3.client("s3")``).
+
+    Extra arguments (``aws_conn_id``, ``region_name``...) go to ``AwsBaseHook``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "s3"
+        super().__init__(*args, **kwargs)
+
+    # Buckets ----------------------------------------------------------------------------
+
+    def head_bucket(self, bucket: str, *, owner: str) -> BucketHead:
+        """``HeadBucket`` with ``ExpectedBucketOwner``: exists (ours), missing or not yours.
+
+        S3 answers 403 both for a bucket of another account and for one this caller may
+        not read; either way the rollout cannot publish to it.
+        """
+        try:
+            response = self.conn.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+        except ClientError as error:
+            status = _status(error)
+            if status == 404 or _code(error) in {"404", "NoSuchBucket"}:
+                return BucketHead("missing")
+            if status == 403 or _code(error) in {"403", "AccessDenied"}:
+                return BucketHead("not_yours")
+            raise
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        region = response.get("BucketRegion") or headers.get("x-amz-bucket-region")
+        return BucketHead("exists", region)
+
+    def create_bucket(self, bucket: str) -> None:
+        """``CreateBucket`` in the hook's Region (``LocationConstraint`` outside us-east-1).
+
+        A bucket this account already owns is success (a retried task); a name another
+        account holds is a ConfigurationError.
+        """
+        region = self.conn_region_name
+        request: dict[str, Any] = {"Bucket": bucket}
+        if region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.conn.create_bucket(**request)
+        except ClientError as error:
+            if _code(error) == "BucketAlreadyOwnedByYou":
+                return
+            if _code(error) == "BucketAlreadyExists":
+                raise ConfigurationError(
+                    f"bucket {bucket} (Region {region}) cannot be created: another account "
+                    "owns that name; change the plan's bucket pattern"
+                ) from error
+            raise
+
+    def has_bucket_policy(self, bucket: str) -> bool:
+        """``GetBucketPolicy``: whether the bucket has a policy at all."""
+        try:
+            self.conn.get_bucket_policy(Bucket=bucket)
+        except ClientError as error:
+            if _code(error) == "NoSuchBucketPolicy":
+                return False
+            raise
+        return True
+
+    def put_package_bucket_policy(
+        self, bucket: str, *, organization_id: str, policy_path: Path = BUCKET_POLICY_PATH
+    ) -> str:
+        """``PutBucketPolicy`` with the organization-read, TLS-only policy; returns it."""
+        policy = render_bucket_policy(
+            policy_path.read_text(encoding="utf-8"),
+            bucket=bucket,
+            organization_id=organization_id,
+            partition=self.conn_partition,
+        )
+        self.conn.put_bucket_policy(Bucket=bucket, Policy=policy)
+        return policy
+
+    # Objects ----------------------------------------------------------------------------
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """``ListObjectsV2``, every page: the keys under ``prefix``."""
+        paginator = self.conn.get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def head_object(self, bucket: str, key: str) -> StoredObject | None:
+        """``HeadObject``: the object's recorded sha256, or None when the key does not exist.
+
+        The sha256 comes from the ``sha256`` metadata this hook writes, else from S3's own
+        SHA-256 checksum when the object was uploaded with one.
+        """
+        try:
+            response = self.conn.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as error:
+            if _status(error) == 404 or _code(error) in {"404", "NoSuchKey"}:
+                return None
+            raise
+        sha256 = (response.get("Metadata") or {}).get(SHA256_METADATA)
+        checksum = response.get("ChecksumSHA256")
+        # A multipart checksum ("<base64>-<parts>") is not the object's sha256.
+        if sha256 is None and checksum and "-" not in checksum:
+            sha256 = base64.b64decode(checksum).hex()
+        return StoredObject(key, sha256)
+
+    def upload_file(
+        self, bucket: str, key: str, path: Path, *, sha256: str, content_type: str
+    ) -> None:
+        """``PutObject`` of a local file, recording ``sha256`` in its metadata.
+
+        ``ChecksumSHA256`` makes S3 refuse the upload if the bytes sent are not the bytes
+        the build hashed.
+        """
+        with path.open("rb") as body:
+            self.conn.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata={SHA256_METADATA: sha256},
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode("ascii"),
+            )
+
+    def put_text(self, bucket: str, key: str, text: str, *, content_type: str) -> str:
+        """``PutObject`` of a small UTF-8 document (JSON, YAML); returns its hex sha256."""
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data)
+        self.conn.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata={SHA256_METADATA: digest.hexdigest()},
+            ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+        )
+        return digest.hexdigest()
+
+    def get_text(self, bucket: str, key: str) -> str | None:
+        """``GetObject`` of a small UTF-8 document; None when the key does not exist."""
+        try:
+            response = self.conn.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _code(error) == "NoSuchKey":
+                return None
+            raise
+        return str(response["Body"].read().decode("utf-8"))

@@ -1,0 +1,318 @@
+"""CloudFormation StackSets: a thin hook over boto3 (and aiobotocore for triggers).
+
+Every method is one API call (plus pagination), passes ``CallAs`` and turns the service
+errors a rollout reacts to into the domain errors of ``hooks.errors``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    ClientError,
+    HTTPClientError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES
+from distributor_rollout.hooks.errors import (
+    AwsRolloutError,
+    ConfigurationError,
+    OperationIdExists,
+    OperationInProgress,
+    StackSetNotFound,
+)
+
+#: Error codes that mean "ask again later" (throttling, service hiccups), never "failed".
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+    }
+)
+
+
+class OperationWaitTimeout(AwsRolloutError):
+    """StackSet operations did not end within the time allowed."""
+
+
+def error_code(error: ClientError) -> str:
+    """The service error code of a botocore ``ClientError``."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed call is worth repeating: throttling, a 5xx or a dropped connection.
+
+    A long wait polls thousands of times; botocore's own retries give up after a few
+    attempts, and a throttling storm must delay the wait, not fail it.
+    """
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return error_code(error) in TRANSIENT_CODES or status >= 500
+    return isinstance(error, BotoConnectionError | HTTPClientError)
+
+
+@contextmanager
+def translated(stack_set_name: str, operation_id: str | None = None) -> Iterator[None]:
+    """Raise the domain error for the StackSets errors a rollout reacts to."""
+    try:
+        yield
+    except ClientError as error:
+        code = error_code(error)
+        if code == "StackSetNotFoundException":
+            raise StackSetNotFound(
+                f"stack set {stack_set_name} does not exist for this caller "
+                "(check stack_set.name and stack_set.call_as)"
+            ) from error
+        if code == "OperationInProgressException":
+            raise OperationInProgress(stack_set_name, str(error)) from error
+        if code == "OperationIdAlreadyExistsException" and operation_id:
+            raise OperationIdExists(stack_set_name, operation_id) from error
+        raise
+
+
+class StackSetHook(AwsBaseHook):
+    """Interact with CloudFormation StackSets (``boto3.client("cloudformation")``).
+
+    Extra arguments (``aws_conn_id``, ``region_name``...) go to ``AwsBaseHook``. The
+    ``*_async`` methods take an aiobotocore client from ``await hook.get_async_conn()``,
+    so a trigger opens one client for its whole wait.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "cloudformation"
+        super().__init__(*args, **kwargs)
+
+    # Stack sets -------------------------------------------------------------------------
+
+    def describe_stack_set(self, stack_set_name: str, *, call_as: str) -> dict[str, Any] | None:
+        """``DescribeStackSet``: the stack set, or None when it does not exist."""
+        try:
+            response = self.conn.describe_stack_set(StackSetName=stack_set_name, CallAs=call_as)
+        except ClientError as error:
+            if error_code(error) == "StackSetNotFoundException":
+                return None
+            raise
+        stack_set: dict[str, Any] = response["StackSet"]
+        return stack_set
+
+    def create_stack_set(self, stack_set_name: str, *, call_as: str, **request: Any) -> str:
+        """``CreateStackSet`` with the given request fields; returns the StackSetId."""
+        response = self.conn.create_stack_set(
+            StackSetName=stack_set_name, CallAs=call_as, **request
+        )
+        return str(response["StackSetId"])
+
+    def update_stack_set(
+        self, stack_set_name: str, *, call_as: str, operation_id: str, **request: Any
+    ) -> str:
+        """``UpdateStackSet`` (template, parameters, targets, preferences); the operation id."""
+        with translated(stack_set_name, operation_id):
+            response = self.conn.update_stack_set(
+                StackSetName=stack_set_name, CallAs=call_as, OperationId=operation_id, **request
+            )
+        return str(response["OperationId"])
+
+    # Stack instances --------------------------------------------------------------------
+
+    def create_stack_instances(
+        self, stack_set_name: str, *, call_as: str, operation_id: str, **request: Any
+    ) -> str:
+        """``CreateStackInstances`` (DeploymentTargets, Regions, preferences); the operation id."""
+        with translated(stack_set_name, operation_id):
+            response = self.conn.create_stack_instances(
+                StackSetName=stack_set_name, CallAs=call_as, OperationId=operation_id, **request
+            )
+        return str(response["OperationId"])
+
+    def update_stack_instances(
+        self, stack_set_name: str, *, call_as: str, operation_id: str, **request: Any
+    ) -> str:
+        """``UpdateStackInstances`` (parameter overrides of instances); the operation id."""
+        with translated(stack_set_name, operation_id):
+            response = self.conn.update_stack_instances(
+                StackSetName=stack_set_name, CallAs=call_as, OperationId=operation_id, **request
+            )
+        return str(response["OperationId"])
+
+    def delete_stack_instances(
+        self, stack_set_name: str, *, call_as: str, operation_id: str, **request: Any
+    ) -> str:
+        """``DeleteStackInstances`` (DeploymentTargets, Regions, preferences; ``RetainStacks``
+        defaults to False); the operation id."""
+        request.setdefault("RetainStacks", False)
+        with translated(stack_set_name, operation_id):
+            response = self.conn.delete_stack_instances(
+                StackSetName=stack_set_name, CallAs=call_as, OperationId=operation_id, **request
+            )
+        return str(response["OperationId"])
+
+    def start_operation(
+        self,
+        api_call: str,
+        stack_set_name: str,
+        *,
+        call_as: str,
+        operation_id: str,
+        request: dict[str, Any],
+    ) -> str:
+        """Start the operation ``api_call`` names (``UpdateStackSet``, ``CreateStackInstances``,
+        ``UpdateStackInstances`` or ``DeleteStackInstances``); the operation id."""
+        starters = {
+            "UpdateStackSet": self.update_stack_set,
+            "CreateStackInstances": self.create_stack_instances,
+            "UpdateStackInstances": self.update_stack_instances,
+            "DeleteStackInstances": self.delete_stack_instances,
+        }
+        if api_call not in starters:
+            raise ValueError(f"not a StackSets operation: {api_call}")
+        return starters[api_call](
+            stack_set_name, call_as=call_as, operation_id=operation_id, **request
+        )
+
+    def list_stack_instances(self, stack_set_name: str, *, call_as: str) -> list[dict[str, Any]]:
+        """``ListStackInstances``, every page: summaries with Account, Region, Status..."""
+        paginator = self.conn.get_paginator("list_stack_instances")
+        with translated(stack_set_name):
+            return [
+                summary
+                for page in paginator.paginate(StackSetName=stack_set_name, CallAs=call_as)
+                for summary in page.get("Summaries", [])
+            ]
+
+    # Operations -------------------------------------------------------------------------
+
+    def describe_operation(
+        self, stack_set_name: str, operation_id: str, *, call_as: str
+    ) -> dict[str, Any] | None:
+        """``DescribeStackSetOperation``: the operation, or None when no such id exists."""
+        try:
+            with translated(stack_set_name):
+                response = self.conn.describe_stack_set_operation(
+                    StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as
+                )
+        except ClientError as error:
+            if error_code(error) == "OperationNotFoundException":
+                return None
+            raise
+        operation: dict[str, Any] = response["StackSetOperation"]
+        return operation
+
+    def list_operations(self, stack_set_name: str, *, call_as: str) -> list[dict[str, Any]]:
+        """``ListStackSetOperations``, every page: summaries with OperationId, Action, Status."""
+        paginator = self.conn.get_paginator("list_stack_set_operations")
+        with translated(stack_set_name):
+            return [
+                summary
+                for page in paginator.paginate(StackSetName=stack_set_name, CallAs=call_as)
+                for summary in page.get("Summaries", [])
+            ]
+
+    def active_operations(self, stack_set_name: str, *, call_as: str) -> list[dict[str, Any]]:
+        """The stack set's queued, running or stopping operations (summaries)."""
+        return [
+            summary
+            for summary in self.list_operations(stack_set_name, call_as=call_as)
+            if summary.get("Status") in ACTIVE_OPERATION_STATUSES
+        ]
+
+    def wait_for_operations(
+        self,
+        stack_set_name: str,
+        operation_ids: Sequence[str],
+        *,
+        call_as: str,
+        poll_interval: float,
+        timeout: float,
+    ) -> dict[str, str]:
+        """Poll ``DescribeStackSetOperation`` until every operation ended; their statuses.
+
+        Throttling and other transient errors only delay the next poll. Raises
+        ``OperationWaitTimeout`` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        pending = list(dict.fromkeys(operation_ids))
+        statuses: dict[str, str] = {}
+        while True:
+            for operation_id in list(pending):
+                try:
+                    operation = self.describe_operation(
+                        stack_set_name, operation_id, call_as=call_as
+                    )
+                except (ClientError, BotoConnectionError, HTTPClientError) as error:
+                    if not is_transient(error):
+                        raise
+                    self.log.info("Transient error, polling again later: %s", error)
+                    break
+                if operation is None:
+                    raise ConfigurationError(
+                        f"operation {operation_id} not found on stack set {stack_set_name}"
+                    )
+                if operation["Status"] not in ACTIVE_OPERATION_STATUSES:
+                    statuses[operation_id] = operation["Status"]
+                    pending.remove(operation_id)
+            if not pending:
+                return statuses
+            if time.monotonic() >= deadline:
+                raise OperationWaitTimeout(
+                    f"operations {', '.join(pending)} on stack set {stack_set_name} still "
+                    f"running after {timeout:.0f}s"
+                )
+            time.sleep(poll_interval)
+
+    def list_operation_results(
+        self, stack_set_name: str, operation_id: str, *, call_as: str
+    ) -> list[dict[str, Any]]:
+        """``ListStackSetOperationResults``, every page: one summary per account/Region."""
+        paginator = self.conn.get_paginator("list_stack_set_operation_results")
+        with translated(stack_set_name):
+            return [
+                summary
+                for page in paginator.paginate(
+                    StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as
+                )
+                for summary in page.get("Summaries", [])
+            ]
+
+    # Async (triggers) -------------------------------------------------------------------
+
+    @staticmethod
+    async def describe_operation_async(
+        client: Any, stack_set_name: str, operation_id: str, *, call_as: str
+    ) -> dict[str, Any]:
+        """``DescribeStackSetOperation`` through an aiobotocore client."""
+        with translated(stack_set_name):
+            response = await client.describe_stack_set_operation(
+                StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as
+            )
+        operation: dict[str, Any] = response["StackSetOperation"]
+        return operation
+
+    @staticmethod
+    async def list_operation_results_async(
+        client: Any, stack_set_name: str, operation_id: str, *, call_as: str
+    ) -> list[dict[str, Any]]:
+        """``ListStackSetOperationResults``, every page, through an aiobotocore client."""
+        paginator = client.get_paginator("list_stack_set_operation_results")
+        summaries: list[dict[str, Any]] = []
+        with translated(stack_set_name):
+            async for page in paginator.paginate(
+                StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as
+            ):
+                summaries.extend(page.get("Summaries", []))
+        return summaries

@@ -1,0 +1,231 @@
+"""Prepare the stack set for this run's package version: render, store, create or record.
+
+The template is stored as an immutable, content-addressed S3 object and deployed by URL,
+so the template a rollback restores is exactly the one that ran, never whatever the
+template file says today. Prepare creates the stack set when it is missing; when it
+exists it records what it runs now (template and parameters) as the release's previous
+version. It never updates the stack set: the waves do, each restricted to its targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from distributor_rollout.core.package import MANIFEST_FILE
+from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.release import Release
+from distributor_rollout.core.rollback import TemplateRef
+from distributor_rollout.core.rules import fill_bucket_pattern
+from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
+from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.hooks.identity import AccountIdentityHook
+from distributor_rollout.hooks.package_bucket import PackageBucketHook
+from distributor_rollout.hooks.stack_set import StackSetHook
+from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.operators.package import ensure_build
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+TEMPLATE_PATH = (
+    Path(__file__).resolve().parents[3] / "include" / "templates" / "distributor-package.yaml"
+)
+PERMISSION_MODEL = "SERVICE_MANAGED"
+# The template creates a named IAM role (the compliance reader).
+CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
+CREATED_BY_TAG = "distributor-rollout:created-by-run"
+"""Tags the stack set with the run that created it: a retry of that run's Prepare task then
+still knows the run created it (no previous version to restore), instead of mistaking its
+own template for the previous one."""
+
+
+def run_tag_value(run_id: str) -> str:
+    """The ``CREATED_BY_TAG`` value for a run (a digest: run ids hold characters tags refuse)."""
+    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:32]
+
+
+def template_key(stack_set_name: str, template_text: str) -> str:
+    """``templates/<stack set>/<sha256 of the text>.yaml``: same text, same key, forever."""
+    digest = hashlib.sha256(template_text.encode("utf-8")).hexdigest()
+    return f"templates/{stack_set_name}/{digest}.yaml"
+
+
+def s3_object_url(bucket: str, region: str, key: str) -> str:
+    """The virtual-hosted-style HTTPS URL of an object (what ``TemplateURL`` takes)."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{bucket}.s3.{region}.{suffix}/{key}"
+
+
+def create_request(
+    plan: Plan, template_url: str, parameters: Mapping[str, str], run_id: str
+) -> dict[str, Any]:
+    """``CreateStackSet`` fields (besides name and CallAs) for the plan's stack set."""
+    stack_set = plan.stack_set
+    auto: dict[str, Any] = {"Enabled": stack_set.auto_deployment.enabled}
+    if stack_set.auto_deployment.enabled:
+        # AWS accepts RetainStacksOnAccountRemoval only together with Enabled=true.
+        auto["RetainStacksOnAccountRemoval"] = (
+            stack_set.auto_deployment.retain_stacks_on_account_removal
+        )
+    request: dict[str, Any] = {
+        "TemplateURL": template_url,
+        "Parameters": to_cfn_parameters(dict(parameters)),
+        "Capabilities": list(CAPABILITIES),
+        "PermissionModel": PERMISSION_MODEL,
+        "AutoDeployment": auto,
+        "ManagedExecution": {"Active": stack_set.managed_execution},
+        "Tags": [{"Key": key, "Value": value} for key, value in stack_set.tags.items()]
+        + [{"Key": CREATED_BY_TAG, "Value": run_tag_value(run_id)}],
+    }
+    if stack_set.description:
+        request["Description"] = stack_set.description
+    return request
+
+
+class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
+    """Render this version's stack set template and parameters; create the stack set if new.
+
+    The template is stored in the artifacts bucket (the plan's pattern for the caller's
+    account and the stack set's Region; created if missing) under
+    ``templates/<stack set>/<sha256>.yaml``. A missing stack set is created
+    (``SERVICE_MANAGED``, ``CAPABILITY_NAMED_IAM``, the plan's auto-deployment, managed
+    execution, tags and ``CallAs``) with no instances; an existing one is left unchanged,
+    and its current template (stored the same way) and parameters become the release's
+    ``previous``. Never calls ``UpdateStackSet``. Returns ``Release.to_dict()``.
+
+    :param plan_path: the rollout plan file (templated)
+    :param build: the Build task's return value (templated, from XCom)
+    :param run_params: the run's trigger params, e.g. ``"{{ params }}"`` (templated)
+    :param build_root: folder for builds (templated); default ``$AIRFLOW_HOME/distributor-builds``
+    :param template_path: the stack set template (templated); default the shipped
+        ``include/templates/distributor-package.yaml``
+    :param aws_conn_id: The Airflow connection used for AWS credentials (the delegated
+        administrator account).
+    :param region_name: AWS region_name; the stack set's Region comes from the plan.
+    :param verify: Whether or not to verify SSL certificates.
+    :param botocore_config: Configuration dictionary (key-values) for botocore client.
+    """
+
+    aws_hook_class = StackSetHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "plan_path", "run_params", "build", "build_root", "template_path"
+    )
+    ui_color = "#6b9659"
+
+    def __init__(
+        self,
+        *,
+        plan_path: str,
+        build: Mapping[str, Any] | str,
+        run_params: Mapping[str, Any] | None = None,
+        build_root: str | None = None,
+        template_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.build = build
+        self.run_params = run_params
+        self.build_root = build_root
+        self.template_path = template_path
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Read everything first (bucket, stack set), then store templates and create."""
+        if not isinstance(self.build, Mapping):
+            raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
+        plan = load_run_config(self.plan_path, self.run_params).plan
+        spec = plan.stack_set
+        region = spec.region
+        hook_parameters = {**self._hook_parameters, "region_name": region}
+        out = ensure_build(plan, self.build, self.build_root)
+        account = AccountIdentityHook(**hook_parameters).caller_account_id()
+        parameters = render_stack_parameters(
+            plan, (out / MANIFEST_FILE).read_text(encoding="utf-8"), account_id=account
+        )
+        template_text = Path(self.template_path or TEMPLATE_PATH).read_text(encoding="utf-8")
+        s3 = PackageBucketHook(**hook_parameters)
+        bucket = fill_bucket_pattern(spec.artifacts_bucket, account_id=account, region=region)
+        bucket_missing = self._check_artifacts_bucket(s3, bucket, account, region)
+        stack_sets = StackSetHook(**hook_parameters)
+        current = self._current_stack_set(stack_sets, plan)
+
+        # Everything is checked: the calls from here on change things.
+        if bucket_missing:
+            self.log.info("Creating artifacts bucket %s in %s", bucket, region)
+            s3.create_bucket(bucket)
+        url = self._store_template(s3, bucket, region, spec.name, template_text)
+        template = TemplateRef(url, parameters)
+        run_id = str(context["run_id"])
+        if current is None:
+            self.log.info("Creating stack set %s (%s) in %s", spec.name, spec.call_as, region)
+            stack_set_id = stack_sets.create_stack_set(
+                spec.name, call_as=spec.call_as, **create_request(plan, url, parameters, run_id)
+            )
+            self.log.info("Created stack set %s", stack_set_id)
+            return Release(spec.name, spec.call_as, region, template, None, created=True).to_dict()
+        tags = {tag["Key"]: tag["Value"] for tag in current.get("Tags", [])}
+        if tags.get(CREATED_BY_TAG) == run_tag_value(run_id):
+            self.log.info("Stack set %s was created by this run (an earlier try)", spec.name)
+            return Release(spec.name, spec.call_as, region, template, None, created=True).to_dict()
+        previous = TemplateRef(
+            self._store_template(s3, bucket, region, spec.name, current["TemplateBody"]),
+            {p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])},
+        )
+        self.log.info(
+            "Stack set %s exists: it runs %s with Version=%s, recorded as the previous version",
+            spec.name,
+            previous.template_url,
+            previous.parameters.get("Version", "?"),
+        )
+        return Release(spec.name, spec.call_as, region, template, previous, created=False).to_dict()
+
+    @staticmethod
+    def _check_artifacts_bucket(
+        s3: PackageBucketHook, bucket: str, account: str, region: str
+    ) -> bool:
+        """Whether the artifacts bucket must be created; raise if it cannot be used."""
+        head = s3.head_bucket(bucket, owner=account)
+        if head.state == "not_yours":
+            raise ConfigurationError(
+                f"artifacts bucket {bucket} (Region {region}) exists but is not this account's "
+                f"({account}) or cannot be read by it; change stack_set.artifacts_bucket"
+            )
+        if head.region and head.region != region:
+            # Keep the template next to the stack set: its TemplateURL names that Region.
+            raise ConfigurationError(
+                f"artifacts bucket {bucket} is in Region {head.region}, not the stack set's "
+                f"Region {region}; put {{region}} in stack_set.artifacts_bucket"
+            )
+        return head.state == "missing"
+
+    @staticmethod
+    def _current_stack_set(stack_sets: StackSetHook, plan: Plan) -> dict[str, Any] | None:
+        """The stack set as it is now (None if absent); raise if it is not service-managed."""
+        spec = plan.stack_set
+        current = stack_sets.describe_stack_set(spec.name, call_as=spec.call_as)
+        if current is not None and current.get("PermissionModel") != PERMISSION_MODEL:
+            raise ConfigurationError(
+                f"stack set {spec.name} (Region {spec.region}, CallAs {spec.call_as}) exists "
+                f"with permission model {current.get('PermissionModel')}, not "
+                f"{PERMISSION_MODEL}: rollouts deploy through AWS Organizations; use another "
+                "stack_set.name"
+            )
+        return current
+
+    def _store_template(
+        self, s3: PackageBucketHook, bucket: str, region: str, stack_set_name: str, text: str
+    ) -> str:
+        """Put the template under its content address unless it is there; its URL."""
+        key = template_key(stack_set_name, text)
+        if s3.head_object(bucket, key) is None:
+            self.log.info("Storing template s3://%s/%s", bucket, key)
+            s3.put_text(bucket, key, text, content_type="application/x-yaml")
+        else:
+            self.log.info("Template s3://%s/%s is already stored", bucket, key)
+        return s3_object_url(bucket, region, key)

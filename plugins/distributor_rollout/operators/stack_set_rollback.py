@@ -1,0 +1,232 @@
+"""Roll back what this run's waves changed, and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES, rollback_preferences
+from distributor_rollout.core.operation_ids import operation_id
+from distributor_rollout.core.plan import Plan, wave_operation
+from distributor_rollout.core.release import Release
+from distributor_rollout.core.rollback import (
+    DeleteInstances,
+    RollbackAction,
+    RollbackPlan,
+    UninstallInstances,
+    WaveChanges,
+    plan_rollback,
+    rollback_summary,
+)
+from distributor_rollout.core.targets import Target
+from distributor_rollout.core.verdict import (
+    FailureTolerance,
+    InstanceResult,
+    OperationVerdict,
+    judge_operation,
+    truncate_list,
+)
+from distributor_rollout.hooks.errors import AwsRolloutError
+from distributor_rollout.links.console import StackSetOperationLink
+from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
+
+ROLLBACK_XCOM_KEY = "rollback"
+"""The XCom key the result is also pushed under, so a report can read it even when the
+task fails."""
+
+
+class RollbackIncomplete(AwsRolloutError):
+    """Some changed targets could not be restored; the message names them."""
+
+
+class RollbackOperator(StackSetOperatorBase):
+    """Undo this run's changes: ``core.rollback.plan_rollback`` over the waves' records,
+    then each action in order, one StackSet operation each, waited for before the next.
+
+    Each action's operation id is ``operation_id(run_id, "rollback", index)``: a retried
+    or resumed task adopts what it started. Rollback operations attempt every target
+    (100% failure tolerance), and failures are read from their results. An action that
+    fails is reported and the rest still run, except that a ``DeleteInstances`` reaching a
+    target whose uninstall failed is skipped: deleting the stack would remove the
+    association and leave the package on the nodes with nothing to remove it.
+
+    Returns (and pushes under ``rollback``) ``{"mode", "note", "actions": [... with
+    "operation_id", "status", "summary"], "restored": [targets], "failed": [targets]}``,
+    and raises ``RollbackIncomplete`` at the end if any target could not be restored.
+
+    Compliance after an uninstall is not read here: the DAG waits on it with the
+    association compliance sensor. ``wait_for_uninstall`` is the hook-in point for a
+    subclass that must see the nodes clean before the next action starts.
+
+    :param plan_path: the rollout plan file.
+    :param run_params: the DAG run's params (templated).
+    :param release: the prepare step's ``Release.to_dict()`` (templated).
+    :param wave_results: the deploy tasks' return values in wave order (templated);
+        None entries (waves that never ran) are ignored.
+    :param mode: ``previous_version``, ``uninstall`` or ``none``; default: the plan's
+        (after the run's ``rollback_mode`` param).
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "plan_path", "run_params", "release", "wave_results", "mode"
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "run_params": "json",
+        "release": "json",
+        "wave_results": "json",
+    }
+    operator_extra_links = (StackSetOperationLink(),)
+
+    def __init__(
+        self,
+        *,
+        plan_path: str,
+        release: Mapping[str, Any],
+        wave_results: Sequence[Mapping[str, Any] | None],
+        run_params: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.release = release
+        self.wave_results = wave_results
+        self.run_params = run_params
+        self.mode = mode
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run (or resume) the rollback plan; its record."""
+        return self._rollback(context)
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
+        """Resume after a wait: pick up from what AWS reports now."""
+        self.check_wait_event(event)
+        return self._rollback(context)
+
+    def wait_for_uninstall(self, action: UninstallInstances, context: Any) -> None:
+        """Hook-in point, called once an uninstall's operation ended and before the next
+        action starts (possibly more than once across retries, so keep it idempotent).
+
+        The default does nothing: the stack update has told the association to uninstall,
+        and the DAG's compliance sensor waits for the nodes separately.
+        """
+        self.log.info(
+            "Uninstall requested on %d targets: %s", len(action.targets()), action.describe()
+        )
+
+    def _rollback(self, context: Any) -> dict[str, Any]:
+        config = load_run_config(self.plan_path, self.run_params)
+        release = self.load_release(self.release)
+        mode = self.mode or config.plan.rollback.mode
+        waves = [
+            WaveChanges.from_dict(result["changes"]) for result in self.wave_results or [] if result
+        ]
+        plan = plan_rollback(waves, mode)
+        self.log.info("%s", rollback_summary(plan))
+        if plan.actions:
+            self.describe_stack_set(release)
+        outcomes: list[dict[str, Any]] = []
+        failed: set[Target] = set()
+        uninstall_failed: set[Target] = set()
+        for index, action in enumerate(plan.actions):
+            op_id = operation_id(context["run_id"], "rollback", str(index))
+            if isinstance(action, DeleteInstances) and action.targets() & uninstall_failed:
+                failed |= action.targets()
+                outcomes.append(_outcome(action, op_id, "skipped", "its uninstall failed"))
+                continue
+            before = plan.actions[index - 1] if index else None
+            if isinstance(before, UninstallInstances) and not self._operation(release, op_id):
+                self.wait_for_uninstall(before, context)
+            verdict = self._run_action(context, release, config.plan, action, op_id)
+            lost = {item.target for item in verdict.failed} | set(verdict.cancelled)
+            if verdict.outcome == "failed" and not lost:
+                lost = set(action.targets())
+            failed |= lost
+            if isinstance(action, UninstallInstances):
+                uninstall_failed |= lost
+            status = "failed" if lost or verdict.outcome == "failed" else "succeeded"
+            outcomes.append(_outcome(action, op_id, status, verdict.summary))
+        return self._finish(context, plan, outcomes, failed)
+
+    def _run_action(
+        self, context: Any, release: Release, plan: Plan, action: RollbackAction, op_id: str
+    ) -> OperationVerdict:
+        """Start the action's operation once (after anyone else's), wait for it, judge it."""
+        while (operation := self._operation(release, op_id)) is None:
+            foreign = [
+                summary["OperationId"]
+                for summary in self.hook.active_operations(
+                    release.stack_set_name, call_as=release.call_as
+                )
+            ]
+            if foreign:
+                self.wait_for(context, release, foreign)
+                continue
+            wave = next((w for w in plan.waves if w.name == action.wave), None)
+            preferences = rollback_preferences(
+                wave_operation(plan, wave) if wave else None, action.regions
+            )
+            request = {**action.api_request(), "OperationPreferences": preferences.to_aws()}
+            if action.api_call == "UpdateStackSet":
+                described = self.describe_stack_set(release)
+                request["Capabilities"] = list(described.get("Capabilities") or [])
+            self.log.info("Rollback: %s (%s)", action.describe(), op_id)
+            self.start(release, action.api_call, op_id, request)
+        if operation["Status"] in ACTIVE_OPERATION_STATUSES:
+            self.wait_for(context, release, [op_id])
+            operation = self._operation(release, op_id) or operation
+        results = self.hook.list_operation_results(
+            release.stack_set_name, op_id, call_as=release.call_as
+        )
+        return judge_operation(
+            operation["Status"],
+            [InstanceResult.from_api(result) for result in results],
+            FailureTolerance.from_preferences(operation.get("OperationPreferences")),
+        )
+
+    def _operation(self, release: Release, op_id: str) -> dict[str, Any] | None:
+        return self.hook.describe_operation(release.stack_set_name, op_id, call_as=release.call_as)
+
+    def _finish(
+        self,
+        context: Any,
+        plan: RollbackPlan,
+        outcomes: list[dict[str, Any]],
+        failed: set[Target],
+    ) -> dict[str, Any]:
+        restored = sorted(plan.targets() - failed)
+        failed_names = [str(target) for target in sorted(failed)]
+        result: dict[str, Any] = {
+            "mode": plan.mode,
+            "note": plan.note,
+            "actions": outcomes,
+            "restored": [str(target) for target in restored],
+            "failed": failed_names,
+        }
+        context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=result)
+        started = [outcome for outcome in outcomes if outcome["status"] != "skipped"]
+        if started:
+            StackSetOperationLink.persist(
+                context=context,
+                operator=self,
+                region_name=self.region_name,
+                aws_partition=self.hook.conn_partition,
+                stack_set_name=Release.from_dict(self.release).stack_set_name,
+                operation_id=started[-1]["operation_id"],
+            )
+        self.log.info(
+            "Rollback (%s): %d targets restored, %d failed", plan.mode, len(restored), len(failed)
+        )
+        if failed:
+            raise RollbackIncomplete(
+                f"rollback ({plan.mode}) could not restore {len(failed)} targets: "
+                + truncate_list(failed_names)
+            )
+        return result
+
+
+def _outcome(action: RollbackAction, op_id: str, status: str, summary: str) -> dict[str, Any]:
+    return {**action.to_dict(), "operation_id": op_id, "status": status, "summary": summary}

@@ -1,0 +1,231 @@
+"""Prepare against awssim: content-addressed templates, create vs record, never update."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from airflow_support import RUN_ID, make_context, run_task
+
+from awssim.pytest_plugin import AwsClients
+from awssim.simulator import Simulator
+from distributor_rollout.core.package import MANIFEST_FILE
+from distributor_rollout.core.plan_validation import load_plan, validate_plan
+from distributor_rollout.core.release import Release
+from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
+from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.operators.package import BuildPackageOperator
+from distributor_rollout.operators.stack_set_prepare import (
+    CREATED_BY_TAG,
+    TEMPLATE_PATH,
+    PrepareStackSetOperator,
+    run_tag_value,
+    template_key,
+)
+
+ADMIN = "222222222222"
+STACK_SET = "distributor-examplepackage"
+ARTIFACTS = f"distributor-rollout-{ADMIN}-us-east-1"
+AS_ADMIN = {"CallAs": "DELEGATED_ADMIN"}
+
+
+@dataclass
+class Env:
+    """What each test works with: the example plan built, awssim and the connection."""
+
+    plan: Path
+    root: Path
+    built: dict[str, Any]
+    sim: Simulator
+    aws: AwsClients
+    conn: str
+
+
+@pytest.fixture
+def env(
+    example_plan_path: Path, tmp_path: Path, sim: Simulator, aws: AwsClients, aws_conn: str
+) -> Env:
+    """The example plan, built into ``tmp_path``, against a fresh awssim."""
+    operator = BuildPackageOperator(
+        task_id="build", plan_path=str(example_plan_path), build_root=str(tmp_path)
+    )
+    built: dict[str, Any] = run_task(operator)
+    return Env(example_plan_path, tmp_path, built, sim, aws, aws_conn)
+
+
+def prepare(
+    env: Env, plan: Path | None = None, run_id: str = RUN_ID, **kwargs: Any
+) -> dict[str, Any]:
+    """Run the Prepare task in ``run_id`` (``kwargs`` override the operator's arguments)."""
+    arguments: dict[str, Any] = {
+        "plan_path": str(plan or env.plan),
+        "build": env.built,
+        "build_root": str(env.root),
+        "aws_conn_id": env.conn,
+        **kwargs,
+    }
+    operator = PrepareStackSetOperator(task_id="prepare", **arguments)
+    result: dict[str, Any] = run_task(operator, make_context("prepare", run_id=run_id))
+    return result
+
+
+def mutations(sim: Simulator) -> list[str]:
+    """The operations of every mutating call so far."""
+    return [call.operation for call in sim.ledger.calls()]
+
+
+def url_of(key: str) -> str:
+    """The artifacts bucket object URL of ``key``."""
+    return f"https://{ARTIFACTS}.s3.us-east-1.amazonaws.com/{key}"
+
+
+def rendered(env: Env, **package: Any) -> dict[str, str]:
+    """The parameters the plan (with ``package`` changes) renders for the built manifest."""
+    data = load_plan(env.plan).model_dump(mode="json")
+    data["package"].update(package)
+    manifest = (Path(env.built["out_dir"]) / MANIFEST_FILE).read_text()
+    return render_stack_parameters(validate_plan(data), manifest, account_id=ADMIN)
+
+
+def test_prepare_creates_the_stack_set_from_a_stored_template(env: Env) -> None:
+    result = prepare(env)
+
+    text = TEMPLATE_PATH.read_text()
+    key = template_key(STACK_SET, text)
+    assert key == f"templates/{STACK_SET}/{hashlib.sha256(text.encode()).hexdigest()}.yaml"
+    release = Release.from_dict(result)
+    assert json.loads(json.dumps(result)) == result
+    assert (release.stack_set_name, release.call_as, release.region) == (
+        STACK_SET,
+        "DELEGATED_ADMIN",
+        "us-east-1",
+    )
+    assert (release.created, release.previous) == (True, None)
+    assert release.template.template_url == url_of(key)
+    assert dict(release.template.parameters) == rendered(env)
+
+    s3 = env.aws.client("s3")
+    assert s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read().decode() == text
+    described = env.aws.client("cloudformation").describe_stack_set(
+        StackSetName=STACK_SET, **AS_ADMIN
+    )["StackSet"]
+    assert described["PermissionModel"] == "SERVICE_MANAGED"
+    assert described["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    assert described["TemplateBody"] == text
+    assert described["Description"] == "ExamplePackage through Distributor and State Manager"
+    assert described["Tags"] == [
+        {"Key": "owner", "Value": "platform-team"},
+        {"Key": CREATED_BY_TAG, "Value": run_tag_value(RUN_ID)},
+    ]
+    assert described["AutoDeployment"]["Enabled"] is False
+    assert described["ManagedExecution"] == {"Active": False}
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+    assert parameters == dict(release.template.parameters)
+    assert mutations(env.sim) == ["CreateBucket", "PutObject", "CreateStackSet"]
+
+
+def test_a_retried_prepare_changes_nothing_and_knows_its_run_created_the_stack_set(
+    env: Env,
+) -> None:
+    first = Release.from_dict(prepare(env))
+    before = mutations(env.sim)
+    again = Release.from_dict(prepare(env))
+    assert mutations(env.sim) == before
+    assert again == first
+
+
+def test_a_later_run_records_the_current_template_as_previous(env: Env) -> None:
+    first = Release.from_dict(prepare(env))
+    before = mutations(env.sim)
+    later = Release.from_dict(prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00"))
+    assert mutations(env.sim) == before
+    assert later.created is False
+    assert later.template == first.template
+    # What the stack set runs now is this version's own template: that is its previous.
+    assert later.previous == first.template
+
+
+def test_prepare_records_an_existing_stack_set_without_touching_it(env: Env) -> None:
+    older_text = TEMPLATE_PATH.read_text() + "\n# the template as it was for 1.0.1\n"
+    older = rendered(env, version="1.0.1")
+    cfn = env.aws.client("cloudformation")
+    cfn.create_stack_set(
+        StackSetName=STACK_SET,
+        TemplateBody=older_text,
+        Parameters=to_cfn_parameters(older),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": False},
+        **AS_ADMIN,
+    )
+    before = len(mutations(env.sim))
+
+    # The build folder is not on this worker: Prepare rebuilds it.
+    release = Release.from_dict(prepare(env, build_root=str(env.root / "fresh")))
+
+    assert release.created is False
+    assert release.previous is not None
+    older_key = template_key(STACK_SET, older_text)
+    assert release.previous.template_url == url_of(older_key)
+    assert dict(release.previous.parameters) == older
+    assert release.template.parameters["Version"] == "1.0.2"
+    s3 = env.aws.client("s3")
+    assert s3.get_object(Bucket=ARTIFACTS, Key=older_key)["Body"].read().decode() == older_text
+    assert mutations(env.sim)[before:] == ["CreateBucket", "PutObject", "PutObject"]
+    described = cfn.describe_stack_set(StackSetName=STACK_SET, **AS_ADMIN)["StackSet"]
+    assert described["TemplateBody"] == older_text
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]} == older
+
+
+def test_template_objects_are_immutable(env: Env) -> None:
+    """A changed template is a new object; the old one stays as it was, written once."""
+    first = Release.from_dict(prepare(env))
+    changed = env.root / "template.yaml"
+    changed.write_text(TEMPLATE_PATH.read_text() + "\n# a comment changes the address\n")
+    second = Release.from_dict(
+        prepare(env, run_id="manual__2026-11-28T09:00:00+00:00", template_path=str(changed))
+    )
+    assert second.template.template_url != first.template.template_url
+    assert second.previous == first.template
+    puts = [c.params["Key"] for c in env.sim.ledger.calls(service="s3", operation="PutObject")]
+    assert puts == [
+        template_key(STACK_SET, TEMPLATE_PATH.read_text()),
+        template_key(STACK_SET, changed.read_text()),
+    ]
+    assert "UpdateStackSet" not in mutations(env.sim)
+
+
+def test_a_self_managed_stack_set_of_that_name_is_refused(env: Env) -> None:
+    data = yaml.safe_load(env.plan.read_text())
+    data["package"]["source"] = str((env.plan.parent / data["package"]["source"]).resolve())
+    data["stack_set"]["call_as"] = "SELF"
+    plan = env.root / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data))
+    env.aws.client("cloudformation").create_stack_set(
+        StackSetName=STACK_SET,
+        TemplateBody=TEMPLATE_PATH.read_text(),
+        Parameters=to_cfn_parameters(rendered(env)),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SELF_MANAGED",
+        CallAs="SELF",
+    )
+    before = mutations(env.sim)
+    with pytest.raises(ConfigurationError, match="permission model SELF_MANAGED"):
+        prepare(env, plan)
+    assert mutations(env.sim) == before
+
+
+def test_an_artifacts_bucket_in_another_region_is_refused(env: Env) -> None:
+    west = env.aws.client("s3", region="eu-west-1")
+    west.create_bucket(
+        Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    before = mutations(env.sim)
+    with pytest.raises(ConfigurationError, match="is in Region eu-west-1, not the stack set's"):
+        prepare(env)
+    assert mutations(env.sim) == before

@@ -1,0 +1,198 @@
+"""RollbackOperator against awssim: exactly the changed targets, in order, and reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from airflow_support import make_context, run_task
+from stack_set_support import (
+    NONPROD,
+    SANDBOX,
+    STACK_SET,
+    instance_targets,
+    operation_calls,
+    release,
+    versions,
+    write_plan,
+)
+
+from awssim.pytest_plugin import AwsClients
+from awssim.simulator import Simulator
+from distributor_rollout.core.rollback import UninstallInstances
+from distributor_rollout.core.targets import Target
+from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
+from distributor_rollout.operators.stack_set_rollback import (
+    ROLLBACK_XCOM_KEY,
+    RollbackIncomplete,
+    RollbackOperator,
+)
+
+RUN = "manual__2026-11-27T10:00:00+00:00"
+CANARY = {Target(account, "us-east-1") for account in SANDBOX}
+NONPROD_TARGETS = {Target(a, r) for a in NONPROD for r in ("us-east-1", "us-west-2")}
+
+
+def deploy(plan: str, wave: str, rel: dict[str, Any], conn: str, run_id: str) -> dict[str, Any]:
+    """Deploy ``wave`` and let its operation finish."""
+    task = DeployWaveOperator(
+        task_id=f"deploy_{wave}",
+        plan_path=plan,
+        wave=wave,
+        release=rel,
+        aws_conn_id=conn,
+        deferrable=False,
+        poll_interval=0.1,
+    )
+    result: dict[str, Any] = run_task(task, make_context(run_id=run_id))
+    return result
+
+
+def rollback(
+    plan: str, rel: dict[str, Any], results: list[Any], conn: str, **kwargs: Any
+) -> RollbackOperator:
+    """A rollback task polling fast enough for the 600x clock."""
+    return RollbackOperator(
+        task_id="rollback",
+        plan_path=plan,
+        release=rel,
+        wave_results=results,
+        aws_conn_id=conn,
+        poll_interval=0.1,
+        wait_timeout=60,
+        **kwargs,
+    )
+
+
+def last_operations(sim: Simulator) -> dict[tuple[str, str], str]:
+    """Ground truth: each instance's last operation."""
+    return {
+        (instance["account"], instance["region"]): instance["last_operation_id"]
+        for stack_set in sim.stacksets.state().values()
+        if stack_set["name"] == STACK_SET
+        for instance in stack_set["instances"]
+    }
+
+
+def test_an_update_is_rolled_back_on_exactly_the_changed_targets(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    deploy(plan, "canary", first, aws_conn, "run-1")
+    deploy(plan, "nonprod", first, aws_conn, "run-1")
+    second = release(aws, "2.0.0", "1.0.0")
+    canary = deploy(plan, "canary", second, aws_conn, RUN)
+    fast_sim.settle()
+    assert set(versions(aws, CANARY).values()) == {"2.0.0"}
+    untouched = {key: op for key, op in last_operations(fast_sim).items() if key[0] in NONPROD}
+    fast_sim.ledger.clear()
+
+    task = rollback(plan, second, [canary, None, None], aws_conn)
+    context = make_context("rollback", run_id=RUN)
+    result = run_task(task, context)
+
+    assert result["mode"] == "previous_version"
+    assert [action["status"] for action in result["actions"]] == ["succeeded"]
+    assert result["restored"] == sorted(str(t) for t in CANARY)
+    assert result["failed"] == []
+    assert context["ti"].xcom[ROLLBACK_XCOM_KEY] == result
+    assert operation_calls(fast_sim) == ["UpdateStackSet"]
+    assert set(versions(aws, CANARY).values()) == {"1.0.0"}
+    assert set(versions(aws, NONPROD_TARGETS).values()) == {"1.0.0"}
+    assert {k: op for k, op in last_operations(fast_sim).items() if k[0] in NONPROD} == untouched
+
+    # A retry adopts the rollback's operation instead of starting another.
+    assert run_task(task, make_context("rollback", run_id=RUN)) == result
+    assert operation_calls(fast_sim) == ["UpdateStackSet"]
+
+
+def test_a_first_install_is_uninstalled_then_deleted(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    fast_sim.settle()
+    fast_sim.ledger.clear()
+    seen: list[tuple[UninstallInstances, dict[Target, str | None]]] = []
+
+    class Recording(RollbackOperator):
+        def wait_for_uninstall(self, action: UninstallInstances, context: Any) -> None:
+            seen.append((action, versions(aws, action.targets(), "action")))
+
+    task = Recording(
+        task_id="rollback",
+        plan_path=plan,
+        release=rel,
+        wave_results=[canary],
+        aws_conn_id=aws_conn,
+        poll_interval=0.1,
+        deferrable=True,
+    )
+    result = run_task(task, make_context("rollback", run_id=RUN))
+
+    assert [(a["kind"], a["status"]) for a in result["actions"]] == [
+        ("uninstall", "succeeded"),
+        ("delete", "succeeded"),
+    ]
+    assert operation_calls(fast_sim) == ["UpdateStackInstances", "DeleteStackInstances"]
+    # The hook-in ran between the two, once the stacks had been told to uninstall.
+    ((action, actions),) = seen
+    assert action.targets() == CANARY
+    assert set(actions.values()) == {"Uninstall"}
+    assert instance_targets(fast_sim) == set()
+    assert set(versions(aws, CANARY).values()) == {None}
+
+
+def test_a_failed_uninstall_is_reported_and_its_delete_skipped(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    fast_sim.settle()
+    scenario = tmp_path / "uninstall-fails.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": "uninstall-fails",
+                "seed": 1,
+                "stack_instance_failures": [
+                    {"accounts": [SANDBOX[0]], "regions": ["us-east-1"], "actions": ["UPDATE"]}
+                ],
+            }
+        )
+    )
+    fast_sim.set_scenario(scenario)
+    fast_sim.ledger.clear()
+    context = make_context("rollback", run_id=RUN)
+
+    with pytest.raises(RollbackIncomplete, match=f"{SANDBOX[0]}/us-east-1"):
+        run_task(rollback(plan, rel, [canary], aws_conn, deferrable=False), context)
+
+    result = context["ti"].xcom[ROLLBACK_XCOM_KEY]
+    assert [(a["kind"], a["status"]) for a in result["actions"]] == [
+        ("uninstall", "failed"),
+        ("delete", "skipped"),
+    ]
+    assert f"{SANDBOX[0]}/us-east-1" in result["failed"]
+    assert operation_calls(fast_sim) == ["UpdateStackInstances"]
+    assert instance_targets(fast_sim) == CANARY
+
+
+def test_mode_none_changes_nothing(
+    sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    sim.ledger.clear()
+
+    result = run_task(rollback(plan, rel, [canary], aws_conn, mode="none"))
+
+    assert result["actions"] == []
+    assert "stay as is" in result["note"]
+    assert operation_calls(sim) == []
