@@ -19,6 +19,7 @@ from distributor_rollout.core.rollback import (
     UninstallInstances,
     WaveChanges,
     action_from_dict,
+    forward_restore,
     plan_rollback,
     rollback_summary,
 )
@@ -297,3 +298,43 @@ def test_later_waves_roll_back_first_within_each_step(waves: list[WaveChanges]) 
     for step in steps:
         latest = [max(position[t] for t in a.targets()) for a in plan.actions if a.kind == step]
         assert latest == sorted(latest, reverse=True)
+
+
+def test_forward_restore_pins_the_previous_version_without_moving_the_document_back() -> None:
+    previous = TemplateRef(
+        "https://b.s3.us-east-1.amazonaws.com/t/old.yaml",
+        {
+            "PackageName": "Pkg",
+            "Version": "1.0.2",
+            "ManifestContent": "{old}",
+            "AssociationVersion": "",
+            "ScheduleExpression": "rate(1 hour)",
+        },
+    )
+    current = TemplateRef(
+        "https://b.s3.us-east-1.amazonaws.com/t/new.yaml",
+        {
+            "PackageName": "Pkg",
+            "Version": "1.1.0",
+            "ManifestContent": "{new}",
+            "AssociationVersion": "",
+            "ScheduleExpression": "rate(30 minutes)",
+        },
+    )
+    restored = forward_restore(previous, current)
+    assert restored.template_url == current.template_url
+    assert dict(restored.parameters) == {
+        "PackageName": "Pkg",
+        "Version": "1.1.0",
+        "ManifestContent": "{new}",
+        "AssociationVersion": "1.0.2",
+        "ScheduleExpression": "rate(1 hour)",
+    }
+    pinned = TemplateRef(
+        previous.template_url, {**previous.parameters, "AssociationVersion": "1.0.0"}
+    )
+    assert forward_restore(pinned, current).parameters["AssociationVersion"] == "1.0.0"
+    other = TemplateRef(previous.template_url, {**previous.parameters, "PackageName": "Other"})
+    assert forward_restore(other, current) == other
+    unpinned = TemplateRef(current.template_url, {"PackageName": "Pkg", "Version": "1.1.0"})
+    assert forward_restore(previous, unpinned) == previous

@@ -425,3 +425,44 @@ def _scopes(
             accounts = tuple(sorted(a for ou in chunk for a in accounts_by_ou[ou]))
             scopes.append((chunk, accounts, regions))
     return scopes
+
+
+ASSOCIATION_VERSION_PARAMETER = "AssociationVersion"
+"""The template parameter that pins the package version the association installs."""
+DOCUMENT_PARAMETERS = frozenset(
+    {
+        "PackageName",
+        "Version",
+        "S3PackageBucket",
+        "S3PackageBucketFolder",
+        "S3PackageUrl",
+        "S3PackageBucketPrefix",
+        "S3PackageBucketSuffix",
+        "ManifestContent",
+        *(f"ManifestContentPart{n:02d}" for n in range(2, 17)),
+    }
+)
+"""Parameters that feed the package document (``AWS::SSM::Document``) itself."""
+
+
+def forward_restore(previous: TemplateRef, current: TemplateRef) -> TemplateRef:
+    """What a rollback deploys to put a target back on ``previous``.
+
+    Not ``previous`` itself: its ``Version`` is already in the package document's history,
+    and SSM refuses a version name a document has (``DuplicateDocumentVersionName``), so
+    the stack update would fail. The package document moves only forward: the restore
+    keeps this run's template and document parameters, takes every other parameter
+    (association settings, compliance reader) from ``previous``, and pins
+    ``AssociationVersion`` to the version ``previous`` installed, which the document still
+    holds. A different package (another ``PackageName``), or a template without the
+    ``AssociationVersion`` pin, has no such way back and is restored as recorded.
+    """
+    old, new = previous.parameters, current.parameters
+    installed = old.get(ASSOCIATION_VERSION_PARAMETER) or old.get("Version")
+    pinnable = ASSOCIATION_VERSION_PARAMETER in new
+    if not installed or not pinnable or old.get("PackageName") != new.get("PackageName"):
+        return previous
+    parameters = {key: value for key, value in old.items() if key not in DOCUMENT_PARAMETERS}
+    parameters.update({key: value for key, value in new.items() if key in DOCUMENT_PARAMETERS})
+    parameters[ASSOCIATION_VERSION_PARAMETER] = installed
+    return TemplateRef(current.template_url, parameters)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -13,10 +14,12 @@ from distributor_rollout.core.plan import Plan, wave_operation
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rollback import (
     DeleteInstances,
+    RestoreTemplate,
     RollbackAction,
     RollbackPlan,
     UninstallInstances,
     WaveChanges,
+    forward_restore,
     plan_rollback,
     rollback_summary,
 )
@@ -124,7 +127,7 @@ class RollbackOperator(StackSetOperatorBase):
         waves = [
             WaveChanges.from_dict(result["changes"]) for result in self.wave_results or [] if result
         ]
-        plan = plan_rollback(waves, mode)
+        plan = _forward(plan_rollback(waves, mode), release)
         self.log.info("%s", rollback_summary(plan))
         if plan.actions:
             self.describe_stack_set(release)
@@ -226,6 +229,17 @@ class RollbackOperator(StackSetOperatorBase):
                 + truncate_list(failed_names)
             )
         return result
+
+
+def _forward(plan: RollbackPlan, release: Release) -> RollbackPlan:
+    """The plan with each restore made forward-only (see ``core.rollback.forward_restore``)."""
+    actions = tuple(
+        replace(action, template=forward_restore(action.template, release.template))
+        if isinstance(action, RestoreTemplate)
+        else action
+        for action in plan.actions
+    )
+    return replace(plan, actions=actions)
 
 
 def _outcome(action: RollbackAction, op_id: str, status: str, summary: str) -> dict[str, Any]:
