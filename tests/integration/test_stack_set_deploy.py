@@ -140,6 +140,7 @@ def test_a_wave_that_already_runs_the_release_starts_nothing(
         "operations": [],
         "changes": {"wave": "canary", "changes": []},
         "nothing_to_do": True,
+        "targets": ["300000000001/us-east-1", "300111111112/us-east-1"],
     }
     assert operation_calls(fast_sim) == []
 

@@ -44,8 +44,10 @@ class DeployWaveOperator(StackSetOperatorBase):
     waits between its own calls and for anyone else's operation, but not for its last
     call: ``StackSetOperationSensor`` does that.
 
-    Returns ``{"wave", "operations", "changes" (WaveChanges.to_dict()), "nothing_to_do"}``;
-    in a dry run, nothing is started and ``"dry_run": True`` is added.
+    Returns ``{"wave", "operations", "changes" (WaveChanges.to_dict()), "nothing_to_do",
+    "targets"}`` (``targets``: every account/Region of the wave, ``"acct/region"``, what
+    the compliance gate reads); in a dry run, nothing is started and ``"dry_run": True``
+    is added.
 
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
@@ -95,7 +97,7 @@ class DeployWaveOperator(StackSetOperatorBase):
             raise ConfigurationError(f"wave {self.wave!r} is not in the plan ({known})") from None
         if not config.runs_wave(self.wave):
             self.log.info("Wave %s is not among this run's waves: nothing to do", self.wave)
-            return Finished(self.wave, (), WaveChanges(self.wave)).to_dict()
+            return {**Finished(self.wave, (), WaveChanges(self.wave)).to_dict(), "targets": []}
         self.describe_stack_set(release)
         org, wave = self._resolve(config.plan)
         template_body = self._template_body(release)
@@ -117,11 +119,15 @@ class DeployWaveOperator(StackSetOperatorBase):
                     self.log.info("Dry run: would start %s %s", call.api_call, dict(call.request))
                 return {
                     **Finished(self.wave, (), WaveChanges(self.wave)).to_dict(),
+                    "targets": [str(target) for target in wave.targets],
                     "dry_run": True,
                 }
             step = next_step(facts)
             if isinstance(step, Finished):
-                return self._finish(context, release, step)
+                return {
+                    **self._finish(context, release, step),
+                    "targets": [str(target) for target in wave.targets],
+                }
             if isinstance(step, Start):
                 request = {**step.call.request}
                 if step.call.kind == "update":
