@@ -120,8 +120,10 @@ def test_a_first_install_is_uninstalled_then_deleted(
     seen: list[tuple[UninstallInstances, dict[Target, str | None]]] = []
 
     class Recording(RollbackOperator):
-        def wait_for_uninstall(self, action: UninstallInstances, context: Any) -> None:
+        # The test template has no association to read: record the call, confirm all.
+        def wait_for_uninstall(self, action: UninstallInstances, plan: Any) -> set[Target]:
             seen.append((action, versions(aws, action.targets(), "action")))
+            return set()
 
     task = Recording(
         task_id="rollback",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -10,7 +11,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES, rollback_preferences
 from distributor_rollout.core.operation_ids import operation_id
-from distributor_rollout.core.plan import Plan, wave_operation
+from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rollback import (
     DeleteInstances,
@@ -24,6 +25,7 @@ from distributor_rollout.core.rollback import (
     rollback_summary,
 )
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.uninstall import uninstall_progress
 from distributor_rollout.core.verdict import (
     FailureTolerance,
     InstanceResult,
@@ -31,11 +33,14 @@ from distributor_rollout.core.verdict import (
     judge_operation,
     truncate_list,
 )
-from distributor_rollout.hooks.errors import AwsRolloutError
+from distributor_rollout.hooks.association_status import AssociationStatusHook
+from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
 
+DEFAULT_UNINSTALL_TIMEOUT = 1800.0
+"""How long an uninstall of a wave no longer in the plan may take to reach its nodes."""
 ROLLBACK_XCOM_KEY = "rollback"
 """The XCom key the result is also pushed under, so a report can read it even when the
 task fails."""
@@ -60,9 +65,13 @@ class RollbackOperator(StackSetOperatorBase):
     "operation_id", "status", "summary"], "restored": [targets], "failed": [targets]}``,
     and raises ``RollbackIncomplete`` at the end if any target could not be restored.
 
-    Compliance after an uninstall is not read here: the DAG waits on it with the
-    association compliance sensor. ``wait_for_uninstall`` is the hook-in point for a
-    subclass that must see the nodes clean before the next action starts.
+    After an uninstall, the next action waits until every node of its targets has run the
+    uninstall (``wait_for_uninstall``: the association's node counts, read through the
+    compliance-reader role, until the wave gate's timeout): deleting an instance deletes
+    its association, so a node that had not uninstalled yet would keep the package. A
+    target whose nodes failed or never reported counts as not restored, and its delete
+    is skipped. This wait polls from the worker: rollbacks are rare and short, and the
+    stack operations around it already defer.
 
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
@@ -109,16 +118,44 @@ class RollbackOperator(StackSetOperatorBase):
         self.check_wait_event(event)
         return self._rollback(context)
 
-    def wait_for_uninstall(self, action: UninstallInstances, context: Any) -> None:
-        """Hook-in point, called once an uninstall's operation ended and before the next
-        action starts (possibly more than once across retries, so keep it idempotent).
-
-        The default does nothing: the stack update has told the association to uninstall,
-        and the DAG's compliance sensor waits for the nodes separately.
-        """
-        self.log.info(
-            "Uninstall requested on %d targets: %s", len(action.targets()), action.describe()
+    def wait_for_uninstall(self, action: UninstallInstances, plan: Plan) -> set[Target]:
+        """Wait until every node of the uninstall's targets ran it; the targets where it
+        failed or could not be confirmed in time (called again on a retry: idempotent)."""
+        wave = next((w for w in plan.waves if w.name == action.wave), None)
+        gate = wave_gate(plan, wave) if wave else None
+        timeout = gate.timeout_seconds if gate else DEFAULT_UNINSTALL_TIMEOUT
+        interval = gate.poll_interval_seconds if gate else self.poll_interval
+        reader = AssociationStatusHook(
+            role_name=plan.stack_set.compliance_reader.role_name,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
         )
+        targets = sorted(action.targets())
+        deadline = time.monotonic() + timeout
+        self.log.info(
+            "Waiting for the uninstall on %d targets: %s", len(targets), action.describe()
+        )
+        while True:
+            try:
+                poll = reader.poll(targets, plan.association.name)
+            except MemberAccessDenied as error:
+                # Unreadable is unconfirmed: keep the instances (and their associations).
+                self.log.warning("Cannot confirm the uninstall: %s", error)
+                return set(targets)
+            progress = uninstall_progress(poll.compliances)
+            left = progress.waiting | set(poll.unread)
+            if not left or time.monotonic() >= deadline:
+                unconfirmed = set(progress.failed) | left
+                if unconfirmed:
+                    self.log.warning(
+                        "Uninstall not confirmed on %d targets: %s",
+                        len(unconfirmed),
+                        truncate_list([str(target) for target in sorted(unconfirmed)]),
+                    )
+                return unconfirmed
+            time.sleep(interval)
 
     def _rollback(self, context: Any) -> dict[str, Any]:
         config = load_run_config(self.plan_path, self.run_params)
@@ -136,13 +173,15 @@ class RollbackOperator(StackSetOperatorBase):
         uninstall_failed: set[Target] = set()
         for index, action in enumerate(plan.actions):
             op_id = operation_id(context["run_id"], "rollback", str(index))
+            before = plan.actions[index - 1] if index else None
+            if isinstance(before, UninstallInstances) and not self._operation(release, op_id):
+                unconfirmed = self.wait_for_uninstall(before, config.plan) - uninstall_failed
+                uninstall_failed |= unconfirmed
+                failed |= unconfirmed
             if isinstance(action, DeleteInstances) and action.targets() & uninstall_failed:
                 failed |= action.targets()
                 outcomes.append(_outcome(action, op_id, "skipped", "its uninstall failed"))
                 continue
-            before = plan.actions[index - 1] if index else None
-            if isinstance(before, UninstallInstances) and not self._operation(release, op_id):
-                self.wait_for_uninstall(before, context)
             verdict = self._run_action(context, release, config.plan, action, op_id)
             lost = {item.target for item in verdict.failed} | set(verdict.cancelled)
             if verdict.outcome == "failed" and not lost:

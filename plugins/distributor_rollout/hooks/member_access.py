@@ -1,0 +1,283 @@
+"""Member-account access: a role assumed per account, its credentials cached, clients built.
+
+The delegated administrator reads what happens in member accounts through a role there
+(for compliance, the plan's ``compliance_reader.role_name``). AssumeRole costs a call and
+its credentials last an hour, so they are cached per role ARN and renewed
+``REFRESH_MARGIN_SECONDS`` before they expire: once cached, a poll of N targets costs only
+its N reads. STS is called with the connection's credentials and endpoint; member clients
+get the connection's endpoint for their service, so awssim (or a VPC endpoint) works the
+same as AWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from asgiref.sync import sync_to_async
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from distributor_rollout.core.regions import partition_of
+from distributor_rollout.hooks.errors import MemberAccessDenied
+
+REFRESH_MARGIN_SECONDS = 300.0
+"""Renew cached credentials this long before they expire (a poll must not start with
+credentials that lapse halfway through it)."""
+RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 8}
+"""botocore's retries on every client: standard mode backs off on throttling (up to 20 s
+between attempts). Adaptive mode would not help: its rate limiter lives in one client,
+and member clients are short-lived."""
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+DEFAULT_SESSION_NAME = "distributor-rollout"
+
+
+def with_retries(config: Config | Mapping[str, Any] | None) -> Config:
+    """``RETRIES`` under the caller's botocore config (whose settings win)."""
+    base = Config(retries=RETRIES)
+    if config is None:
+        return base
+    return base.merge(config if isinstance(config, Config) else Config(**config))
+
+
+def error_code(error: ClientError) -> str:
+    """The service error code of a botocore ``ClientError``."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def access_denied(error: ClientError, account_id: str, role_arn: str) -> MemberAccessDenied | None:
+    """The domain error for an AccessDenied answer in (or into) a member account, or None."""
+    if error_code(error) not in ACCESS_DENIED_CODES:
+        return None
+    message = str(error.response.get("Error", {}).get("Message", "")) or error_code(error)
+    return MemberAccessDenied(account_id, role_arn, message)
+
+
+class SharedSslHttpSession(AIOHTTPSession):  # type: ignore[misc]
+    """aiobotocore's HTTP session, with SSL contexts built once per process, not per client.
+
+    aiobotocore builds a client's SSL context (loading the CA bundle) on its first
+    request: about 30 ms of CPU, far more than the request itself on a warm connection.
+    A poll builds one short-lived client per target, so sharing the context (safe across
+    connections) is what keeps a poll's wall time near N × latency / concurrency.
+    """
+
+    _contexts: ClassVar[dict[tuple[Any, ...], Any]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def _build_ssl_contexts(self, proxy_url: str | None) -> Any:
+        # aiobotocore calls this from a worker thread: build each distinct context once.
+        key = (self._verify, self._cert_file, self._key_file, proxy_url)
+        with self._lock:
+            if key not in self._contexts:
+                self._contexts[key] = super()._build_ssl_contexts(proxy_url)
+            return self._contexts[key]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCredentials:
+    """Temporary credentials for one member role, and when they expire (epoch seconds)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires_at: float
+
+    def usable(self, now: float) -> bool:
+        """Whether they are still worth using at ``now`` (not within the refresh margin)."""
+        return now < self.expires_at - REFRESH_MARGIN_SECONDS
+
+    def client_kwargs(self) -> dict[str, str]:
+        """The credential arguments of ``create_client``."""
+        return {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": self.session_token,
+        }
+
+    @classmethod
+    def from_sts(cls, credentials: Mapping[str, Any]) -> MemberCredentials:
+        """From AssumeRole's ``Credentials`` (botocore parses ``Expiration`` to a datetime)."""
+        return cls(
+            credentials["AccessKeyId"],
+            credentials["SecretAccessKey"],
+            credentials["SessionToken"],
+            credentials["Expiration"].timestamp(),
+        )
+
+
+class MemberAccessHook(AwsBaseHook):
+    """Clients in member accounts through a role assumed there, sync and async.
+
+    The sync side (workers) builds boto3 clients from one boto3 session; the async side
+    (triggerer) builds aiobotocore clients from one aiobotocore session, each used in an
+    ``async with`` and closed after its call. Concurrent requests for the same role wait
+    for one AssumeRole rather than each making their own. Clients are not kept between
+    polls: an open aiobotocore client holds about 230 KB (measured), too much for
+    thousands of account/Regions, while building one costs a few milliseconds of CPU
+    (and a poll interval outlasts HTTP keep-alive, so a kept client would reconnect
+    anyway).
+
+    :param role_name: the role to assume in each member account.
+    :param session_name: the ``RoleSessionName`` (what the members' CloudTrail shows).
+    Other arguments (``aws_conn_id``, ``region_name``, ``verify``, ``config``) go to
+    ``AwsBaseHook``; ``config`` is layered over ``RETRIES``.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        role_name: str,
+        session_name: str = DEFAULT_SESSION_NAME,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["client_type"] = "sts"
+        kwargs["config"] = with_retries(kwargs.get("config"))
+        super().__init__(*args, **kwargs)
+        self.role_name = role_name
+        self.session_name = session_name
+        self._credentials: dict[str, MemberCredentials] = {}
+        self._guard = threading.Lock()
+        self._role_locks: dict[str, threading.Lock] = {}
+        self._async_role_locks: dict[str, asyncio.Lock] = {}
+        self._async_session: Any = None
+
+    def member_role_arn(self, account_id: str, region: str) -> str:
+        """The role's ARN in a member account, in the partition of ``region``.
+
+        Plans only name known Regions (validated), so the commercial partition is the
+        fallback for a Region newer than ``core.regions`` alone.
+        """
+        partition = partition_of(region) or "aws"
+        return f"arn:{partition}:iam::{account_id}:role/{self.role_name}"
+
+    # --- sync (workers) -----------------------------------------------------------------
+    @cached_property
+    def boto_session(self) -> Any:
+        """The one boto3 session STS and member clients are built from (the connection's)."""
+        return self.get_session(region_name=self.region_name)
+
+    @cached_property
+    def sts(self) -> Any:
+        """STS as the connection: the endpoint, config and credentials it names."""
+        return self.boto_session.client(
+            "sts",
+            region_name=self.region_name,
+            endpoint_url=self.conn_config.get_service_endpoint_url("sts"),
+            config=self.config,
+            verify=self.verify,
+        )
+
+    def credentials(self, account_id: str, region: str) -> MemberCredentials:
+        """The member role's credentials: cached, or from one AssumeRole."""
+        role_arn = self.member_role_arn(account_id, region)
+        with self._guard:
+            lock = self._role_locks.setdefault(role_arn, threading.Lock())
+        with lock:
+            cached = self._credentials.get(role_arn)
+            if cached is not None and cached.usable(time.time()):
+                return cached
+            with self._guard:
+                sts = self.sts
+            try:
+                response = sts.assume_role(RoleArn=role_arn, RoleSessionName=self.session_name)
+            except ClientError as error:
+                denied = access_denied(error, account_id, role_arn)
+                if denied is not None:
+                    raise denied from error
+                raise
+            fresh = MemberCredentials.from_sts(response["Credentials"])
+            self._credentials[role_arn] = fresh
+            return fresh
+
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A boto3 client for ``service`` in a member account and Region."""
+        credentials = self.credentials(account_id, region)
+        # A boto3 session is not thread-safe; building clients from it one at a time is.
+        with self._guard:
+            return self.boto_session.client(
+                service,
+                region_name=region,
+                endpoint_url=self.conn_config.get_service_endpoint_url(service),
+                config=self.config,
+                verify=self.verify,
+                **credentials.client_kwargs(),
+            )
+
+    # --- async (triggerer) --------------------------------------------------------------
+    async def aio_session(self) -> Any:
+        """The one aiobotocore session of this hook, built off the event loop (reading the
+        Airflow connection is a blocking call)."""
+        if self._async_session is None:
+            session = await sync_to_async(self._build_async_session)()
+            # Another task may have built one meanwhile: keep the first, so all share it.
+            if self._async_session is None:
+                self._async_session = session
+        return self._async_session
+
+    def _build_async_session(self) -> Any:
+        session = self.get_session(region_name=self.region_name, deferrable=True)
+        # Resolve what reads the connection now, so the event loop never does.
+        self.conn_config.get_service_endpoint_url("sts")
+        return session
+
+    @cached_property
+    def aio_config(self) -> Any:
+        """The config of async clients: ``config`` over a shared-SSL HTTP session."""
+        return AioConfig(http_session_cls=SharedSslHttpSession).merge(self.config)
+
+    async def credentials_async(self, account_id: str, region: str) -> MemberCredentials:
+        """``credentials`` for the event loop."""
+        session = await self.aio_session()
+        role_arn = self.member_role_arn(account_id, region)
+        lock = self._async_role_locks.setdefault(role_arn, asyncio.Lock())
+        async with lock:
+            cached = self._credentials.get(role_arn)
+            if cached is not None and cached.usable(time.time()):
+                return cached
+            async with session.create_client(
+                "sts",
+                region_name=self.region_name,
+                endpoint_url=self.conn_config.get_service_endpoint_url("sts"),
+                config=self.aio_config,
+                verify=self.verify,
+            ) as sts:
+                try:
+                    response = await sts.assume_role(
+                        RoleArn=role_arn, RoleSessionName=self.session_name
+                    )
+                except ClientError as error:
+                    denied = access_denied(error, account_id, role_arn)
+                    if denied is not None:
+                        raise denied from error
+                    raise
+            fresh = MemberCredentials.from_sts(response["Credentials"])
+            self._credentials[role_arn] = fresh
+            return fresh
+
+    @asynccontextmanager
+    async def member_client_async(
+        self, service: str, account_id: str, region: str
+    ) -> AsyncIterator[Any]:
+        """An aiobotocore client for ``service`` in a member account and Region, closed on
+        leaving the block."""
+        credentials = await self.credentials_async(account_id, region)
+        session = await self.aio_session()
+        async with session.create_client(
+            service,
+            region_name=region,
+            endpoint_url=self.conn_config.get_service_endpoint_url(service),
+            config=self.aio_config,
+            verify=self.verify,
+            **credentials.client_kwargs(),
+        ) as client:
+            yield client

@@ -1,0 +1,271 @@
+"""Wait until a wave's fleet complies: the association compliance gate of one wave."""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from distributor_rollout.core.compliance_poll import (
+    FailureTrigger,
+    elapsed_since,
+    evaluate_poll,
+    failure_message,
+    failure_trigger,
+)
+from distributor_rollout.core.errors import ValidationError, wrong
+from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
+from distributor_rollout.core.plan import wave_gate
+from distributor_rollout.core.regions import partition_of
+from distributor_rollout.core.targets import Target
+from distributor_rollout.hooks.association_status import AssociationStatusHook
+from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
+from distributor_rollout.links.console import AssociationLink
+from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.triggers.compliance import AssociationComplianceTrigger, link_target
+
+GATE_XCOM_KEY = "compliance_gate"
+"""Where a decided gate is recorded, pass or fail, for the rollback and report tasks."""
+
+
+class ComplianceGateFailed(AirflowFailException):
+    """The gate failed: the wave's fleet did not comply (not retried: the decision stands).
+
+    ``trigger`` is the rollback trigger it fires (``compliance_failed`` when failed nodes
+    made the threshold unreachable, ``compliance_timeout`` otherwise).
+    """
+
+    def __init__(self, wave: str, decision: GateDecision, trigger: FailureTrigger) -> None:
+        self.wave = wave
+        self.decision = decision
+        self.trigger = trigger
+        super().__init__(failure_message(wave, decision))
+
+
+class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
+    """Wait for a wave's association compliance gate to pass; fail when it fails.
+
+    The gate (threshold, minimum nodes, timeout, bake, poll interval) is the wave's in the
+    plan, with the run's overrides; the association and the member role to read it
+    through are the plan's. Deferrable by default: the trigger polls and decides in the
+    triggerer, and no worker slot is held while the wave bakes. Poke and reschedule
+    modes poll from the worker and decide the same way.
+
+    When the gate opened, so that its timeout and bake survive waiting: deferred, the
+    trigger carries it; in poke mode the task keeps it; in reschedule mode it is the
+    first reschedule of this try (what Airflow's own sensor timeout counts from), as
+    Airflow clears a task's XComs every time it reschedules it. For the same reason,
+    once the gate is passing a rescheduled sensor bakes in-process rather than losing
+    the passing streak to a reschedule.
+
+    Returns the decision (``GateDecision.to_dict()``) on PASS and records it, with the
+    rollback trigger on FAIL, under the XCom key ``compliance_gate``.
+
+    :param plan_path: the rollout plan file.
+    :param run_params: the DAG run's params (templated).
+    :param wave: the wave's name.
+    :param targets: the wave's targets as ``"account/region"`` (templated; a JSON list
+        string is accepted, as a template renders to one).
+    :param deferrable: wait in the triggerer (default) rather than poke or reschedule.
+    :param concurrency: targets read at once per poll.
+    """
+
+    aws_hook_class = AssociationStatusHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "plan_path", "run_params", "wave", "targets"
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"run_params": "json", "targets": "json"}
+    operator_extra_links = (AssociationLink(),)
+
+    def __init__(
+        self,
+        *,
+        plan_path: str,
+        wave: str,
+        targets: Sequence[str] | str,
+        run_params: Mapping[str, Any] | None = None,
+        deferrable: bool = True,
+        concurrency: int = 16,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.run_params = run_params
+        self.wave = wave
+        self.targets = targets
+        self.deferrable = deferrable
+        self.concurrency = concurrency
+        self._role_name = ""
+        self._association_name = ""
+        self._gate: GateSettings | None = None
+        self._opened_at = 0.0
+        self._passing_since: float | None = None
+        self._linked = False
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "role_name": self._role_name}
+
+    def execute(self, context: Any) -> Any:
+        """Open the gate, then defer to the trigger or poll."""
+        gate = self._load()
+        targets = self._targets()
+        self._opened_at = self._gate_opened_at(context)
+        # Airflow's sensor timeout is only a backstop: the gate fails itself in time.
+        self.timeout = gate.timeout_seconds + gate.bake_seconds + 2 * gate.poll_interval_seconds
+        self.poke_interval = gate.poll_interval_seconds
+        self.log.info(
+            "Gate of wave %s over %d targets: %s (association %s, role %s)",
+            self.wave,
+            len(targets),
+            gate,
+            self._association_name,
+            self._role_name,
+        )
+        if self.deferrable:
+            self.defer(
+                trigger=AssociationComplianceTrigger(
+                    targets=[str(target) for target in targets],
+                    association_name=self._association_name,
+                    role_name=self._role_name,
+                    gate=gate.to_dict(),
+                    opened_at=self._opened_at,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    concurrency=self.concurrency,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout),
+            )
+        return super().execute(context)
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        """Poll every target once and decide; in reschedule mode, keep polling while baking."""
+        gate = self._gate or self._load()
+        targets = self._targets()
+        while True:
+            poll = self.hook.poll(targets, self._association_name, self.concurrency)
+            elapsed = elapsed_since(self._opened_at, time.time())
+            decision = evaluate_poll(
+                poll.compliances, poll.unread, gate, elapsed, self._passing_since
+            )
+            self._passing_since = decision.passing_since
+            self._persist_link(context, link_target(decision, poll))
+            if decision.state != "WAIT":
+                self._warn_missing(len(poll.missing), [str(target) for target in poll.missing])
+                return PokeReturnValue(True, self._finish(context, decision, gate))
+            pause = next_poll_in(decision, gate, elapsed)
+            self.log.info("%s; next poll in %.0fs", decision.reason, pause)
+            if not (self.reschedule and decision.passing_since is not None):
+                self.poke_interval = pause
+                return False
+            time.sleep(pause)
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
+        """Resume after the trigger: return the decision on PASS, raise on anything else."""
+        if not event or "status" not in event:
+            raise AirflowException(f"compliance trigger sent no usable event: {event!r}")
+        if event["status"] == "error":
+            if event.get("account_id") and event.get("role_arn"):
+                raise MemberAccessDenied(
+                    str(event["account_id"]), str(event["role_arn"]), str(event.get("reason"))
+                )
+            raise AwsRolloutError(f"compliance gate of wave {self.wave!r}: {event['message']}")
+        if event["status"] != "success" or "decision" not in event:
+            raise AirflowException(f"compliance trigger sent an unknown event: {event!r}")
+        gate = self._load()
+        decision = GateDecision.from_dict(event["decision"])
+        self._persist_link(context, event.get("association"))
+        self._warn_missing(
+            int(event.get("missing_count", 0)), list(event.get("missing_associations", []))
+        )
+        return self._finish(context, decision, gate)
+
+    # --- helpers ------------------------------------------------------------------------
+    def _load(self) -> GateSettings:
+        """The wave's gate from the run's plan; sets the role and association it reads."""
+        plan = load_run_config(self.plan_path, self.run_params).plan
+        try:
+            wave = plan.wave(self.wave)
+        except KeyError:
+            names = ", ".join(wave.name for wave in plan.waves)
+            raise ValidationError(
+                "compliance sensor", [wrong("wave", "not a wave of the plan", self.wave, names)]
+            ) from None
+        self._role_name = plan.stack_set.compliance_reader.role_name
+        self._association_name = plan.association.name
+        self._gate = wave_gate(plan, wave)
+        return self._gate
+
+    def _targets(self) -> list[Target]:
+        """``targets`` parsed; an empty wave is an error now rather than a timeout later."""
+        raw: Any = self.targets
+        if isinstance(raw, str):
+            # A template renders a list as JSON or as a Python literal, depending on how
+            # it was written; both are plain data.
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                try:
+                    raw = ast.literal_eval(raw)
+                except (ValueError, SyntaxError):
+                    raw = None
+        if not isinstance(raw, list | tuple) or not raw:
+            raise ValidationError(
+                "compliance sensor",
+                [wrong("targets", "no targets to gate", self.targets, "'account/region' items")],
+            )
+        return [Target.parse(str(item)) for item in raw]
+
+    def _gate_opened_at(self, context: Any) -> float:
+        """Now, or for a rescheduled sensor the first reschedule of this try (see class)."""
+        if self.reschedule and not self.deferrable and context.get("task_reschedule_count"):
+            first = context["ti"].get_first_reschedule_date(context)
+            if first is not None:
+                return float(first.timestamp())
+        return time.time()
+
+    def _warn_missing(self, count: int, shown: Sequence[str]) -> None:
+        """Targets without the association count as no nodes: say so, it may be a surprise."""
+        if count:
+            self.log.warning(
+                "%d targets have no association %s: %s",
+                count,
+                self._association_name,
+                ", ".join(shown),
+            )
+
+    def _finish(self, context: Any, decision: GateDecision, gate: GateSettings) -> dict[str, Any]:
+        """Record the decision; return it on PASS, raise ``ComplianceGateFailed`` on FAIL."""
+        result = decision.to_dict()
+        if decision.state == "PASS":
+            context["ti"].xcom_push(key=GATE_XCOM_KEY, value={"decision": result})
+            self.log.info("Gate of wave %s passed: %s", self.wave, decision.reason)
+            return result
+        trigger = failure_trigger(decision, gate)
+        context["ti"].xcom_push(key=GATE_XCOM_KEY, value={"decision": result, "trigger": trigger})
+        raise ComplianceGateFailed(self.wave, decision, trigger)
+
+    def _persist_link(self, context: Any, association: Mapping[str, str] | None) -> None:
+        """The console link to one association of the wave (once per task run)."""
+        if not association or self._linked:
+            return
+        self._linked = True
+        region = Target.parse(association["target"]).region
+        AssociationLink.persist(
+            context=context,
+            operator=self,
+            region_name=region,
+            aws_partition=partition_of(region) or "aws",
+            association_id=association["association_id"],
+        )

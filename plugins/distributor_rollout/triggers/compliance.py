@@ -1,0 +1,186 @@
+"""Wait on a wave's association compliance in the triggerer, without holding a worker slot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+from distributor_rollout.core.compliance_poll import elapsed_since, evaluate_poll
+from distributor_rollout.core.errors import RolloutError
+from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
+from distributor_rollout.core.targets import Target
+from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
+from distributor_rollout.hooks.errors import MemberAccessDenied
+
+MISSING_LIMIT = 10
+"""How many targets without the association an event names (it stays small)."""
+
+
+class AssociationComplianceTrigger(BaseTrigger):
+    """Poll the association's node counts in every target until the gate decides.
+
+    Each poll reads all targets concurrently (at most ``concurrency`` at once) through the
+    member role, whose credentials stay cached across polls; ``core`` decides PASS, WAIT or
+    FAIL, and WAIT sleeps until ``core.gate.next_poll_in``. The event is ``{"status":
+    "success", "decision": GateDecision.to_dict(), ...}`` once the gate passed or failed
+    (the task judges), or ``{"status": "error", "message": ...}`` when AWS refuses for
+    good; a role that cannot be assumed adds ``account_id``, ``role_arn`` and ``reason``. Throttling
+    never ends the wait: a target still throttled after every retry makes the poll
+    incomplete, and the gate waits (see ``core.compliance_poll.evaluate_poll``).
+
+    :param targets: the wave's targets, as ``"account/region"``.
+    :param association_name: the association's ``AssociationName``.
+    :param role_name: the role to assume in each member account.
+    :param gate: ``GateSettings.to_dict()``.
+    :param opened_at: when the gate opened (epoch seconds), so its timeout and bake count
+        from there across deferrals and triggerer restarts.
+    :param passing_since: the gate's ``passing_since`` when the trigger starts (a restarted
+        triggerer rebuilds the trigger with its original kwargs: the bake then starts over,
+        which only errs on the side of waiting).
+    """
+
+    def __init__(
+        self,
+        *,
+        targets: Sequence[str],
+        association_name: str,
+        role_name: str,
+        gate: Mapping[str, Any],
+        opened_at: float,
+        passing_since: float | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        concurrency: int = 16,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.targets = [str(target) for target in targets]
+        self.association_name = association_name
+        self.role_name = role_name
+        self.gate = dict(gate)
+        self.opened_at = opened_at
+        self.passing_since = passing_since
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.concurrency = concurrency
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and plain keyword arguments (never a client)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "targets": list(self.targets),
+                "association_name": self.association_name,
+                "role_name": self.role_name,
+                "gate": dict(self.gate),
+                "opened_at": self.opened_at,
+                "passing_since": self.passing_since,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "concurrency": self.concurrency,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def hook(self) -> AssociationStatusHook:
+        """The hook the trigger polls with (it caches member credentials for the run)."""
+        return AssociationStatusHook(
+            role_name=self.role_name,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the gate passes or fails; one event."""
+        try:
+            settings = GateSettings.from_dict(self.gate)
+            targets = [Target.parse(target) for target in self.targets]
+        except RolloutError as error:
+            yield _event({"status": "error", "message": str(error)})
+            return
+        hook = self.hook()
+        passing_since = self.passing_since
+        polls = 0
+        while True:
+            try:
+                poll = await hook.poll_async(targets, self.association_name, self.concurrency)
+            except MemberAccessDenied as error:
+                yield _event(
+                    {
+                        "status": "error",
+                        "message": str(error),
+                        "account_id": error.account_id,
+                        "role_arn": error.role_arn,
+                        "reason": _reason(error),
+                    }
+                )
+                return
+            except (RolloutError, ClientError, BotoCoreError) as error:
+                yield _event({"status": "error", "message": str(error)})
+                return
+            polls += 1
+            elapsed = elapsed_since(self.opened_at, time.time())
+            decision = evaluate_poll(
+                poll.compliances, poll.unread, settings, elapsed, passing_since
+            )
+            if decision.state != "WAIT":
+                self.log.info("Gate %s after %d polls: %s", decision.state, polls, decision.reason)
+                yield _event(decided_event(decision, poll, len(targets), elapsed, polls))
+                return
+            passing_since = decision.passing_since
+            pause = next_poll_in(decision, settings, elapsed)
+            self.log.info("Poll %d: %s; next poll in %.0fs", polls, decision.reason, pause)
+            await asyncio.sleep(pause)
+
+
+def decided_event(
+    decision: GateDecision, poll: StatusPoll, targets: int, elapsed: float, polls: int
+) -> dict[str, Any]:
+    """The payload of a decided gate: the decision (totals and the worst targets, never raw
+    API answers), the targets without the association, and one association for a link."""
+    missing = sorted(poll.missing)
+    return {
+        "status": "success",
+        "decision": decision.to_dict(),
+        "targets": targets,
+        "missing_associations": [str(target) for target in missing[:MISSING_LIMIT]],
+        "missing_count": len(missing),
+        "association": link_target(decision, poll),
+        "elapsed": elapsed,
+        "polls": polls,
+    }
+
+
+def link_target(decision: GateDecision, poll: StatusPoll) -> dict[str, str] | None:
+    """One association worth a console link: the least compliant target's, else the first."""
+    by_target = {status.target: status.association_id for status in poll.statuses}
+    candidates = [item.target for item in decision.worst] + sorted(by_target)
+    for target in candidates:
+        association_id = by_target.get(target)
+        if association_id:
+            return {"target": str(target), "association_id": association_id}
+    return None
+
+
+def _reason(error: MemberAccessDenied) -> str:
+    """What AWS said, from the ClientError behind the domain error."""
+    cause = error.__cause__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Message", "")) or str(cause)
+    return str(error)
+
+
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    """A trigger event (Airflow's constructor is untyped)."""
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]

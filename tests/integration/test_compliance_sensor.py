@@ -1,0 +1,257 @@
+"""AssociationComplianceSensor against awssim: deferred, poke and reschedule modes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
+from airflow_support import RecordingTaskInstance, make_context, run_task
+from compliance_support import (
+    ASSOCIATION,
+    NONPROD,
+    READER,
+    SANDBOX,
+    prepare,
+    tagged_nodes,
+    targets,
+    write_plan,
+)
+
+from awssim.pytest_plugin import AwsClients
+from awssim.simulator import Simulator
+from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.hooks.errors import MemberAccessDenied
+from distributor_rollout.links.console import AssociationLink
+from distributor_rollout.sensors.compliance import (
+    GATE_XCOM_KEY,
+    AssociationComplianceSensor,
+    ComplianceGateFailed,
+)
+from distributor_rollout.triggers.compliance import AssociationComplianceTrigger
+
+CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
+NONPROD_WAVE = targets(NONPROD, ["us-east-1"])
+
+
+@dataclass
+class RescheduledTaskInstance(RecordingTaskInstance):
+    """A task instance that was first started ``first_started`` ago (reschedule mode)."""
+
+    first_started: timedelta = timedelta(0)
+
+    def get_first_reschedule_date(self, context: Any) -> datetime | None:
+        """When this try was first started, if it was rescheduled since."""
+        if not context.get("task_reschedule_count"):
+            return None
+        return datetime.now(UTC) - self.first_started
+
+
+def sensor(plan: str, wave: str, conn: str, wave_targets: Any, **kw: Any) -> Any:
+    """A compliance sensor for one wave of ``plan``."""
+    return AssociationComplianceSensor(
+        task_id=f"compliance_{wave}",
+        plan_path=plan,
+        wave=wave,
+        targets=wave_targets,
+        aws_conn_id=conn,
+        **kw,
+    )
+
+
+def rescheduled_context(first_started: timedelta, reschedules: int) -> dict[str, Any]:
+    """A context as a rescheduled sensor's try sees it."""
+    ti = RescheduledTaskInstance(task_id="compliance_nonprod", first_started=first_started)
+    return {"ti": ti, "task_instance": ti, "task_reschedule_count": reschedules}
+
+
+def test_poke_mode_passes_returns_the_decision_and_links_an_association(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    prepare(aws, CANARY)
+    # A template renders a list to its JSON text: the sensor takes either.
+    task = sensor(
+        write_plan(tmp_path),
+        "canary",
+        aws_conn,
+        json.dumps([str(t) for t in CANARY]),
+        run_params={"gate_threshold_percent": 100},
+        deferrable=False,
+    )
+    context = make_context(task.task_id)
+
+    result = run_task(task, context)
+
+    assert result["state"] == "PASS"
+    assert result["totals"]["success"] == len(tagged_nodes(fast_sim, CANARY))
+    ti = context["ti"]
+    assert ti.xcom[GATE_XCOM_KEY] == {"decision": result}
+    link = ti.xcom[AssociationLink.key]
+    assert link["region_name"] in {"us-east-1", "us-west-2"}
+    assert link["association_id"]
+    assert (
+        AssociationLink()
+        .format_link(**link)
+        .startswith("https://console.aws.amazon.com/systems-manager/state-manager/")
+    )
+
+
+def test_deferred_by_default_and_passes_in_the_trigger(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    prepare(aws, CANARY)
+    task = sensor(write_plan(tmp_path, bake="1s"), "canary", aws_conn, [str(t) for t in CANARY])
+    context = make_context(task.task_id)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, AssociationComplianceTrigger)
+    assert trigger.association_name == ASSOCIATION
+    assert trigger.role_name == READER
+    assert trigger.gate["threshold_percent"] == 95.0
+    assert trigger.gate["bake_seconds"] == 1
+    assert deferred.value.timeout == timedelta(seconds=10 + 1 + 2)
+
+    result = run_task(task, context)
+
+    assert result["state"] == "PASS"
+    assert result["passing_since"] is not None
+    assert context["ti"].xcom[AssociationLink.key]["association_id"]
+
+
+def test_run_params_override_the_wave_gate_and_targets_may_be_rendered_text(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    task = sensor(
+        write_plan(tmp_path),
+        "canary",
+        aws_conn,
+        # What a template renders a Python list to, without native rendering.
+        str([str(t) for t in CANARY]),
+        run_params={"gate_threshold_percent": 50, "gate_bake": "3s"},
+    )
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(make_context(task.task_id))
+
+    assert deferred.value.trigger.gate["threshold_percent"] == 50.0
+    assert deferred.value.trigger.gate["bake_seconds"] == 3
+    assert deferred.value.trigger.targets == [str(t) for t in CANARY]
+
+
+def test_canary_failure_fails_the_task_with_the_reason(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    fast_sim.set_scenario("canary-failure")
+    prepare(aws, CANARY)
+    task = sensor(write_plan(tmp_path), "canary", aws_conn, [str(t) for t in CANARY])
+    context = make_context(task.task_id)
+
+    with pytest.raises(ComplianceGateFailed) as failed:
+        run_task(task, context)
+
+    message = str(failed.value)
+    assert message.startswith("compliance gate of wave 'canary' failed: threshold unreachable")
+    assert "Least compliant: 300" in message
+    assert failed.value.trigger == "compliance_failed"
+    recorded = context["ti"].xcom[GATE_XCOM_KEY]
+    assert recorded["trigger"] == "compliance_failed"
+    assert recorded["decision"]["state"] == "FAIL"
+
+
+def test_access_denied_names_the_account(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    prepare(aws, CANARY, without_role=[SANDBOX[0]])
+    task = sensor(write_plan(tmp_path), "canary", aws_conn, [str(t) for t in CANARY])
+
+    with pytest.raises(MemberAccessDenied) as denied:
+        run_task(task, make_context(task.task_id))
+
+    assert denied.value.account_id == SANDBOX[0]
+    assert f"arn:aws:iam::{SANDBOX[0]}:role/{READER}" in str(denied.value)
+
+
+def test_a_rescheduled_gate_counts_its_timeout_from_the_first_poke(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    fast_sim.set_scenario("unmanaged-nodes")
+    prepare(aws, NONPROD_WAVE)
+    fast_sim.settle(horizon=600)
+    silent = [node for node in tagged_nodes(fast_sim, NONPROD_WAVE) if not node.managed]
+    task = sensor(
+        write_plan(tmp_path),
+        "nonprod",
+        aws_conn,
+        [str(t) for t in NONPROD_WAVE],
+        deferrable=False,
+        mode="reschedule",
+    )
+    # This try started 30 s ago and has been rescheduled since: the 10 s timeout is past.
+    context = rescheduled_context(timedelta(seconds=30), reschedules=3)
+
+    with pytest.raises(ComplianceGateFailed) as failed:
+        task.execute(context)
+
+    assert failed.value.trigger == "compliance_timeout"
+    assert re.search(r"timed out after 3\ds", str(failed.value))
+    assert f"{len(silent)} nodes pending" in str(failed.value)
+
+
+def test_reschedule_mode_frees_the_worker_while_the_fleet_is_not_there(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    fast_sim.set_scenario("unmanaged-nodes")
+    prepare(aws, NONPROD_WAVE)
+    task = sensor(
+        write_plan(tmp_path),
+        "nonprod",
+        aws_conn,
+        [str(t) for t in NONPROD_WAVE],
+        deferrable=False,
+        mode="reschedule",
+    )
+
+    with pytest.raises(AirflowRescheduleException):
+        task.execute(rescheduled_context(timedelta(0), reschedules=0))
+
+
+def test_reschedule_mode_bakes_in_process_once_passing(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    task = sensor(
+        write_plan(tmp_path, bake="2s"),
+        "canary",
+        aws_conn,
+        [str(t) for t in CANARY],
+        deferrable=False,
+        mode="reschedule",
+    )
+
+    started = time.monotonic()
+    result = task.execute(rescheduled_context(timedelta(0), reschedules=0))
+
+    assert result["state"] == "PASS"
+    assert time.monotonic() - started >= 2
+
+
+def test_bad_inputs_are_refused_before_any_call(
+    fast_sim: Simulator, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    with pytest.raises(ValidationError, match="wave: not a wave of the plan"):
+        sensor(plan, "qa", aws_conn, [str(t) for t in CANARY]).execute(make_context())
+    for empty in ([], "", "300000000001/us-east-1 and more"):
+        with pytest.raises(ValidationError, match="targets: no targets to gate"):
+            sensor(plan, "canary", aws_conn, empty).execute(make_context())
+    with pytest.raises(ValidationError, match="not a target"):
+        sensor(plan, "canary", aws_conn, ["300000000001"]).execute(make_context())

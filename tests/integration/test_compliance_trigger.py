@@ -1,0 +1,224 @@
+"""AssociationComplianceTrigger against awssim over HTTP: the gate decided in the triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from airflow_support import first_event
+from compliance_support import (
+    ASSOCIATION,
+    NONPROD,
+    READER,
+    SANDBOX,
+    count_calls,
+    prepare,
+    reader_role,
+    tagged_nodes,
+    targets,
+)
+
+from awssim.pytest_plugin import AwsClients
+from awssim.scenario import Scenario, Throttling
+from awssim.simulator import Simulator
+from distributor_rollout.core.gate import GateSettings
+from distributor_rollout.core.targets import Target
+from distributor_rollout.hooks import association_status
+from distributor_rollout.triggers.compliance import AssociationComplianceTrigger
+
+CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
+FAST = GateSettings(
+    threshold_percent=95, min_nodes=1, timeout_seconds=6, bake_seconds=0, poll_interval_seconds=0.2
+)
+
+
+def trigger(conn: str, wave: list[Target], gate: GateSettings = FAST, **kw: Any) -> Any:
+    """A trigger for ``wave`` opened now, rebuilt from its serialized form (as the
+    triggerer does)."""
+    built = AssociationComplianceTrigger(
+        targets=[str(target) for target in wave],
+        association_name=ASSOCIATION,
+        role_name=READER,
+        gate=gate.to_dict(),
+        opened_at=time.time(),
+        aws_conn_id=conn,
+        **kw,
+    )
+    classpath, kwargs = built.serialize()
+    assert classpath == "distributor_rollout.triggers.compliance.AssociationComplianceTrigger"
+    return AssociationComplianceTrigger(**kwargs)
+
+
+def run(trig: AssociationComplianceTrigger) -> dict[str, Any]:
+    """The trigger's one event."""
+    payload: dict[str, Any] = asyncio.run(first_event(trig, timeout=30)).payload
+    return payload
+
+
+def test_gate_passes_once_every_tagged_node_installed(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    prepare(aws, CANARY)
+    every_node = GateSettings(threshold_percent=100, timeout_seconds=6, poll_interval_seconds=0.2)
+
+    event = run(trigger(aws_conn, CANARY, every_node))
+
+    assert event["status"] == "success"
+    decision = event["decision"]
+    assert decision["state"] == "PASS"
+    nodes = tagged_nodes(fast_sim, CANARY)
+    assert decision["totals"]["expected"] == decision["totals"]["success"] == len(nodes)
+    assert all(node.installed == {"ExamplePackage": "1.0.2"} for node in nodes)
+    assert event["targets"] == len(CANARY)
+    assert event["missing_count"] == 0
+    assert event["association"]["association_id"]
+
+
+def test_bake_time_is_respected(fast_sim: Simulator, aws: AwsClients, aws_conn: str) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    baking = GateSettings(
+        threshold_percent=95,
+        min_nodes=1,
+        timeout_seconds=6,
+        bake_seconds=1.5,
+        poll_interval_seconds=0.5,
+    )
+
+    started = time.monotonic()
+    event = run(trigger(aws_conn, CANARY, baking))
+
+    decision = event["decision"]
+    assert decision["state"] == "PASS"
+    assert time.monotonic() - started >= 1.5
+    assert event["elapsed"] - decision["passing_since"] >= 1.5
+    assert event["polls"] >= 3  # passing at once, then polled again until the bake ended
+    assert "passing for" in decision["reason"]
+
+
+def test_canary_failure_fails_the_gate_with_the_reason(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    fast_sim.set_scenario("canary-failure")
+    prepare(aws, CANARY)
+
+    event = run(trigger(aws_conn, CANARY))
+
+    decision = event["decision"]
+    assert decision["state"] == "FAIL"
+    assert decision["reason"].startswith("threshold unreachable")
+    assert decision["totals"]["failed"] > 0
+    assert {item["target"]["account_id"] for item in decision["worst"]} <= set(SANDBOX)
+    assert any(item["failed"] for item in decision["worst"])
+
+
+def test_nodes_that_never_report_time_the_gate_out_naming_how_many(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    fast_sim.set_scenario("unmanaged-nodes")
+    wave = prepare(aws, targets(NONPROD, ["us-east-1"]))
+    silent = [node for node in tagged_nodes(fast_sim, wave) if not node.managed]
+    assert silent
+    short = GateSettings(
+        threshold_percent=95, min_nodes=1, timeout_seconds=2, poll_interval_seconds=0.5
+    )
+
+    event = run(trigger(aws_conn, wave, short))
+
+    decision = event["decision"]
+    assert decision["state"] == "FAIL"
+    assert decision["reason"].startswith("timed out after 2s")
+    assert f"{len(silent)} nodes pending" in decision["reason"]
+    assert decision["totals"]["pending"] == len(silent)
+
+
+def test_a_throttling_storm_delays_the_gate_but_never_fails_it(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    fast_sim.set_scenario("throttling")
+    calls = count_calls(fast_sim, monkeypatch)
+
+    event = run(trigger(aws_conn, CANARY))
+
+    assert event["status"] == "success"
+    assert event["decision"]["state"] == "PASS"
+    assert calls["ssm.ListAssociations"] > len(CANARY)  # some were throttled and retried
+
+
+def test_targets_that_stay_throttled_make_the_gate_wait_then_time_out(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    storm = Throttling(services=["ssm"], operations=["ListAssociations"], rate=1.0)
+    fast_sim.set_scenario(Scenario(name="storm", throttling=[storm]))
+    # No retries at all, so every read stays throttled at once.
+    monkeypatch.setattr(association_status, "THROTTLE_RETRIES", 0)
+    short = GateSettings(timeout_seconds=1, poll_interval_seconds=0.3)
+
+    no_retries = {"retries": {"total_max_attempts": 1}}
+
+    event = run(trigger(aws_conn, CANARY, short, botocore_config=no_retries))
+
+    decision = event["decision"]
+    assert decision["state"] == "FAIL"
+    assert "4 targets could not be read" in decision["reason"]
+
+
+def test_a_role_that_cannot_be_assumed_names_the_account(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    prepare(aws, CANARY, without_role=[SANDBOX[1]])
+
+    event = run(trigger(aws_conn, CANARY))
+
+    assert event["status"] == "error"
+    assert event["account_id"] == SANDBOX[1]
+    assert event["role_arn"] == f"arn:aws:iam::{SANDBOX[1]}:role/{READER}"
+    assert SANDBOX[1] in event["message"]
+    assert event["reason"]
+
+
+def test_credentials_are_assumed_once_per_account_across_polls(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    baking = GateSettings(bake_seconds=0.8, poll_interval_seconds=0.2, threshold_percent=95)
+    calls = count_calls(fast_sim, monkeypatch)
+
+    event = run(trigger(aws_conn, CANARY, baking))
+
+    assert event["decision"]["state"] == "PASS"
+    assert event["polls"] >= 3
+    assert calls["sts.AssumeRole"] == len(SANDBOX)
+    assert calls["ssm.ListAssociations"] == event["polls"] * len(CANARY)
+    assert set(calls) == {"sts.AssumeRole", "ssm.ListAssociations"}
+
+
+def test_targets_without_the_association_are_reported_not_counted(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    prepare(aws, CANARY[:2])
+    reader_role(aws, SANDBOX[1])
+    absent = CANARY[2:]
+
+    event = run(trigger(aws_conn, CANARY))
+
+    assert event["decision"]["state"] == "PASS"
+    assert event["missing_count"] == len(absent)
+    assert event["missing_associations"] == [str(target) for target in absent]
+
+
+def test_unusable_arguments_end_the_trigger_with_an_error_event(aws_conn: str) -> None:
+    broken = trigger(aws_conn, CANARY, FAST)
+    broken.targets = ["not-a-target"]
+
+    event = run(broken)
+
+    assert event["status"] == "error"
+    assert "not a target" in event["message"]
