@@ -13,6 +13,7 @@ from airflow_support import make_context, run_task
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.package_bucket import BUCKET_POLICY_PATH, render_bucket_policy
@@ -272,3 +273,18 @@ def test_existing_bucket_without_a_policy_gets_one(
         "aws:PrincipalOrgID": sim.org.org_id
     }
     assert json.loads(west.get_bucket_policy(Bucket=bucket("us-west-2"))["Policy"]) == own
+
+
+def test_a_wrong_region_name_fails_before_any_aws_call(
+    example_plan_path: Path, tmp_path: Path, sim: Simulator, aws_conn: str
+) -> None:
+    good = plan_file(tmp_path, example_plan_path)
+    built = build(good, tmp_path)
+    data = yaml.safe_load(good.read_text())
+    data["waves"][1]["regions"] = ["us-east-1", "us-westt-2"]
+    data["defaults"]["operation"]["region_order"] = ["us-east-1"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValidationError, match=r"waves\[1\]\.regions\[1\]: .*'us-westt-2'"):
+        publish(bad, built, tmp_path, aws_conn)
+    assert mutations(sim) == 0
