@@ -176,6 +176,7 @@ class AssociationStatusHook(MemberAccessHook):
     ) -> StatusPoll:
         """Read every target, ``concurrency`` at a time, in the event loop."""
         slots = asyncio.Semaphore(max(1, concurrency))
+        await self.aio_session()
 
         async def one(target: Target) -> AssociationStatus | Target | Exception:
             async with slots:
@@ -184,7 +185,10 @@ class AssociationStatusHook(MemberAccessHook):
                 except (ClientError, BotoCoreError, MemberAccessDenied) as error:
                     return _outcome(target, error)
 
-        return _collect(await asyncio.gather(*(one(target) for target in targets)))
+        # One client per Region for the whole poll, each read signed as its account.
+        async with self.shared_clients():
+            outcomes = await asyncio.gather(*(one(target) for target in targets))
+        return _collect(outcomes)
 
     def _retrying(self, target: Target, call: Callable[[], _Result]) -> _Result:
         attempt = 0

@@ -7,6 +7,13 @@ its credentials last an hour, so they are cached per role ARN and renewed
 its N reads. STS is called with the connection's credentials and endpoint; member clients
 get the connection's endpoint for their service, so awssim (or a VPC endpoint) works the
 same as AWS.
+
+Clients are shared, one per (service, Region), and each call is signed with the member
+account's credentials through botocore's per-request signing credentials
+(``request_credentials`` in the request's signing context). Building a botocore client
+costs milliseconds of CPU and an open aiobotocore client holds hundreds of KB, so a
+client per target made a poll over hundreds of targets CPU-bound; a handful of shared
+clients keeps its wall time near N × latency / concurrency.
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from aiobotocore.credentials import AioCredentials  # type: ignore[import-untyped]
 from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from asgiref.sync import sync_to_async
 from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.regions import partition_of
@@ -37,6 +47,12 @@ RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 8}
 """botocore's retries on every client: standard mode backs off on throttling (up to 20 s
 between attempts). Adaptive mode would not help: its rate limiter lives in one client,
 and member clients are short-lived."""
+_SIGNING_CREDENTIALS: ContextVar[Any] = ContextVar("member_signing_credentials", default=None)
+"""The member credentials the current call is signed with: set around each call, per
+thread and per asyncio task, so concurrent calls on one shared client never mix them."""
+_CLIENT_SCOPE: ContextVar[Any] = ContextVar("member_client_scope", default=None)
+"""The ``shared_clients`` block the current task runs in (inherited by the tasks of a
+poll's ``gather``), or None."""
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 DEFAULT_SESSION_NAME = "distributor-rollout"
 
@@ -62,6 +78,75 @@ def access_denied(error: ClientError, account_id: str, role_arn: str) -> MemberA
     return MemberAccessDenied(account_id, role_arn, message)
 
 
+def sign_as_member(context: dict[str, Any], **_: Any) -> None:
+    """``before-call`` handler of shared member clients: sign with the call's member
+    credentials, and refuse to sign with the client's own (the connection's) ones."""
+    credentials = _SIGNING_CREDENTIALS.get()
+    if credentials is None:
+        msg = "a shared member-account client was called without member credentials"
+        raise RuntimeError(msg)
+    context.setdefault("signing", {})["request_credentials"] = credentials
+
+
+class _SigningClientContext:
+    """Enter an aiobotocore client and register the member-signing handler on it."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def __aenter__(self) -> Any:
+        client = await self._context.__aenter__()
+        client.meta.events.register("before-call", sign_as_member)
+        return client
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._context.__aexit__(*exc_info)
+
+
+class _ClientScope:
+    """The shared async clients of one ``shared_clients`` block."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._lock = asyncio.Lock()
+
+    async def client(self, service: str, region: str, create: Any) -> Any:
+        """The block's client for (service, Region), created on first use."""
+        async with self._lock:
+            if (service, region) not in self._clients:
+                context = create(service, region)
+                self._clients[(service, region)] = (context, await context.__aenter__())
+            return self._clients[(service, region)][1]
+
+    async def close(self) -> None:
+        """Close every client of the block."""
+        clients, self._clients = list(self._clients.values()), {}
+        for context, _client in clients:
+            await context.__aexit__(None, None, None)
+
+
+class _MemberClient:
+    """A shared client whose every call is signed as one member account (sync)."""
+
+    def __init__(self, client: Any, credentials: MemberCredentials) -> None:
+        self._client = client
+        self._credentials = credentials
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _SIGNING_CREDENTIALS.set(self._credentials.signing)
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                _SIGNING_CREDENTIALS.reset(token)
+
+        return call
+
+
 class SharedSslHttpSession(AIOHTTPSession):  # type: ignore[misc]
     """aiobotocore's HTTP session, with SSL contexts built once per process, not per client.
 
@@ -83,7 +168,7 @@ class SharedSslHttpSession(AIOHTTPSession):  # type: ignore[misc]
             return self._contexts[key]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MemberCredentials:
     """Temporary credentials for one member role, and when they expire (epoch seconds)."""
 
@@ -103,6 +188,16 @@ class MemberCredentials:
             "aws_secret_access_key": self.secret_access_key,
             "aws_session_token": self.session_token,
         }
+
+    @cached_property
+    def signing(self) -> Any:
+        """The credentials as botocore signs with them (sync clients)."""
+        return Credentials(self.access_key_id, self.secret_access_key, self.session_token)
+
+    @cached_property
+    def signing_async(self) -> Any:
+        """The credentials as aiobotocore signs with them (async clients)."""
+        return AioCredentials(self.access_key_id, self.secret_access_key, self.session_token)
 
     @classmethod
     def from_sts(cls, credentials: Mapping[str, Any]) -> MemberCredentials:
@@ -150,6 +245,7 @@ class MemberAccessHook(AwsBaseHook):
         self._role_locks: dict[str, threading.Lock] = {}
         self._async_role_locks: dict[str, asyncio.Lock] = {}
         self._async_session: Any = None
+        self._shared: dict[tuple[str, str], Any] = {}
 
     def member_role_arn(self, account_id: str, region: str) -> str:
         """The role's ARN in a member account, in the partition of ``region``.
@@ -200,18 +296,23 @@ class MemberAccessHook(AwsBaseHook):
             return fresh
 
     def member_client(self, service: str, account_id: str, region: str) -> Any:
-        """A boto3 client for ``service`` in a member account and Region."""
+        """A client for ``service`` in a member account and Region: the shared client of
+        that Region, each call signed with the member role's credentials."""
         credentials = self.credentials(account_id, region)
         # A boto3 session is not thread-safe; building clients from it one at a time is.
         with self._guard:
-            return self.boto_session.client(
-                service,
-                region_name=region,
-                endpoint_url=self.conn_config.get_service_endpoint_url(service),
-                config=self.config,
-                verify=self.verify,
-                **credentials.client_kwargs(),
-            )
+            client = self._shared.get((service, region))
+            if client is None:
+                client = self.boto_session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.conn_config.get_service_endpoint_url(service),
+                    config=self.config,
+                    verify=self.verify,
+                )
+                client.meta.events.register("before-call", sign_as_member)
+                self._shared[(service, region)] = client
+        return _MemberClient(client, credentials)
 
     # --- async (triggerer) --------------------------------------------------------------
     async def aio_session(self) -> Any:
@@ -271,13 +372,40 @@ class MemberAccessHook(AwsBaseHook):
         """An aiobotocore client for ``service`` in a member account and Region, closed on
         leaving the block."""
         credentials = await self.credentials_async(account_id, region)
-        session = await self.aio_session()
-        async with session.create_client(
+        scope = _CLIENT_SCOPE.get()
+        # Task-local: concurrent calls on a shared client each sign as their own account.
+        token = _SIGNING_CREDENTIALS.set(credentials.signing_async)
+        try:
+            if scope is not None:
+                yield await scope.client(service, region, self._create_client_async)
+            else:
+                async with self._create_client_async(service, region) as client:
+                    yield client
+        finally:
+            _SIGNING_CREDENTIALS.reset(token)
+
+    @asynccontextmanager
+    async def shared_clients(self) -> AsyncIterator[None]:
+        """Within the block, member clients of one (service, Region) are one client, closed
+        when the block ends (a poll opens one block: its clients never outlive it)."""
+        scope = _ClientScope()
+        token = _CLIENT_SCOPE.set(scope)
+        try:
+            yield
+        finally:
+            _CLIENT_SCOPE.reset(token)
+            await scope.close()
+
+    def _create_client_async(self, service: str, region: str) -> Any:
+        """An aiobotocore client context (not entered) signing as the call's member."""
+        if self._async_session is None:
+            msg = "aio_session() must be awaited before clients are created"
+            raise RuntimeError(msg)
+        client = self._async_session.create_client(
             service,
             region_name=region,
             endpoint_url=self.conn_config.get_service_endpoint_url(service),
             config=self.aio_config,
             verify=self.verify,
-            **credentials.client_kwargs(),
-        ) as client:
-            yield client
+        )
+        return _SigningClientContext(client)
