@@ -9,6 +9,7 @@ The task instance here only records what the task pushes to XCom; every AWS call
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,12 +56,17 @@ async def first_event(trigger: BaseTrigger, timeout: float = 120.0) -> TriggerEv
 def run_task(operator: Any, context: dict[str, Any] | None = None, timeout: float = 120.0) -> Any:
     """Run ``operator`` to completion through any number of deferrals; returns its result."""
     context = context or make_context(operator.task_id)
+    # Airflow resumes a deferred task on a fresh copy parsed from the DAG, in another
+    # process: resume on a copy of the operator as constructed, so state kept on ``self``
+    # across a deferral is lost here as it would be there.
+    pristine = _fresh_copy(operator)
     resume: tuple[str, dict[str, Any]] | None = None
     while True:
         try:
             if resume is None:
                 return operator.execute(context)
             method, kwargs = resume
+            operator = _fresh_copy(pristine)
             return getattr(operator, method)(context, **kwargs)
         except TaskDeferred as deferred:
             trigger = deferred.trigger
@@ -69,6 +75,16 @@ def run_task(operator: Any, context: dict[str, Any] | None = None, timeout: floa
             rebuilt = _import(classpath)(**trigger_kwargs)
             event = asyncio.run(first_event(rebuilt, timeout))
             resume = (deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload})
+
+
+def _fresh_copy(operator: Any) -> Any:
+    """A deep copy without cached hooks (they hold locks and clients, and a new process
+    would build its own anyway)."""
+    cached = {name: operator.__dict__.pop(name) for name in ("hook",) if name in operator.__dict__}
+    try:
+        return copy.deepcopy(operator)
+    finally:
+        operator.__dict__.update(cached)
 
 
 def _import(classpath: str) -> type[BaseTrigger]:
