@@ -198,9 +198,42 @@ def test_a_failed_first_install_is_uninstalled_everywhere_it_reached(
         ),
         make_context("rollback", run_id="run-1"),
     )
-    assert [action["kind"] for action in result["actions"]] == ["uninstall", "delete"]
+    assert [action["kind"] for action in result["actions"]] == ["uninstall_by_template", "delete"]
     assert result["failed"] == []
     fast_sim.settle()
     assert all(node.installed == {} for node in fast_sim.fleet)
     state = fast_sim.stacksets.state()
     assert all(not stack_set["instances"] for stack_set in state.values())
+
+
+def test_after_an_uninstall_rollback_the_next_rollout_installs_again(
+    fast_sim: Simulator, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path, max_errors="100%")
+    builds = tmp_path / "builds"
+    first = rollout(plan, aws_conn, builds, "run-1", "1.0.2")
+    assert gate(first, "run-1")["state"] == "PASS"
+    fast_sim.set_scenario(some_installs_fail(tmp_path))
+    second = rollout(plan, aws_conn, builds, "run-2", "1.1.0")
+    fast_sim.settle(horizon=600)
+    with pytest.raises(ComplianceGateFailed):
+        gate(second, "run-2")
+    run_task(
+        RollbackOperator(
+            task_id="rollback",
+            release=second["release"],
+            wave_results=[second["deployed"]],
+            mode="uninstall",
+            poll_interval=0.2,
+            **second["step"],
+        ),
+        make_context("rollback", run_id="run-2"),
+    )
+    fast_sim.settle()
+    assert all(node.installed == {} for node in fast_sim.fleet)
+
+    # The uninstall left nothing behind that would uninstall the next version too.
+    fast_sim.set_scenario("happy")
+    third = rollout(plan, aws_conn, builds, "run-3", "1.2.0")
+    assert gate(third, "run-3")["state"] == "PASS"
+    assert all(node.installed == {PACKAGE: "1.2.0"} for node in canary_nodes(fast_sim))

@@ -21,7 +21,6 @@ from stack_set_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
-from distributor_rollout.core.rollback import UninstallInstances
 from distributor_rollout.core.targets import Target
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_rollback import (
@@ -117,12 +116,12 @@ def test_a_first_install_is_uninstalled_then_deleted(
     canary = deploy(plan, "canary", rel, aws_conn, RUN)
     fast_sim.settle()
     fast_sim.ledger.clear()
-    seen: list[tuple[UninstallInstances, dict[Target, str | None]]] = []
+    seen: list[tuple[set[Target], dict[Target, str | None]]] = []
 
     class Recording(RollbackOperator):
         # The test template has no association to read: record the call, confirm all.
-        def wait_for_uninstall(self, action: UninstallInstances, plan: Any) -> set[Target]:
-            seen.append((action, versions(aws, action.targets(), "action")))
+        def wait_for_uninstall(self, targets: Any, wave_name: str, plan: Any) -> set[Target]:
+            seen.append((set(targets), versions(aws, set(targets), "action")))
             return set()
 
     task = Recording(
@@ -141,9 +140,9 @@ def test_a_first_install_is_uninstalled_then_deleted(
         ("delete", "succeeded"),
     ]
     assert operation_calls(fast_sim) == ["UpdateStackInstances", "DeleteStackInstances"]
-    # The hook-in ran between the two, once the stacks had been told to uninstall.
-    ((action, actions),) = seen
-    assert action.targets() == CANARY
+    # The wait ran between the two, once the stacks had been told to uninstall.
+    ((waited, actions),) = seen
+    assert waited == CANARY
     assert set(actions.values()) == {"Uninstall"}
     assert instance_targets(fast_sim) == set()
     assert set(versions(aws, CANARY).values()) == {None}

@@ -245,7 +245,42 @@ class DeleteInstances(_Action):
         return f"delete the stack instances on {self._scope_text()}"
 
 
-RollbackAction = RestoreTemplate | UninstallInstances | DeleteInstances
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UninstallByTemplate(_Action):
+    """``UpdateStackSet`` to this run's template with ``Action=Uninstall``, on these targets.
+
+    The uninstall a rollback runs when the template lets the stack set's own parameters
+    say so: unlike ``UninstallInstances``' parameter override, which every later stack set
+    update would keep (overrides survive ``UpdateStackSet``), it leaves nothing behind
+    that would make the next rollout uninstall again.
+    """
+
+    kind: ClassVar[str] = "uninstall_by_template"
+    api_call: ClassVar[str] = "UpdateStackSet"
+    wait_for_compliance: ClassVar[bool] = True
+    template: TemplateRef
+
+    def api_request(self) -> dict[str, Any]:
+        """``UpdateStackSet`` arguments (see ``_Action.api_request``)."""
+        request = _Action.api_request(self)
+        request["TemplateURL"] = self.template.template_url
+        request["Parameters"] = [
+            {"ParameterKey": key, "ParameterValue": value}
+            for key, value in self.template.parameters.items()
+        ]
+        return request
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {**_Action.to_dict(self), **self.template.to_dict()}
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        return f"uninstall the package (stack set update) on {self._scope_text()}"
+
+
+RollbackAction = RestoreTemplate | UninstallInstances | UninstallByTemplate | DeleteInstances
+UNINSTALL_ACTIONS = (UninstallInstances, UninstallByTemplate)
 
 
 def action_from_dict(data: Mapping[str, Any]) -> RollbackAction:
@@ -261,9 +296,11 @@ def action_from_dict(data: Mapping[str, Any]) -> RollbackAction:
         return RestoreTemplate(**scope, template=TemplateRef.from_dict(data))
     if kind == UninstallInstances.kind:
         return UninstallInstances(**scope)
+    if kind == UninstallByTemplate.kind:
+        return UninstallByTemplate(**scope, template=TemplateRef.from_dict(data))
     if kind == DeleteInstances.kind:
         return DeleteInstances(**scope)
-    expected = "restore_template | uninstall | delete"
+    expected = "restore_template | uninstall | uninstall_by_template | delete"
     raise ValidationError("rollback action", [wrong("kind", "unknown action", kind, expected)])
 
 
@@ -466,3 +503,18 @@ def forward_restore(previous: TemplateRef, current: TemplateRef) -> TemplateRef:
     parameters.update({key: value for key, value in new.items() if key in DOCUMENT_PARAMETERS})
     parameters[ASSOCIATION_VERSION_PARAMETER] = installed
     return TemplateRef(current.template_url, parameters)
+
+
+def uninstall_by_template(action: UninstallInstances, current: TemplateRef) -> RollbackAction:
+    """The uninstall as a stack set update of ``current`` with ``Action=Uninstall`` when
+    the template has that parameter; otherwise the parameter-override uninstall as is."""
+    if UNINSTALL_PARAMETER not in current.parameters:
+        return action
+    parameters = {**current.parameters, UNINSTALL_PARAMETER: UNINSTALL_VALUE}
+    return UninstallByTemplate(
+        wave=action.wave,
+        ou_ids=action.ou_ids,
+        accounts=action.accounts,
+        regions=action.regions,
+        template=TemplateRef(current.template_url, parameters),
+    )

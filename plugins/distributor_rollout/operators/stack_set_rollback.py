@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -14,6 +14,7 @@ from distributor_rollout.core.operation_ids import operation_id
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rollback import (
+    UNINSTALL_ACTIONS,
     DeleteInstances,
     RestoreTemplate,
     RollbackAction,
@@ -23,6 +24,7 @@ from distributor_rollout.core.rollback import (
     forward_restore,
     plan_rollback,
     rollback_summary,
+    uninstall_by_template,
 )
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import uninstall_progress
@@ -118,10 +120,11 @@ class RollbackOperator(StackSetOperatorBase):
         self.check_wait_event(event)
         return self._rollback(context)
 
-    def wait_for_uninstall(self, action: UninstallInstances, plan: Plan) -> set[Target]:
-        """Wait until every node of the uninstall's targets ran it; the targets where it
-        failed or could not be confirmed in time (called again on a retry: idempotent)."""
-        wave = next((w for w in plan.waves if w.name == action.wave), None)
+    def wait_for_uninstall(self, targets: Set[Target], wave_name: str, plan: Plan) -> set[Target]:
+        """Wait until every node of ``targets`` ran the uninstall; the targets where it
+        failed or could not be confirmed in time. Reads only, so it is safe to repeat on
+        every resume (the decision it guards is then made again from what AWS says)."""
+        wave = next((w for w in plan.waves if w.name == wave_name), None)
         gate = wave_gate(plan, wave) if wave else None
         timeout = gate.timeout_seconds if gate else DEFAULT_UNINSTALL_TIMEOUT
         interval = gate.poll_interval_seconds if gate else self.poll_interval
@@ -132,18 +135,16 @@ class RollbackOperator(StackSetOperatorBase):
             verify=self.verify,
             config=self.botocore_config,
         )
-        targets = sorted(action.targets())
+        ordered = sorted(targets)
         deadline = time.monotonic() + timeout
-        self.log.info(
-            "Waiting for the uninstall on %d targets: %s", len(targets), action.describe()
-        )
+        self.log.info("Waiting for the uninstall to reach the nodes of %d targets", len(ordered))
         while True:
             try:
-                poll = reader.poll(targets, plan.association.name)
+                poll = reader.poll(ordered, plan.association.name)
             except MemberAccessDenied as error:
                 # Unreadable is unconfirmed: keep the instances (and their associations).
                 self.log.warning("Cannot confirm the uninstall: %s", error)
-                return set(targets)
+                return set(ordered)
             progress = uninstall_progress(poll.compliances)
             left = progress.waiting | set(poll.unread)
             if not left or time.monotonic() >= deadline:
@@ -173,9 +174,13 @@ class RollbackOperator(StackSetOperatorBase):
         uninstall_failed: set[Target] = set()
         for index, action in enumerate(plan.actions):
             op_id = operation_id(context["run_id"], "rollback", str(index))
-            before = plan.actions[index - 1] if index else None
-            if isinstance(before, UninstallInstances) and not self._operation(release, op_id):
-                unconfirmed = self.wait_for_uninstall(before, config.plan) - uninstall_failed
+            if isinstance(action, DeleteInstances) and not self._operation(release, op_id):
+                # Deleting an instance deletes its association: only once its nodes have
+                # run the uninstall. Decided again on every resume, from AWS.
+                unconfirmed = (
+                    self.wait_for_uninstall(action.targets(), action.wave, config.plan)
+                    - uninstall_failed
+                )
                 uninstall_failed |= unconfirmed
                 failed |= unconfirmed
             if isinstance(action, DeleteInstances) and action.targets() & uninstall_failed:
@@ -187,11 +192,30 @@ class RollbackOperator(StackSetOperatorBase):
             if verdict.outcome == "failed" and not lost:
                 lost = set(action.targets())
             failed |= lost
-            if isinstance(action, UninstallInstances):
+            if isinstance(action, UNINSTALL_ACTIONS):
                 uninstall_failed |= lost
             status = "failed" if lost or verdict.outcome == "failed" else "succeeded"
             outcomes.append(_outcome(action, op_id, status, verdict.summary))
+        failed |= self._confirm_kept_uninstalls(plan, config.plan, uninstall_failed)
         return self._finish(context, plan, outcomes, failed)
+
+    def _confirm_kept_uninstalls(
+        self, plan: RollbackPlan, run_plan: Plan, already_failed: set[Target]
+    ) -> set[Target]:
+        """Targets uninstalled but not deleted (``uninstall`` mode's updated instances)
+        count as restored only once their nodes ran the uninstall."""
+        deleted = {
+            target
+            for action in plan.actions
+            if isinstance(action, DeleteInstances)
+            for target in action.targets()
+        }
+        unconfirmed: set[Target] = set()
+        for action in plan.actions:
+            kept = set(action.targets()) - deleted - already_failed
+            if isinstance(action, UNINSTALL_ACTIONS) and kept:
+                unconfirmed |= self.wait_for_uninstall(kept, action.wave, run_plan)
+        return unconfirmed
 
     def _run_action(
         self, context: Any, release: Release, plan: Plan, action: RollbackAction, op_id: str
@@ -271,10 +295,13 @@ class RollbackOperator(StackSetOperatorBase):
 
 
 def _forward(plan: RollbackPlan, release: Release) -> RollbackPlan:
-    """The plan with each restore made forward-only (see ``core.rollback.forward_restore``)."""
+    """The plan with restores made forward-only (``core.rollback.forward_restore``) and
+    uninstalls made stack set updates where the template allows (``uninstall_by_template``)."""
     actions = tuple(
         replace(action, template=forward_restore(action.template, release.template))
         if isinstance(action, RestoreTemplate)
+        else uninstall_by_template(action, release.template)
+        if isinstance(action, UninstallInstances)
         else action
         for action in plan.actions
     )
