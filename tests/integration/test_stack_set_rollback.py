@@ -22,6 +22,7 @@ from stack_set_support import (
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.targets import Target
+from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_rollback import (
     ROLLBACK_XCOM_KEY,
@@ -197,3 +198,22 @@ def test_mode_none_changes_nothing(
     assert result["actions"] == []
     assert "stay as is" in result["note"]
     assert operation_calls(sim) == []
+
+
+def test_a_rolled_back_run_refuses_to_deploy_again(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    deploy(plan, "canary", first, aws_conn, "run-1")
+    second = release(aws, "2.0.0", "1.0.0")
+    canary = deploy(plan, "canary", second, aws_conn, RUN)
+    fast_sim.settle()
+    run_task(rollback(plan, second, [canary], aws_conn), make_context("rollback", run_id=RUN))
+    fast_sim.ledger.clear()
+
+    # Clearing the run's tasks must not adopt the undone deployment and pass.
+    with pytest.raises(ConfigurationError, match="was rolled back"):
+        deploy(plan, "canary", second, aws_conn, RUN)
+    assert operation_calls(fast_sim) == []
+    assert set(versions(aws, CANARY).values()) == {"1.0.0"}

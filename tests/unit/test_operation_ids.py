@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from distributor_rollout.core.operation_ids import MAX_LENGTH, is_operation_id, operation_id
+from distributor_rollout.core.operation_ids import (
+    MAX_LENGTH,
+    is_operation_id,
+    operation_id,
+    step_prefix,
+)
 
 RUN = "manual__2026-11-27T06:52:35.123456+00:00"
 
@@ -49,3 +54,11 @@ def test_an_id_needs_a_run_and_a_part() -> None:
         operation_id("", "x")
     with pytest.raises(ValueError, match="part"):
         operation_id(RUN)
+
+
+def test_a_steps_prefix_matches_its_ids_only() -> None:
+    prefix = step_prefix(RUN, "rollback")
+    assert operation_id(RUN, "rollback", "0").startswith(prefix)
+    assert operation_id(RUN, "rollback", "12").startswith(prefix)
+    assert not operation_id(RUN, "canary", "update").startswith(prefix)
+    assert not operation_id(RUN + "x", "rollback", "0").startswith(prefix)

@@ -37,6 +37,12 @@ def operation_id(run_id: str, *parts: str) -> str:
     return candidate.replace("--", "-")
 
 
+def step_prefix(run_id: str, part: str) -> str:
+    """What every id of a run's step ``part`` starts with (e.g. all of its rollback's)."""
+    run_hash = hashlib.sha256(run_id.encode()).hexdigest()[:12]
+    return f"dr-{run_hash}-{_UNSAFE.sub('-', part).strip('-')}-"
+
+
 def is_operation_id(value: str) -> bool:
     """Whether ``value`` is acceptable to StackSets as an ``OperationId``."""
     return bool(_PATTERN.fullmatch(value))
