@@ -24,6 +24,7 @@ from distributor_rollout.operators.stack_set_prepare import (
     CREATED_BY_TAG,
     TEMPLATE_PATH,
     PrepareStackSetOperator,
+    release_key,
     run_tag_value,
     template_key,
 )
@@ -126,7 +127,9 @@ def test_prepare_creates_the_stack_set_from_a_stored_template(env: Env) -> None:
     assert described["ManagedExecution"] == {"Active": False}
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
     assert parameters == dict(release.template.parameters)
-    assert mutations(env.sim) == ["CreateBucket", "PutObject", "CreateStackSet"]
+    assert mutations(env.sim) == ["CreateBucket", "PutObject", "CreateStackSet", "PutObject"]
+    record = s3.get_object(Bucket=ARTIFACTS, Key=release_key(STACK_SET, RUN_ID))
+    assert json.loads(record["Body"].read()) == result
 
 
 def test_a_retried_prepare_changes_nothing_and_knows_its_run_created_the_stack_set(
@@ -143,7 +146,7 @@ def test_a_later_run_records_the_current_template_as_previous(env: Env) -> None:
     first = Release.from_dict(prepare(env))
     before = mutations(env.sim)
     later = Release.from_dict(prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00"))
-    assert mutations(env.sim) == before
+    assert mutations(env.sim)[len(before) :] == ["PutObject"]  # the later run's record
     assert later.created is False
     assert later.template == first.template
     # What the stack set runs now is this version's own template: that is its previous.
@@ -176,7 +179,7 @@ def test_prepare_records_an_existing_stack_set_without_touching_it(env: Env) -> 
     assert release.template.parameters["Version"] == "1.0.2"
     s3 = env.aws.client("s3")
     assert s3.get_object(Bucket=ARTIFACTS, Key=older_key)["Body"].read().decode() == older_text
-    assert mutations(env.sim)[before:] == ["CreateBucket", "PutObject", "PutObject"]
+    assert mutations(env.sim)[before:] == ["CreateBucket", "PutObject", "PutObject", "PutObject"]
     described = cfn.describe_stack_set(StackSetName=STACK_SET, **AS_ADMIN)["StackSet"]
     assert described["TemplateBody"] == older_text
     assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]} == older
@@ -192,7 +195,11 @@ def test_template_objects_are_immutable(env: Env) -> None:
     )
     assert second.template.template_url != first.template.template_url
     assert second.previous == first.template
-    puts = [c.params["Key"] for c in env.sim.ledger.calls(service="s3", operation="PutObject")]
+    puts = [
+        c.params["Key"]
+        for c in env.sim.ledger.calls(service="s3", operation="PutObject")
+        if str(c.params["Key"]).startswith("templates/")
+    ]
     assert puts == [
         template_key(STACK_SET, TEMPLATE_PATH.read_text()),
         template_key(STACK_SET, changed.read_text()),
@@ -229,3 +236,33 @@ def test_an_artifacts_bucket_in_another_region_is_refused(env: Env) -> None:
     with pytest.raises(ConfigurationError, match="is in Region eu-west-1, not the stack set's"):
         prepare(env)
     assert mutations(env.sim) == before
+
+
+def test_a_cleared_prepare_returns_its_runs_release_not_what_the_waves_deployed(
+    env: Env,
+) -> None:
+    older = rendered(env, version="1.0.1")
+    cfn = env.aws.client("cloudformation")
+    cfn.create_stack_set(
+        StackSetName=STACK_SET,
+        TemplateBody=TEMPLATE_PATH.read_text(),
+        Parameters=to_cfn_parameters(older),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": False},
+        **AS_ADMIN,
+    )
+    first = Release.from_dict(prepare(env))
+    # A wave then moves the stack set to this run's version...
+    cfn.update_stack_set(
+        StackSetName=STACK_SET,
+        TemplateURL=first.template.template_url,
+        Parameters=to_cfn_parameters(dict(first.template.parameters)),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        **AS_ADMIN,
+    )
+    # ...and the run is cleared from Prepare: the previous version is still 1.0.1.
+    again = Release.from_dict(prepare(env))
+    assert again == first
+    assert again.previous is not None
+    assert again.previous.parameters["Version"] == "1.0.1"

@@ -5,11 +5,14 @@ so the template a rollback restores is exactly the one that ran, never whatever 
 template file says today. Prepare creates the stack set when it is missing; when it
 exists it records what it runs now (template and parameters) as the release's previous
 version. It never updates the stack set: the waves do, each restricted to its targets.
+The release is recorded once per run in the artifacts bucket, so Prepare re-run after the
+waves changed the stack set still returns what it ran before the run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,11 @@ CREATED_BY_TAG = "distributor-rollout:created-by-run"
 """Tags the stack set with the run that created it: a retry of that run's Prepare task then
 still knows the run created it (no previous version to restore), instead of mistaking its
 own template for the previous one."""
+
+
+def release_key(stack_set_name: str, run_id: str) -> str:
+    """Where a run's release is recorded in the artifacts bucket (written once per run)."""
+    return f"runs/{stack_set_name}/{run_tag_value(run_id)}/release.json"
 
 
 def run_tag_value(run_id: str) -> str:
@@ -152,6 +160,13 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         s3 = PackageBucketHook(**hook_parameters)
         bucket = fill_bucket_pattern(spec.artifacts_bucket, account_id=account, region=region)
         bucket_missing = self._check_artifacts_bucket(s3, bucket, account, region)
+        run_id = str(context["run_id"])
+        record_key = release_key(spec.name, run_id)
+        if not bucket_missing and (recorded := s3.get_text(bucket, record_key)) is not None:
+            # A re-run of this run's Prepare (cleared after waves changed the stack set):
+            # what the stack set runs now is no longer what it ran before the run.
+            self.log.info("Release of this run recorded at s3://%s/%s", bucket, record_key)
+            return Release.from_dict(json.loads(recorded)).to_dict()
         stack_sets = StackSetHook(**hook_parameters)
         current = self._current_stack_set(stack_sets, plan)
 
@@ -161,18 +176,45 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
             s3.create_bucket(bucket)
         url = self._store_template(s3, bucket, region, spec.name, template_text)
         template = TemplateRef(url, parameters)
-        run_id = str(context["run_id"])
+        release = self._release(
+            stack_sets=stack_sets,
+            s3=s3,
+            bucket=bucket,
+            plan=plan,
+            current=current,
+            template=template,
+            run_id=run_id,
+        )
+        s3.put_text(
+            bucket, record_key, json.dumps(release.to_dict()), content_type="application/json"
+        )
+        return release.to_dict()
+
+    def _release(
+        self,
+        *,
+        stack_sets: StackSetHook,
+        s3: PackageBucketHook,
+        bucket: str,
+        plan: Plan,
+        current: dict[str, Any] | None,
+        template: TemplateRef,
+        run_id: str,
+    ) -> Release:
+        """Create the stack set, or record what it runs now as the previous version."""
+        spec = plan.stack_set
+        region, url, parameters = spec.region, template.template_url, template.parameters
         if current is None:
             self.log.info("Creating stack set %s (%s) in %s", spec.name, spec.call_as, region)
             stack_set_id = stack_sets.create_stack_set(
                 spec.name, call_as=spec.call_as, **create_request(plan, url, parameters, run_id)
             )
             self.log.info("Created stack set %s", stack_set_id)
-            return Release(spec.name, spec.call_as, region, template, None, created=True).to_dict()
+            return Release(spec.name, spec.call_as, region, template, None, created=True)
         tags = {tag["Key"]: tag["Value"] for tag in current.get("Tags", [])}
         if tags.get(CREATED_BY_TAG) == run_tag_value(run_id):
             self.log.info("Stack set %s was created by this run (an earlier try)", spec.name)
-            return Release(spec.name, spec.call_as, region, template, None, created=True).to_dict()
+            return Release(spec.name, spec.call_as, region, template, None, created=True)
         previous = TemplateRef(
             self._store_template(s3, bucket, region, spec.name, current["TemplateBody"]),
             {p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])},
@@ -183,7 +225,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
             previous.template_url,
             previous.parameters.get("Version", "?"),
         )
-        return Release(spec.name, spec.call_as, region, template, previous, created=False).to_dict()
+        return Release(spec.name, spec.call_as, region, template, previous, created=False)
 
     @staticmethod
     def _check_artifacts_bucket(
