@@ -237,3 +237,13 @@ def test_after_an_uninstall_rollback_the_next_rollout_installs_again(
     third = rollout(plan, aws_conn, builds, "run-3", "1.2.0")
     assert gate(third, "run-3")["state"] == "PASS"
     assert all(node.installed == {PACKAGE: "1.2.0"} for node in canary_nodes(fast_sim))
+
+
+def test_the_whole_chain_rides_out_a_throttling_storm(
+    fast_sim: Simulator, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    fast_sim.set_scenario("throttling")  # 30% of SSM and CloudFormation reads throttled
+    run = rollout(plan, aws_conn, tmp_path / "builds", "run-1", "1.0.2")
+    assert gate(run, "run-1")["state"] == "PASS"
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in canary_nodes(fast_sim))

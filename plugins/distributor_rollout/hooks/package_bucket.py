@@ -18,6 +18,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.hooks.member_access import with_retries
 
 BUCKET_POLICY_PATH = (
     Path(__file__).resolve().parents[3] / "include" / "iam" / "package-bucket-policy.json"
@@ -72,6 +73,8 @@ class PackageBucketHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "s3"
+        # Standard-mode retries with room for a throttling storm (see member_access.RETRIES).
+        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     # Buckets ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from distributor_rollout.hooks.errors import (
     OperationInProgress,
     StackSetNotFound,
 )
+from distributor_rollout.hooks.member_access import with_retries
 
 #: Error codes that mean "ask again later" (throttling, service hiccups), never "failed".
 TRANSIENT_CODES = frozenset(
@@ -96,6 +97,8 @@ class StackSetHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "cloudformation"
+        # Standard-mode retries with room for a throttling storm (see member_access.RETRIES).
+        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     # Stack sets -------------------------------------------------------------------------
