@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException, TaskDeferred
 from airflow_support import RecordingTaskInstance, make_context, run_task
 from compliance_support import (
     ASSOCIATION,
@@ -255,3 +255,16 @@ def test_bad_inputs_are_refused_before_any_call(
             sensor(plan, "canary", aws_conn, empty).execute(make_context())
     with pytest.raises(ValidationError, match="not a target"):
         sensor(plan, "canary", aws_conn, ["300000000001"]).execute(make_context())
+
+
+def test_a_wave_this_run_does_not_deploy_is_skipped(aws_conn: str, tmp_path: Path) -> None:
+    sensor = AssociationComplianceSensor(
+        task_id="wait_compliance",
+        plan_path=write_plan(tmp_path),
+        wave="nonprod",
+        targets=[],
+        run_params={"waves": ["canary"]},
+        aws_conn_id=aws_conn,
+    )
+    with pytest.raises(AirflowSkipException, match="not among this run's waves"):
+        run_task(sensor)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from distributor_rollout.core.compliance_poll import (
     FailureTrigger,
@@ -194,7 +194,11 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     # --- helpers ------------------------------------------------------------------------
     def _load(self) -> GateSettings:
         """The wave's gate from the run's plan; sets the role and association it reads."""
-        plan = load_run_config(self.plan_path, self.run_params).plan
+        config = load_run_config(self.plan_path, self.run_params)
+        plan = config.plan
+        if not config.runs_wave(self.wave):
+            # The deploy step did nothing for this wave: there is no gate to hold.
+            raise AirflowSkipException(f"wave {self.wave!r} is not among this run's waves")
         try:
             wave = plan.wave(self.wave)
         except KeyError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -45,6 +46,9 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
     :param tolerance: a ``FailureTolerance.to_dict()`` to judge by; by default each
         operation's own ``OperationPreferences``.
     :param poll_interval: seconds between polls in the triggerer.
+    :param region_name: the stack set's Region (the plan's ``stack_set.region``; the
+        release's ``region``): StackSets lives in one Region, which need not be the
+        connection's.
     """
 
     aws_hook_class = StackSetHook
@@ -155,9 +159,18 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
         return PokeReturnValue(is_done=True, xcom_value=self._judged(verdicts))
 
     def _operation_ids(self) -> list[str]:
-        if isinstance(self.operation_ids, str):
-            return [self.operation_ids] if self.operation_ids else []
-        return list(self.operation_ids or [])
+        ids = self.operation_ids
+        if isinstance(ids, str):
+            text = ids.strip()
+            if not text.startswith("["):
+                return [text] if text else []
+            # A Jinja-rendered list ("['a', 'b']" or JSON) without native rendering.
+            parsed = ast.literal_eval(text)
+            if not isinstance(parsed, list | tuple) or not all(isinstance(i, str) for i in parsed):
+                msg = f"operation_ids must be a list of operation ids (got {ids!r})"
+                raise TypeError(msg)
+            return list(parsed)
+        return list(ids or [])
 
     def _judged(self, verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
         for operation_id, verdict in verdicts.items():
