@@ -25,6 +25,7 @@ from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.deployment import create_operation_id, update_operation_id
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.rollback import WaveChanges
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError, StackSetNotFound
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
@@ -109,12 +110,10 @@ def test_existing_targets_get_a_staged_update_then_new_ones_a_create(
         **{(a, "us-east-1"): "updated" for a in SANDBOX},
         **{(a, "eu-west-1"): "created" for a in SANDBOX},
     }
-    previous = {
-        c["previous"]["parameters"]["Version"]
-        for c in result["changes"]["changes"]
-        if c["previous"]
-    }
+    changes = WaveChanges.from_dict(result["changes"]).changes
+    previous = {c.previous.parameters["Version"] for c in changes if c.previous is not None}
     assert previous == {"1.0.0"}
+    assert len(result["changes"]["templates"]) == 1  # written once, not per target
     assert operation_calls(fast_sim) == ["UpdateStackSet", "CreateStackInstances"]
     settle(fast_sim)
     canary = {Target(a, r) for a in SANDBOX for r in ("us-east-1", "eu-west-1")}
@@ -138,7 +137,7 @@ def test_a_wave_that_already_runs_the_release_starts_nothing(
     assert result == {
         "wave": "canary",
         "operations": [],
-        "changes": {"wave": "canary", "changes": []},
+        "changes": {"wave": "canary", "templates": [], "changes": []},
         "nothing_to_do": True,
         "targets": ["300000000001/us-east-1", "300111111112/us-east-1"],
     }

@@ -135,7 +135,7 @@ def test_a_wave_already_on_the_release_needs_nothing() -> None:
     assert step.to_dict() == {
         "wave": "canary",
         "operations": [],
-        "changes": {"wave": "canary", "changes": []},
+        "changes": {"wave": "canary", "templates": [], "changes": []},
         "nothing_to_do": True,
     }
 

@@ -338,3 +338,17 @@ def test_forward_restore_pins_the_previous_version_without_moving_the_document_b
     assert forward_restore(other, current) == other
     unpinned = TemplateRef(current.template_url, {"PackageName": "Pkg", "Version": "1.1.0"})
     assert forward_restore(previous, unpinned) == previous
+
+
+def test_wave_changes_write_each_previous_template_once() -> None:
+    previous = TemplateRef("https://b.s3.us-east-1.amazonaws.com/t.yaml", {"M": "x" * 4096})
+    ou = "ou-ab12-cdef3456"
+    updated = [
+        TargetChange(Target(f"3000000000{n:02d}", "us-east-1"), ou, "updated", previous)
+        for n in range(20)
+    ]
+    created = TargetChange(Target("300000000099", "us-east-1"), ou, "created")
+    changes = WaveChanges("canary", (*updated, created))
+    data = changes.to_dict()
+    assert len(json.dumps(data)) < 2 * 4096
+    assert WaveChanges.from_dict(json.loads(json.dumps(data))) == changes

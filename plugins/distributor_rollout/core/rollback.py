@@ -110,13 +110,37 @@ class WaveChanges:
         object.__setattr__(self, "changes", tuple(self.changes))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return {"wave": self.wave, "changes": [change.to_dict() for change in self.changes]}
+        """JSON-safe form, each previous template written once.
+
+        A template's parameters hold the whole manifest (up to 64 KB); repeated per target
+        they would make a wave's XCom grow with targets × manifest. Changes refer to an
+        entry of ``templates`` by index instead.
+        """
+        templates: list[TemplateRef] = []
+        changes = []
+        for change in self.changes:
+            item = change.to_dict()
+            if change.previous is not None:
+                if change.previous not in templates:
+                    templates.append(change.previous)
+                item["previous"] = templates.index(change.previous)
+            changes.append(item)
+        return {
+            "wave": self.wave,
+            "templates": [template.to_dict() for template in templates],
+            "changes": changes,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WaveChanges:
-        """The inverse of ``to_dict``."""
-        return cls(data["wave"], tuple(TargetChange.from_dict(c) for c in data["changes"]))
+        """The inverse of ``to_dict`` (also reads changes with inline templates)."""
+        templates = [TemplateRef.from_dict(t) for t in data.get("templates", [])]
+        changes = []
+        for item in data["changes"]:
+            previous = item.get("previous")
+            inline = templates[previous].to_dict() if isinstance(previous, int) else previous
+            changes.append(TargetChange.from_dict({**item, "previous": inline}))
+        return cls(data["wave"], tuple(changes))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
