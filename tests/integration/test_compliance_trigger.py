@@ -222,3 +222,19 @@ def test_unusable_arguments_end_the_trigger_with_an_error_event(aws_conn: str) -
 
     assert event["status"] == "error"
     assert "not a target" in event["message"]
+
+
+def test_a_target_whose_stack_update_failed_counts_as_failed_whatever_it_reports(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)  # every node reports success (for the version it runs)
+    gate = GateSettings(threshold_percent=100, timeout_seconds=6, poll_interval_seconds=0.2)
+
+    event = run(trigger(aws_conn, CANARY, gate, failed_targets=[str(CANARY[0])]))
+
+    decision = event["decision"]
+    assert decision["state"] == "FAIL"
+    stale = len(tagged_nodes(fast_sim, [CANARY[0]]))
+    assert decision["totals"]["failed"] == stale
+    assert decision["totals"]["success"] == len(tagged_nodes(fast_sim, CANARY)) - stale

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from distributor_rollout.core.compliance_poll import (
+    as_failed,
     compliance_from_counts,
     elapsed_since,
     evaluate_poll,
@@ -130,3 +131,11 @@ def test_name_targets_shows_a_few_sorted_then_counts_the_rest() -> None:
 def test_elapsed_since_the_gate_opened_is_never_negative() -> None:
     assert elapsed_since(1_000.0, 1_090.5) == 90.5
     assert elapsed_since(1_000.0, 999.0) == 0.0
+
+
+def test_failed_targets_count_every_node_as_failed() -> None:
+    a, b = Target("300000000001", "us-east-1"), Target("300000000002", "us-east-1")
+    counted = as_failed(
+        [TargetCompliance(a, 5, 5, 0, 0), TargetCompliance(b, 4, 3, 0, 1)], frozenset({a})
+    )
+    assert counted == [TargetCompliance(a, 5, 0, 5, 0), TargetCompliance(b, 4, 3, 0, 1)]

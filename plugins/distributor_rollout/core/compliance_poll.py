@@ -62,12 +62,31 @@ def elapsed_since(opened_at: float, now: float) -> float:
     return max(0.0, now - opened_at)
 
 
+def as_failed(
+    compliances: Iterable[TargetCompliance], failed_targets: Collection[Target]
+) -> list[TargetCompliance]:
+    """Counts where every node of ``failed_targets`` failed.
+
+    Those are targets whose stack instance failed to update (within the operation's
+    tolerance): their association still runs the previous version, so whatever it reports
+    — often success — says nothing about the new one, and their nodes are not compliant.
+    """
+    return [
+        TargetCompliance(item.target, item.effective_expected, 0, item.effective_expected, 0)
+        if item.target in failed_targets
+        else item
+        for item in compliances
+    ]
+
+
 def evaluate_poll(
     compliances: Iterable[TargetCompliance],
     unread: Collection[Target],
     settings: GateSettings,
     elapsed: float,
     passing_since: float | None = None,
+    *,
+    failed_targets: Collection[Target] = (),
 ) -> GateDecision:
     """``evaluate_gate`` over one poll, some of whose targets may be ``unread``.
 
@@ -76,7 +95,8 @@ def evaluate_poll(
     (nothing showed the gate stopped passing). It fails only when the gate's time is up:
     the timeout, or the timeout plus the bake for a gate that was passing.
     """
-    decision = evaluate_gate(compliances, settings, elapsed, passing_since)
+    counted = as_failed(compliances, failed_targets) if failed_targets else list(compliances)
+    decision = evaluate_gate(counted, settings, elapsed, passing_since)
     if not unread:
         return decision
     deadline = settings.timeout_seconds

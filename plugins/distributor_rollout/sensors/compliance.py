@@ -74,15 +74,22 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     :param wave: the wave's name.
     :param targets: the wave's targets as ``"account/region"`` (templated; a JSON list
         string is accepted, as a template renders to one).
+    :param failed_targets: targets whose stack instance failed to update within the
+        operation's tolerance (the operation sensor's failed targets): they still run the
+        previous version, so their nodes count as failed, whatever they report.
     :param deferrable: wait in the triggerer (default) rather than poke or reschedule.
     :param concurrency: targets read at once per poll.
     """
 
     aws_hook_class = AssociationStatusHook
     template_fields: Sequence[str] = aws_template_fields(
-        "plan_path", "run_params", "wave", "targets"
+        "plan_path", "run_params", "wave", "targets", "failed_targets"
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"run_params": "json", "targets": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "run_params": "json",
+        "targets": "json",
+        "failed_targets": "json",
+    }
     operator_extra_links = (AssociationLink(),)
 
     def __init__(
@@ -91,6 +98,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         plan_path: str,
         wave: str,
         targets: Sequence[str] | str,
+        failed_targets: Sequence[str] | str = (),
         run_params: Mapping[str, Any] | None = None,
         deferrable: bool = True,
         concurrency: int = 16,
@@ -101,6 +109,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self.run_params = run_params
         self.wave = wave
         self.targets = targets
+        self.failed_targets = failed_targets
         self.deferrable = deferrable
         self.concurrency = concurrency
         self._role_name = ""
@@ -134,6 +143,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             self.defer(
                 trigger=AssociationComplianceTrigger(
                     targets=[str(target) for target in targets],
+                    failed_targets=[str(target) for target in self._failed_targets()],
                     association_name=self._association_name,
                     role_name=self._role_name,
                     gate=gate.to_dict(),
@@ -157,7 +167,12 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             poll = self.hook.poll(targets, self._association_name, self.concurrency)
             elapsed = elapsed_since(self._opened_at, time.time())
             decision = evaluate_poll(
-                poll.compliances, poll.unread, gate, elapsed, self._passing_since
+                poll.compliances,
+                poll.unread,
+                gate,
+                elapsed,
+                self._passing_since,
+                failed_targets=frozenset(self._failed_targets()),
             )
             self._passing_since = decision.passing_since
             self._persist_link(context, link_target(decision, poll))
@@ -196,9 +211,6 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         """The wave's gate from the run's plan; sets the role and association it reads."""
         config = load_run_config(self.plan_path, self.run_params)
         plan = config.plan
-        if not config.runs_wave(self.wave):
-            # The deploy step did nothing for this wave: there is no gate to hold.
-            raise AirflowSkipException(f"wave {self.wave!r} is not among this run's waves")
         try:
             wave = plan.wave(self.wave)
         except KeyError:
@@ -206,6 +218,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             raise ValidationError(
                 "compliance sensor", [wrong("wave", "not a wave of the plan", self.wave, names)]
             ) from None
+        if not config.runs_wave(self.wave):
+            # The deploy step did nothing for this wave: there is no gate to hold.
+            raise AirflowSkipException(f"wave {self.wave!r} is not among this run's waves")
         self._role_name = plan.stack_set.compliance_reader.role_name
         self._association_name = plan.association.name
         self._gate = wave_gate(plan, wave)
@@ -213,23 +228,17 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
 
     def _targets(self) -> list[Target]:
         """``targets`` parsed; an empty wave is an error now rather than a timeout later."""
-        raw: Any = self.targets
-        if isinstance(raw, str):
-            # A template renders a list as JSON or as a Python literal, depending on how
-            # it was written; both are plain data.
-            try:
-                raw = json.loads(raw)
-            except ValueError:
-                try:
-                    raw = ast.literal_eval(raw)
-                except (ValueError, SyntaxError):
-                    raw = None
-        if not isinstance(raw, list | tuple) or not raw:
+        raw = _rendered_list(self.targets)
+        if not raw:
             raise ValidationError(
                 "compliance sensor",
                 [wrong("targets", "no targets to gate", self.targets, "'account/region' items")],
             )
         return [Target.parse(str(item)) for item in raw]
+
+    def _failed_targets(self) -> list[Target]:
+        """``failed_targets`` parsed (may be empty)."""
+        return [Target.parse(str(item)) for item in _rendered_list(self.failed_targets) or []]
 
     def _gate_opened_at(self, context: Any) -> float:
         """Now, or for a rescheduled sensor the first reschedule of this try (see class)."""
@@ -273,3 +282,17 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             aws_partition=partition_of(region) or "aws",
             association_id=association["association_id"],
         )
+
+
+def _rendered_list(value: Any) -> list[Any] | None:
+    """A list argument as given, or as a template rendered it (JSON or a Python literal,
+    depending on how it was written; both are plain data); None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                return None
+    return list(value) if isinstance(value, list | tuple) else None

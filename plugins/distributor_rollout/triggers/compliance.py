@@ -58,9 +58,11 @@ class AssociationComplianceTrigger(BaseTrigger):
         concurrency: int = 16,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        failed_targets: Sequence[str] = (),
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.targets = [str(target) for target in targets]
+        self.failed_targets = [str(target) for target in failed_targets]
         self.association_name = association_name
         self.role_name = role_name
         self.gate = dict(gate)
@@ -88,6 +90,7 @@ class AssociationComplianceTrigger(BaseTrigger):
                 "concurrency": self.concurrency,
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
+                "failed_targets": list(self.failed_targets),
             },
         )
 
@@ -106,6 +109,7 @@ class AssociationComplianceTrigger(BaseTrigger):
         try:
             settings = GateSettings.from_dict(self.gate)
             targets = [Target.parse(target) for target in self.targets]
+            failed = frozenset(Target.parse(target) for target in self.failed_targets)
         except RolloutError as error:
             yield _event({"status": "error", "message": str(error)})
             return
@@ -132,7 +136,12 @@ class AssociationComplianceTrigger(BaseTrigger):
             polls += 1
             elapsed = elapsed_since(self.opened_at, time.time())
             decision = evaluate_poll(
-                poll.compliances, poll.unread, settings, elapsed, passing_since
+                poll.compliances,
+                poll.unread,
+                settings,
+                elapsed,
+                passing_since,
+                failed_targets=failed,
             )
             if decision.state != "WAIT":
                 self.log.info("Gate %s after %d polls: %s", decision.state, polls, decision.reason)
