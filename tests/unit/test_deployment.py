@@ -22,12 +22,11 @@ from distributor_rollout.core.deployment import (
     next_step,
     planned_calls,
     rollback_preferences,
-    target_scopes,
     update_operation_id,
 )
 from distributor_rollout.core.org import Account, Organization, OrgUnit
 from distributor_rollout.core.plan import OperationPreferences
-from distributor_rollout.core.rollback import MAX_OUS_PER_ACTION, TemplateRef
+from distributor_rollout.core.rollback import MAX_OUS_PER_ACTION, TemplateRef, target_scopes
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import InstanceResult
 from distributor_rollout.core.waves import ResolvedWave

@@ -20,10 +20,10 @@ from distributor_rollout.core.operation_ids import operation_id
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import OperationPreferences
 from distributor_rollout.core.rollback import (
-    MAX_OUS_PER_ACTION,
     TargetChange,
     TemplateRef,
     WaveChanges,
+    target_scopes,
 )
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import (
@@ -287,30 +287,6 @@ def planned_calls(facts: WaveFacts) -> list[Call]:
             Call("create", create_operation_id(facts.run_id, wave.name, index), targets, request)
         )
     return calls
-
-
-def target_scopes(
-    targets: Iterable[Target], ou_of: Mapping[str, str]
-) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
-    """(OU ids, accounts, Regions) per call reaching exactly ``targets``: accounts grouped by
-    their set of Regions (a call reaches accounts × Regions), at most 50 OUs per call."""
-    regions_of: dict[str, set[str]] = {}
-    for target in targets:
-        regions_of.setdefault(target.account_id, set()).add(target.region)
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for account, account_regions in regions_of.items():
-        groups.setdefault(tuple(sorted(account_regions)), []).append(account)
-    scopes = []
-    for regions in sorted(groups):
-        by_ou: dict[str, list[str]] = {}
-        for account in groups[regions]:
-            by_ou.setdefault(ou_of[account], []).append(account)
-        ous = sorted(by_ou)
-        for start in range(0, len(ous), MAX_OUS_PER_ACTION):
-            chunk = tuple(ous[start : start + MAX_OUS_PER_ACTION])
-            accounts = tuple(sorted(a for ou in chunk for a in by_ou[ou]))
-            scopes.append((chunk, accounts, regions))
-    return scopes
 
 
 def _reached(facts: WaveFacts, operation: str) -> set[Target]:

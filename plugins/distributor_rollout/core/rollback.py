@@ -388,7 +388,7 @@ def plan_rollback(waves: Sequence[WaveChanges], mode: str) -> RollbackPlan:
         uninstall = created[pos] + (updated[pos] if checked == "uninstall" else [])
         actions += [
             UninstallInstances(wave=waves[pos].wave, ou_ids=o, accounts=a, regions=r)
-            for o, a, r in _scopes(uninstall, ou_of)
+            for o, a, r in target_scopes(uninstall, ou_of)
         ]
     for pos in order:
         by_template: dict[TemplateRef, list[Target]] = {}
@@ -399,12 +399,12 @@ def plan_rollback(waves: Sequence[WaveChanges], mode: str) -> RollbackPlan:
                 RestoreTemplate(
                     wave=waves[pos].wave, template=template, ou_ids=o, accounts=a, regions=r
                 )
-                for o, a, r in _scopes(by_template[template], ou_of)
+                for o, a, r in target_scopes(by_template[template], ou_of)
             ]
     for pos in order:
         actions += [
             DeleteInstances(wave=waves[pos].wave, ou_ids=o, accounts=a, regions=r)
-            for o, a, r in _scopes(created[pos], ou_of)
+            for o, a, r in target_scopes(created[pos], ou_of)
         ]
     note = "" if actions else "nothing to roll back: no target was changed"
     return RollbackPlan(checked, tuple(actions), note)
@@ -463,11 +463,12 @@ def _previous_templates(first: Mapping[Target, TargetChange]) -> dict[Target, Te
     return {target: c.previous for target, c in first.items() if c.previous is not None}
 
 
-def _scopes(
+def target_scopes(
     targets: Iterable[Target], ou_of: Mapping[str, str]
 ) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
-    """(OU ids, accounts, Regions) per call: accounts grouped by their exact set of
-    Regions, then split so no call names more OUs than the API allows."""
+    """(OU ids, accounts, Regions) per call reaching exactly ``targets``: accounts grouped
+    by their exact set of Regions (a call reaches accounts × Regions), then split so no
+    call names more OUs than the API allows. Rollbacks and wave creates both use it."""
     regions_of: dict[str, set[str]] = {}
     for target in targets:
         regions_of.setdefault(target.account_id, set()).add(target.region)
