@@ -217,3 +217,23 @@ def test_a_rolled_back_run_refuses_to_deploy_again(
         deploy(plan, "canary", second, aws_conn, RUN)
     assert operation_calls(fast_sim) == []
     assert set(versions(aws, CANARY).values()) == {"1.0.0"}
+
+
+def test_a_wave_whose_deploy_task_failed_is_rolled_back_from_its_operations(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    deploy(plan, "canary", first, aws_conn, "run-1")
+    second = release(aws, "2.0.0", "1.0.0")
+    deploy(plan, "canary", second, aws_conn, RUN)
+    fast_sim.settle()
+    assert set(versions(aws, CANARY).values()) == {"2.0.0"}
+
+    # The canary's deploy task failed after starting its update: no record reached XCom.
+    result = run_task(
+        rollback(plan, second, [None, None], aws_conn), make_context("rollback", run_id=RUN)
+    )
+
+    assert result["restored"] == sorted(str(t) for t in CANARY)
+    assert set(versions(aws, CANARY).values()) == {"1.0.0"}

@@ -21,6 +21,7 @@ from distributor_rollout.core.deployment import (
     holds_template,
     next_step,
     planned_calls,
+    recovered_changes,
     rollback_preferences,
     update_operation_id,
 )
@@ -249,3 +250,30 @@ def test_calls_name_their_api(kind: str) -> None:
     call = Call(kind, "id", (), {"OperationPreferences": {"FailureToleranceCount": 2}})
     assert call.api_call == {"update": "UpdateStackSet", "create": "CreateStackInstances"}[kind]
     assert call.tolerance().count == 2
+
+
+def test_a_lost_wave_record_is_rebuilt_from_its_operations() -> None:
+    previous = TemplateRef("https://b.s3.us-east-1.amazonaws.com/t.yaml", {"Version": "1"})
+    ou = "ou-ab12-cdef3456"
+
+    def result(account: str, status: str) -> dict[str, str]:
+        return {
+            "Account": account,
+            "Region": EAST,
+            "Status": status,
+            "OrganizationalUnitId": ou,
+        }
+
+    changes = recovered_changes(
+        "canary",
+        [
+            ("UPDATE", [result("300000000001", "SUCCEEDED"), result("300000000002", "FAILED")]),
+            ("CREATE", [result("300000000003", "SUCCEEDED"), result("300000000004", "CANCELLED")]),
+        ],
+        previous,
+    )
+    assert [(str(c.target), c.kind, c.previous) for c in changes.changes] == [
+        (f"300000000001/{EAST}", "updated", previous),
+        (f"300000000002/{EAST}", "updated", previous),
+        (f"300000000003/{EAST}", "created", None),
+    ]

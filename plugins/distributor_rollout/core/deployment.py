@@ -323,3 +323,30 @@ def _finished(facts: WaveFacts, calls: list[Call], stopped_early: str) -> Finish
     return Finished(
         facts.wave.name, tuple(call.operation_id for call in calls), changes, stopped_early
     )
+
+
+def recovered_changes(
+    wave: str,
+    operations: Iterable[tuple[str, Iterable[Mapping[str, Any]]]],
+    previous: TemplateRef | None,
+) -> WaveChanges:
+    """A wave's change record rebuilt from its operations, for a deploy task that failed
+    after starting one (it returned no record).
+
+    ``operations`` are (``Action``, results) of this run's operations for the wave, found
+    by their deterministic ids. A target a ``CREATE`` reached was created; one an
+    ``UPDATE`` reached was updated from ``previous``. Results AWS never acted on (PENDING,
+    CANCELLED) changed nothing.
+    """
+    kinds: dict[Target, TargetChange] = {}
+    for action, results in operations:
+        for result in results:
+            if result.get("Status") in {"PENDING", "CANCELLED"}:
+                continue
+            target = Target(str(result["Account"]), str(result["Region"]))
+            ou_id = str(result.get("OrganizationalUnitId") or "")
+            if action == "CREATE":
+                kinds[target] = TargetChange(target, ou_id, "created")
+            elif action == "UPDATE":
+                kinds.setdefault(target, TargetChange(target, ou_id, "updated", previous))
+    return WaveChanges(wave, tuple(kinds[target] for target in sorted(kinds)))

@@ -9,8 +9,15 @@ from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES, rollback_preferences
+from distributor_rollout.core.deployment import (
+    ACTIVE_OPERATION_STATUSES,
+    create_operation_id,
+    recovered_changes,
+    rollback_preferences,
+    update_operation_id,
+)
 from distributor_rollout.core.operation_ids import operation_id
+from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rollback import (
@@ -78,8 +85,10 @@ class RollbackOperator(StackSetOperatorBase):
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
     :param release: the prepare step's ``Release.to_dict()`` (templated).
-    :param wave_results: the deploy tasks' return values in wave order (templated);
-        None entries (waves that never ran) are ignored.
+    :param wave_results: the deploy tasks' return values, one per plan wave in plan order
+        (templated). A None entry for a wave this run deploys (its task failed after
+        starting an operation, so it returned nothing) is rebuilt from this run's
+        operations for that wave; None for a wave not run is ignored.
     :param mode: ``previous_version``, ``uninstall`` or ``none``; default: the plan's
         (after the run's ``rollback_mode`` param).
     """
@@ -162,9 +171,7 @@ class RollbackOperator(StackSetOperatorBase):
         config = load_run_config(self.plan_path, self.run_params)
         release = self.load_release(self.release)
         mode = self.mode or config.plan.rollback.mode
-        waves = [
-            WaveChanges.from_dict(result["changes"]) for result in self.wave_results or [] if result
-        ]
+        waves = self._wave_changes(context, release, config)
         plan = _forward(plan_rollback(waves, mode), release)
         self.log.info("%s", rollback_summary(plan))
         if plan.actions:
@@ -216,6 +223,44 @@ class RollbackOperator(StackSetOperatorBase):
             if isinstance(action, UNINSTALL_ACTIONS) and kept:
                 unconfirmed |= self.wait_for_uninstall(kept, action.wave, run_plan)
         return unconfirmed
+
+    def _wave_changes(self, context: Any, release: Release, config: RunConfig) -> list[WaveChanges]:
+        """The waves' records; a wave whose deploy task failed after starting an operation
+        left none, so its record is rebuilt from this run's operations for it."""
+        waves: list[WaveChanges] = []
+        for index, result in enumerate(self.wave_results or []):
+            if result:
+                waves.append(WaveChanges.from_dict(result["changes"]))
+                continue
+            spec = config.plan.waves[index] if index < len(config.plan.waves) else None
+            if spec is None or not config.runs_wave(spec.name):
+                continue
+            recovered = self._recover(context["run_id"], release, spec.name)
+            if recovered.changes:
+                self.log.warning(
+                    "Wave %s left no record; rebuilt from its operations: %d targets changed",
+                    spec.name,
+                    len(recovered.changes),
+                )
+                waves.append(recovered)
+        return waves
+
+    def _recover(self, run_id: str, release: Release, wave: str) -> WaveChanges:
+        summaries = self.hook.list_operations(release.stack_set_name, call_as=release.call_as)
+        ours = {update_operation_id(run_id, wave)} | {
+            create_operation_id(run_id, wave, index) for index in range(len(summaries))
+        }
+        operations = [
+            (
+                summary["Action"],
+                self.hook.list_operation_results(
+                    release.stack_set_name, summary["OperationId"], call_as=release.call_as
+                ),
+            )
+            for summary in summaries
+            if summary["OperationId"] in ours
+        ]
+        return recovered_changes(wave, operations, release.previous)
 
     def _run_action(
         self, context: Any, release: Release, plan: Plan, action: RollbackAction, op_id: str
