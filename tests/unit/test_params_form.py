@@ -1,0 +1,71 @@
+"""The trigger form offers exactly the overridable params, and its defaults are the plan's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import Param
+from airflow.sdk.definitions.param import ParamsDict
+from airflow.sdk.exceptions import ParamValidationError
+
+from distributor_rollout.core.params import PARAM_NAMES, apply_params
+from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.params_form import params_form
+
+
+@pytest.fixture
+def form(example_plan_path: Path) -> dict[str, Param]:
+    """The example plan's form."""
+    return params_form(load_plan(example_plan_path))
+
+
+def test_the_form_has_one_field_per_overridable_param(form: dict[str, Param]) -> None:
+    assert set(form) == set(PARAM_NAMES)
+    assert all(param.schema.get("section") for param in form.values())
+    assert all(param.schema.get("title") for param in form.values())
+
+
+def test_the_defaults_run_the_plan_as_written(
+    form: dict[str, Param], example_plan_path: Path
+) -> None:
+    plan = load_plan(example_plan_path)
+    defaults: dict[str, Any] = ParamsDict(form).dump()
+    config = apply_params(plan, defaults, base_dir=example_plan_path.parent)
+    assert config.waves == ("canary", "nonprod", "prod")
+    assert config.plan.package.version == plan.package.version
+    assert config.dry_run is False
+    assert config.plan.rollback.mode == plan.rollback.mode
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("waves", ["canary", "qa"]),
+        ("waves", []),
+        ("gate_threshold_percent", 150),
+        ("gate_timeout", "half an hour"),
+        ("rollback_mode", "pray"),
+        ("version", "1.0 beta"),
+    ],
+)
+def test_the_form_refuses_what_core_would_refuse(
+    form: dict[str, Param], name: str, value: object
+) -> None:
+    with pytest.raises(ParamValidationError):
+        form[name].resolve(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("waves", ["canary"]),
+        ("gate_threshold_percent", 99.5),
+        ("gate_timeout", "1h30m"),
+        ("gate_bake", "300"),
+        ("source", None),
+    ],
+)
+def test_the_form_accepts_good_values(form: dict[str, Param], name: str, value: object) -> None:
+    assert form[name].resolve(value) == value
