@@ -13,7 +13,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format typecheck unit lock clean
+.PHONY: help install test lint format typecheck unit lock clean bench
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ test: lint typecheck ## Install, then lint, type-check and run the whole test su
 
 unit: $(STAMP) ## Only the unit tests (fast, no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP) ## Run the benchmarks in bench/ (each prints its figures against their ideal)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lock: $(STAMP) ## Regenerate both locks from the .in files (as of LOCK_DATE)
 	$(UV_COMPILE) --upgrade requirements.in -o requirements.txt
