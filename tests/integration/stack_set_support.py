@@ -14,8 +14,8 @@ import yaml
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.rollback import TemplateRef
 from distributor_rollout.core.targets import Target
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,9 +23,9 @@ from stack_set_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import create_operation_id, update_operation_id
 from distributor_rollout.core.errors import ValidationError
-from distributor_rollout.core.rollback import WaveChanges
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError, StackSetNotFound
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.deployment import (
     Call,
     Finished,
@@ -27,7 +28,7 @@ from distributor_rollout.core.deployment import (
 )
 from distributor_rollout.core.org import Account, Organization, OrgUnit
 from distributor_rollout.core.plan import OperationPreferences
-from distributor_rollout.core.rollback import MAX_OUS_PER_ACTION, TemplateRef, target_scopes
+from distributor_rollout.core.rollback_actions import MAX_OUS_PER_ACTION, target_scopes
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import InstanceResult
 from distributor_rollout.core.waves import ResolvedWave

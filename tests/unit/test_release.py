@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.rollback import TemplateRef
 
 
 def test_release_round_trips_through_its_dict() -> None:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from distributor_rollout.core.changes import TargetChange, WaveChanges
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.gate import GateSettings, TargetCompliance, evaluate_gate
 from distributor_rollout.core.report import (
@@ -20,7 +21,7 @@ from distributor_rollout.core.report import (
     render_table,
     summarize,
 )
-from distributor_rollout.core.rollback import TargetChange, WaveChanges, plan_rollback
+from distributor_rollout.core.rollback import plan_rollback
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import FailedTarget, InstanceResult, judge_operation
 

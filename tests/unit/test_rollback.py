@@ -8,20 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChanges
 from distributor_rollout.core.errors import ValidationError
-from distributor_rollout.core.rollback import (
+from distributor_rollout.core.rollback import RollbackPlan, plan_rollback, rollback_summary
+from distributor_rollout.core.rollback_actions import (
     MAX_OUS_PER_ACTION,
     DeleteInstances,
     RestoreTemplate,
-    RollbackPlan,
-    TargetChange,
-    TemplateRef,
     UninstallInstances,
-    WaveChanges,
     action_from_dict,
     forward_restore,
-    plan_rollback,
-    rollback_summary,
 )
 from distributor_rollout.core.targets import Target
 

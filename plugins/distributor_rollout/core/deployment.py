@@ -16,15 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChanges
 from distributor_rollout.core.operation_ids import operation_id
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import OperationPreferences
-from distributor_rollout.core.rollback import (
-    TargetChange,
-    TemplateRef,
-    WaveChanges,
-    target_scopes,
-)
+from distributor_rollout.core.rollback_actions import target_scopes
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import (
     FailureTolerance,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from distributor_rollout.core.rollback import TemplateRef
+from distributor_rollout.core.changes import TemplateRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
     ACTIVE_OPERATION_STATUSES,
     Finished,
@@ -25,7 +26,6 @@ from distributor_rollout.core.operation_ids import step_prefix
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import Plan, wave_operation
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.rollback import WaveChanges
 from distributor_rollout.core.verdict import InstanceResult
 from distributor_rollout.core.waves import ResolvedWave, resolve_waves
 from distributor_rollout.hooks.errors import ConfigurationError

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.rollback import TemplateRef
 from distributor_rollout.core.rules import fill_bucket_pattern
 from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
 from distributor_rollout.hooks.errors import ConfigurationError

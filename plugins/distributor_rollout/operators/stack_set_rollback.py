@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
     ACTIVE_OPERATION_STATUSES,
     create_operation_id,
@@ -20,17 +21,14 @@ from distributor_rollout.core.operation_ids import operation_id
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.rollback import (
+from distributor_rollout.core.rollback import RollbackPlan, plan_rollback, rollback_summary
+from distributor_rollout.core.rollback_actions import (
     UNINSTALL_ACTIONS,
     DeleteInstances,
     RestoreTemplate,
     RollbackAction,
-    RollbackPlan,
     UninstallInstances,
-    WaveChanges,
     forward_restore,
-    plan_rollback,
-    rollback_summary,
     uninstall_by_template,
 )
 from distributor_rollout.core.targets import Target
