@@ -53,9 +53,11 @@ def account_for_key(access_key: str) -> str:
             if access_key in account[partition].access_keys:
                 _key_accounts[access_key] = account_id
                 return account_id
-    if _ACCOUNT_KEY.match(access_key):
-        return access_key
-    return runtime.current().default_account
+    # Every request asks: remember unknown keys too (moto never reissues a key string,
+    # and a reload forgets them all), or each call would scan every account's IAM.
+    account = access_key if _ACCOUNT_KEY.match(access_key) else runtime.current().default_account
+    _key_accounts[access_key] = account
+    return account
 
 
 def trust_allows(policy_document: str, caller_account: str, caller_arn: str) -> bool:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from awssim.faults import CallError
+from awssim.identity import account_for_key
 from awssim.ledger import is_mutating
 from awssim.simulator import Simulator
 
@@ -204,8 +205,6 @@ class SimApp:
     def _log(self, call: CallInfo, status: int, error: str | None) -> None:
         if not is_mutating(call.operation) or call.service == "unknown":
             return
-        from awssim.identity import account_for_key  # noqa: PLC0415 - patched moto import
-
         account = account_for_key(call.access_key) if call.access_key else "anonymous"
         self.sim.ledger.record(
             time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

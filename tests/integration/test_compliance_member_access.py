@@ -31,8 +31,8 @@ from distributor_rollout.hooks.member_access import (
     REFRESH_MARGIN_SECONDS,
     MemberCredentials,
     SharedSslHttpSession,
-    with_retries,
 )
+from distributor_rollout.hooks.retries import with_retries
 
 CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
 

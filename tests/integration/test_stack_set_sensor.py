@@ -12,7 +12,7 @@ from stack_set_support import CALL_AS, NONPROD, REGION, STACK_SET, cfn, release,
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
-from distributor_rollout.hooks.stack_set import is_transient
+from distributor_rollout.hooks.retries import is_transient
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.sensors.stack_set import StackSetOperationFailed, StackSetOperationSensor
 from distributor_rollout.triggers import stack_set as triggers

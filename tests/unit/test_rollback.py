@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChanges
 from distributor_rollout.core.errors import ValidationError
-from distributor_rollout.core.rollback import RollbackPlan, plan_rollback, rollback_summary
+from distributor_rollout.core.rollback import (
+    RollbackPlan,
+    plan_rollback,
+    rollback_summary,
+    unrestored,
+)
 from distributor_rollout.core.rollback_actions import (
     MAX_OUS_PER_ACTION,
     DeleteInstances,
@@ -20,6 +25,7 @@ from distributor_rollout.core.rollback_actions import (
     forward_restore,
 )
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.verdict import InstanceResult, judge_operation
 
 pytestmark = pytest.mark.unit
 
@@ -348,3 +354,20 @@ def test_wave_changes_write_each_previous_template_once() -> None:
     data = changes.to_dict()
     assert len(json.dumps(data)) < 2 * 4096
     assert WaveChanges.from_dict(json.loads(json.dumps(data))) == changes
+
+
+def test_unrestored_names_failed_and_cancelled_targets_or_all_when_none_are_named() -> None:
+    a, b, c = (Target(f"30000000000{n}", "us-east-1") for n in (1, 2, 3))
+    everything = frozenset({a, b, c})
+    mixed = judge_operation(
+        "FAILED",
+        [
+            InstanceResult(a, "SUCCEEDED"),
+            InstanceResult(b, "FAILED", "boom"),
+            InstanceResult(c, "CANCELLED"),
+        ],
+    )
+    assert unrestored(mixed, everything) == {b, c}
+    assert unrestored(judge_operation("FAILED", []), everything) == everything
+    fine = judge_operation("SUCCEEDED", [InstanceResult(t, "SUCCEEDED") for t in everything])
+    assert unrestored(fine, everything) == frozenset()

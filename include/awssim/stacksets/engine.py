@@ -23,12 +23,15 @@ from awssim.stacksets.errors import (
     StackSetNotFound,
     ValidationError,
 )
-from awssim.stacksets.model import Change, Operation, StackSet
+from awssim.stacksets.model import Change, Operation, StackSet, Target
 from awssim.stacksets.scheduling import Runner
 from awssim.stacksets.state import ground_truth
 from awssim.stacksets.targets import SELF_MANAGED, SERVICE_MANAGED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from awssim.organization import OrgView
     from awssim.simulator import Simulator
 
 SELF = "SELF"
@@ -230,35 +233,32 @@ class StackSetEngine:
     # --- stack instances ----------------------------------------------------------------
     def create_stack_instances(self, caller: Caller, request: dict[str, Any]) -> Operation:
         """CreateStackInstances: deploy the stack set to new accounts/Regions."""
-        stack_set = self.find(caller, request.get("StackSetName"))
-        op_id = operations.new_operation_id(stack_set, request)
-        targets = operations.create_targets(self.sim.org, stack_set, request)
-        op = operations.build(
-            self.sim, stack_set, request, operation_id=op_id, action="CREATE", targets=targets
-        )
-        self.runner.submit(stack_set, op)
-        return op
+        return self._submit(caller, request, "CREATE", operations.create_targets)
 
     def update_stack_instances(self, caller: Caller, request: dict[str, Any]) -> Operation:
         """UpdateStackInstances: new parameter overrides for existing instances."""
-        stack_set = self.find(caller, request.get("StackSetName"))
-        op_id = operations.new_operation_id(stack_set, request)
-        targets = operations.override_targets(self.sim.org, stack_set, request)
-        op = operations.build(
-            self.sim, stack_set, request, operation_id=op_id, action="UPDATE", targets=targets
-        )
-        self.runner.submit(stack_set, op)
-        return op
+        return self._submit(caller, request, "UPDATE", operations.override_targets)
 
     def delete_stack_instances(self, caller: Caller, request: dict[str, Any]) -> Operation:
         """DeleteStackInstances: delete (or, with RetainStacks, let go of) instances."""
+        return self._submit(caller, request, "DELETE", operations.delete_targets)
+
+    def _submit(
+        self,
+        caller: Caller,
+        request: dict[str, Any],
+        action: str,
+        resolve: Callable[[OrgView, StackSet, dict[str, Any]], list[Target]],
+    ) -> Operation:
+        """Resolve an instance call's targets, build its operation and queue it."""
         stack_set = self.find(caller, request.get("StackSetName"))
         op_id = operations.new_operation_id(stack_set, request)
-        targets = operations.delete_targets(self.sim.org, stack_set, request)
+        targets = resolve(self.sim.org, stack_set, request)
         op = operations.build(
-            self.sim, stack_set, request, operation_id=op_id, action="DELETE", targets=targets
+            self.sim, stack_set, request, operation_id=op_id, action=action, targets=targets
         )
-        op.retain_stacks = bool(request.get("RetainStacks"))
+        if action == "DELETE":
+            op.retain_stacks = bool(request.get("RetainStacks"))
         self.runner.submit(stack_set, op)
         return op
 

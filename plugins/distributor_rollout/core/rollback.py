@@ -25,6 +25,7 @@ from distributor_rollout.core.rollback_actions import (
     target_scopes,
 )
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.verdict import OperationVerdict
 
 RollbackMode = Literal["previous_version", "uninstall", "none"]
 ROLLBACK_MODES: tuple[RollbackMode, ...] = ("previous_version", "uninstall", "none")
@@ -110,6 +111,13 @@ def plan_rollback(waves: Sequence[WaveChanges], mode: str) -> RollbackPlan:
         ]
     note = "" if actions else "nothing to roll back: no target was changed"
     return RollbackPlan(checked, tuple(actions), note)
+
+
+def unrestored(verdict: OperationVerdict, targets: frozenset[Target]) -> frozenset[Target]:
+    """The targets a rollback action's operation did not put back: those that failed or
+    were cancelled; all of them when the operation failed without naming any."""
+    lost = frozenset(item.target for item in verdict.failed) | frozenset(verdict.cancelled)
+    return targets if verdict.outcome == "failed" and not lost else lost
 
 
 def rollback_summary(plan: RollbackPlan) -> str:

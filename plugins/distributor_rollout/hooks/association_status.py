@@ -22,27 +22,15 @@ from typing import Any, TypeVar
 from botocore.exceptions import (  # type: ignore[import-untyped]
     BotoCoreError,
     ClientError,
-    HTTPClientError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
 )
 
 from distributor_rollout.core.compliance_poll import compliance_from_counts
 from distributor_rollout.core.gate import TargetCompliance
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import MemberAccessDenied
-from distributor_rollout.hooks.member_access import MemberAccessHook, access_denied, error_code
+from distributor_rollout.hooks.member_access import MemberAccessHook, access_denied
+from distributor_rollout.hooks.retries import is_throttling, is_transient
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-    }
-)
 THROTTLE_RETRIES = 4
 """Our own retries after botocore's, on throttling only."""
 THROTTLE_PAUSE_SECONDS = 1.0
@@ -51,20 +39,6 @@ PAGE_SIZE = 50
 """ListAssociations' largest page: the filtered answer fits in one."""
 
 _Result = TypeVar("_Result")
-
-
-def is_throttling(error: BaseException) -> bool:
-    """Whether AWS refused a call for its rate."""
-    return isinstance(error, ClientError) and error_code(error) in THROTTLING_CODES
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether a read failed for now rather than for good: throttling, a 5xx, a dropped
-    connection. A gate polls for an hour; such a failure must delay it, not fail it."""
-    if isinstance(error, ClientError):
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return is_throttling(error) or status >= 500
-    return isinstance(error, BotoConnectionError | HTTPClientError)
 
 
 def _pause(attempt: int) -> float:

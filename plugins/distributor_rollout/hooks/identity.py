@@ -8,7 +8,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.hooks.errors import ConfigurationError
-from distributor_rollout.hooks.member_access import with_retries
+from distributor_rollout.hooks.retries import with_retries
 
 
 class AccountIdentityHook(AwsBaseHook):
@@ -22,7 +22,7 @@ class AccountIdentityHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "organizations"
-        # Standard-mode retries with room for a throttling storm (see member_access.RETRIES).
+        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
         kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 

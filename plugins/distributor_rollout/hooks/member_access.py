@@ -33,20 +33,16 @@ from aiobotocore.credentials import AioCredentials  # type: ignore[import-untype
 from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from asgiref.sync import sync_to_async
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.hooks.errors import MemberAccessDenied
+from distributor_rollout.hooks.retries import error_code, with_retries
 
 REFRESH_MARGIN_SECONDS = 300.0
 """Renew cached credentials this long before they expire (a poll must not start with
 credentials that lapse halfway through it)."""
-RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 8}
-"""botocore's retries on every client: standard mode backs off on throttling (up to 20 s
-between attempts). Adaptive mode would not help: its rate limiter lives in one client,
-and member clients are short-lived."""
 _SIGNING_CREDENTIALS: ContextVar[Any] = ContextVar("member_signing_credentials", default=None)
 """The member credentials the current call is signed with: set around each call, per
 thread and per asyncio task, so concurrent calls on one shared client never mix them."""
@@ -55,19 +51,6 @@ _CLIENT_SCOPE: ContextVar[Any] = ContextVar("member_client_scope", default=None)
 poll's ``gather``), or None."""
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 DEFAULT_SESSION_NAME = "distributor-rollout"
-
-
-def with_retries(config: Config | Mapping[str, Any] | None) -> Config:
-    """``RETRIES`` under the caller's botocore config (whose settings win)."""
-    base = Config(retries=RETRIES)
-    if config is None:
-        return base
-    return base.merge(config if isinstance(config, Config) else Config(**config))
-
-
-def error_code(error: ClientError) -> str:
-    """The service error code of a botocore ``ClientError``."""
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def access_denied(error: ClientError, account_id: str, role_arn: str) -> MemberAccessDenied | None:

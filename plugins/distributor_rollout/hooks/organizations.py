@@ -8,7 +8,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from distributor_rollout.core.org import ACTIVE, Account, Organization, OrgUnit
-from distributor_rollout.hooks.member_access import with_retries
+from distributor_rollout.hooks.retries import with_retries
 
 #: The largest page ListOrganizationalUnitsForParent and ListAccountsForParent return.
 PAGE_SIZE = 20
@@ -24,7 +24,7 @@ class OrganizationsHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "organizations"
-        # Standard-mode retries with room for a throttling storm (see member_access.RETRIES).
+        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
         kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 

@@ -18,7 +18,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.hooks.errors import ConfigurationError
-from distributor_rollout.hooks.member_access import with_retries
+from distributor_rollout.hooks.retries import error_code, http_status, with_retries
 
 BUCKET_POLICY_PATH = (
     Path(__file__).resolve().parents[3] / "include" / "iam" / "package-bucket-policy.json"
@@ -45,14 +45,6 @@ class StoredObject:
     sha256: str | None
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _status(error: ClientError) -> int:
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
 def render_bucket_policy(
     template: str, *, bucket: str, organization_id: str, partition: str = "aws"
 ) -> str:
@@ -73,7 +65,7 @@ class PackageBucketHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "s3"
-        # Standard-mode retries with room for a throttling storm (see member_access.RETRIES).
+        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
         kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
@@ -88,10 +80,10 @@ class PackageBucketHook(AwsBaseHook):
         try:
             response = self.conn.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
         except ClientError as error:
-            status = _status(error)
-            if status == 404 or _code(error) in {"404", "NoSuchBucket"}:
+            status = http_status(error)
+            if status == 404 or error_code(error) in {"404", "NoSuchBucket"}:
                 return BucketHead("missing")
-            if status == 403 or _code(error) in {"403", "AccessDenied"}:
+            if status == 403 or error_code(error) in {"403", "AccessDenied"}:
                 return BucketHead("not_yours")
             raise
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -111,9 +103,9 @@ class PackageBucketHook(AwsBaseHook):
         try:
             self.conn.create_bucket(**request)
         except ClientError as error:
-            if _code(error) == "BucketAlreadyOwnedByYou":
+            if error_code(error) == "BucketAlreadyOwnedByYou":
                 return
-            if _code(error) == "BucketAlreadyExists":
+            if error_code(error) == "BucketAlreadyExists":
                 raise ConfigurationError(
                     f"bucket {bucket} (Region {region}) cannot be created: another account "
                     "owns that name; change the plan's bucket pattern"
@@ -125,7 +117,7 @@ class PackageBucketHook(AwsBaseHook):
         try:
             self.conn.get_bucket_policy(Bucket=bucket)
         except ClientError as error:
-            if _code(error) == "NoSuchBucketPolicy":
+            if error_code(error) == "NoSuchBucketPolicy":
                 return False
             raise
         return True
@@ -163,7 +155,7 @@ class PackageBucketHook(AwsBaseHook):
         try:
             response = self.conn.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as error:
-            if _status(error) == 404 or _code(error) in {"404", "NoSuchKey"}:
+            if http_status(error) == 404 or error_code(error) in {"404", "NoSuchKey"}:
                 return None
             raise
         sha256 = (response.get("Metadata") or {}).get(SHA256_METADATA)
@@ -210,7 +202,7 @@ class PackageBucketHook(AwsBaseHook):
         try:
             response = self.conn.get_object(Bucket=bucket, Key=key)
         except ClientError as error:
-            if _code(error) == "NoSuchKey":
+            if error_code(error) == "NoSuchKey":
                 return None
             raise
         return str(response["Body"].read().decode("utf-8"))

@@ -28,44 +28,11 @@ from distributor_rollout.hooks.errors import (
     OperationInProgress,
     StackSetNotFound,
 )
-from distributor_rollout.hooks.member_access import with_retries
-
-#: Error codes that mean "ask again later" (throttling, service hiccups), never "failed".
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalError",
-    }
-)
+from distributor_rollout.hooks.retries import error_code, is_transient, with_retries
 
 
 class OperationWaitTimeout(AwsRolloutError):
     """StackSet operations did not end within the time allowed."""
-
-
-def error_code(error: ClientError) -> str:
-    """The service error code of a botocore ``ClientError``."""
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether a failed call is worth repeating: throttling, a 5xx or a dropped connection.
-
-    A long wait polls thousands of times; botocore's own retries give up after a few
-    attempts, and a throttling storm must delay the wait, not fail it.
-    """
-    if isinstance(error, ClientError):
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return error_code(error) in TRANSIENT_CODES or status >= 500
-    return isinstance(error, BotoConnectionError | HTTPClientError)
 
 
 @contextmanager
@@ -97,7 +64,7 @@ class StackSetHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "cloudformation"
-        # Standard-mode retries with room for a throttling storm (see member_access.RETRIES).
+        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
         kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 

@@ -21,7 +21,12 @@ from distributor_rollout.core.operation_ids import operation_id
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.rollback import RollbackPlan, plan_rollback, rollback_summary
+from distributor_rollout.core.rollback import (
+    RollbackPlan,
+    plan_rollback,
+    rollback_summary,
+    unrestored,
+)
 from distributor_rollout.core.rollback_actions import (
     UNINSTALL_ACTIONS,
     DeleteInstances,
@@ -193,9 +198,7 @@ class RollbackOperator(StackSetOperatorBase):
                 outcomes.append(_outcome(action, op_id, "skipped", "its uninstall failed"))
                 continue
             verdict = self._run_action(context, release, config.plan, action, op_id)
-            lost = {item.target for item in verdict.failed} | set(verdict.cancelled)
-            if verdict.outcome == "failed" and not lost:
-                lost = set(action.targets())
+            lost = unrestored(verdict, action.targets())
             failed |= lost
             if isinstance(action, UNINSTALL_ACTIONS):
                 uninstall_failed |= lost

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -30,6 +28,7 @@ from distributor_rollout.hooks.association_status import AssociationStatusHook
 from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.templated import rendered_list
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger, link_target
 
 GATE_XCOM_KEY = "compliance_gate"
@@ -228,7 +227,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
 
     def _targets(self) -> list[Target]:
         """``targets`` parsed; an empty wave is an error now rather than a timeout later."""
-        raw = _rendered_list(self.targets)
+        raw = rendered_list(self.targets)
         if not raw:
             raise ValidationError(
                 "compliance sensor",
@@ -238,7 +237,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
 
     def _failed_targets(self) -> list[Target]:
         """``failed_targets`` parsed (may be empty)."""
-        return [Target.parse(str(item)) for item in _rendered_list(self.failed_targets) or []]
+        return [Target.parse(str(item)) for item in rendered_list(self.failed_targets) or []]
 
     def _gate_opened_at(self, context: Any) -> float:
         """Now, or for a rescheduled sensor the first reschedule of this try (see class)."""
@@ -282,17 +281,3 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             aws_partition=partition_of(region) or "aws",
             association_id=association["association_id"],
         )
-
-
-def _rendered_list(value: Any) -> list[Any] | None:
-    """A list argument as given, or as a template rendered it (JSON or a Python literal,
-    depending on how it was written; both are plain data); None when it is neither."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                return None
-    return list(value) if isinstance(value, list | tuple) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -21,8 +20,10 @@ from distributor_rollout.core.verdict import (
     judge_operation,
 )
 from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError
-from distributor_rollout.hooks.stack_set import StackSetHook, is_transient
+from distributor_rollout.hooks.retries import is_transient
+from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.links.console import StackSetOperationLink
+from distributor_rollout.templated import rendered_list
 from distributor_rollout.triggers.stack_set import StackSetOperationTrigger
 
 
@@ -160,17 +161,13 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
 
     def _operation_ids(self) -> list[str]:
         ids = self.operation_ids
-        if isinstance(ids, str):
-            text = ids.strip()
-            if not text.startswith("["):
-                return [text] if text else []
-            # A Jinja-rendered list ("['a', 'b']" or JSON) without native rendering.
-            parsed = ast.literal_eval(text)
-            if not isinstance(parsed, list | tuple) or not all(isinstance(i, str) for i in parsed):
-                msg = f"operation_ids must be a list of operation ids (got {ids!r})"
-                raise TypeError(msg)
-            return list(parsed)
-        return list(ids or [])
+        if isinstance(ids, str) and not ids.strip().startswith("["):
+            return [ids.strip()] if ids.strip() else []
+        parsed = rendered_list(ids) if isinstance(ids, str) else list(ids or [])
+        if parsed is None or not all(isinstance(item, str) for item in parsed):
+            msg = f"operation_ids must be a list of operation ids (got {ids!r})"
+            raise TypeError(msg)
+        return parsed
 
     def _judged(self, verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
         for operation_id, verdict in verdicts.items():

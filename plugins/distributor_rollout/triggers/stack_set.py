@@ -13,7 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
-from distributor_rollout.hooks.stack_set import StackSetHook, is_transient
+from distributor_rollout.hooks.retries import is_transient
+from distributor_rollout.hooks.stack_set import StackSetHook
 
 #: The longest pause between polls while AWS keeps throttling, as a multiple of the interval.
 MAX_BACKOFF_FACTOR = 8
