@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make demo / make ui: awssim's fault scenario and clock speed (x real time).
+SCENARIO ?= happy
+DEMO_SPEED ?= 300
+UI_PORT  ?= 8080
+UI_SPEED ?= 60
 # The lock resolves as PyPI stood on this date, so `make lock` is reproducible; move the
 # date forward (make lock LOCK_DATE=...) to take newer releases.
 LOCK_DATE ?= 2026-11-27T00:00:00Z
@@ -13,7 +18,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format typecheck unit lock clean bench
+.PHONY: help install test lint format typecheck unit lock clean bench demo ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +51,12 @@ test: lint typecheck ## Install, then lint, type-check and run the whole test su
 
 unit: $(STAMP) ## Only the unit tests (fast, no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+demo: $(STAMP) ## A whole staged rollout on an embedded awssim (SCENARIO=canary-failure|stackset-failure|throttling|unmanaged-nodes)
+	$(BIN)/python -m rollout_demo --scenario $(SCENARIO) --speed $(DEMO_SPEED)
+
+ui: $(STAMP) ## Airflow standalone + awssim, UI on http://127.0.0.1:8080 (UI_PORT=, SCENARIO=, UI_SPEED=)
+	$(BIN)/python -m rollout_demo.ui --port $(UI_PORT) --scenario $(SCENARIO) --speed $(UI_SPEED)
 
 bench: $(STAMP) ## Run the benchmarks in bench/ (each prints its figures against their ideal)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -9,9 +9,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Airflow reads its home and config when first imported: keep both inside the repo (ignored
-# by git), away from ~/airflow, and quiet.
-os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow" / "tests"))
+
+def _airflow_home() -> None:
+    """One Airflow home and metadata DB per xdist worker and session: the e2e tests run
+    DAGs on SQLite, which two processes must not share, and a file left by an interrupted
+    session is never reused. Set on import: Airflow reads both when first imported, and
+    conftests below this one import it before any pytest hook runs."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # set by xdist before conftests load
+    if worker is None and "AIRFLOW_HOME" in os.environ:
+        return  # the caller chose a home (and its DB)
+    # A worker inherits the controller's environment: replace it rather than keep it.
+    home = REPO / ".airflow" / "tests" / (worker or "main")
+    home.mkdir(parents=True, exist_ok=True)
+    for stale in home.glob("airflow-session-*.db*"):
+        stale.unlink()
+    os.environ["AIRFLOW_HOME"] = str(home)
+    database = home / f"airflow-session-{os.getpid()}.db"
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{database}"
+
+
+# Airflow's home, config and DB stay inside the repo (ignored by git), away from ~/airflow.
+_airflow_home()
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 

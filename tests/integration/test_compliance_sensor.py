@@ -18,6 +18,7 @@ from compliance_support import (
     NONPROD,
     READER,
     SANDBOX,
+    count_calls,
     prepare,
     tagged_nodes,
     targets,
@@ -27,6 +28,8 @@ from compliance_support import (
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.targets import Target
+from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.sensors.compliance import (
@@ -34,6 +37,7 @@ from distributor_rollout.sensors.compliance import (
     AssociationComplianceSensor,
     ComplianceGateFailed,
 )
+from distributor_rollout.sensors.stack_set import _summary as operation_summary
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger
 
 CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
@@ -65,6 +69,13 @@ def sensor(plan: str, wave: str, conn: str, wave_targets: Any, **kw: Any) -> Any
     )
 
 
+def utc_timestamp(text: str) -> datetime:
+    """An ISO-8601 timestamp that must name UTC."""
+    parsed = datetime.fromisoformat(text)
+    assert parsed.utcoffset() == timedelta(0), text
+    return parsed
+
+
 def rescheduled_context(first_started: timedelta, reschedules: int) -> dict[str, Any]:
     """A context as a rescheduled sensor's try sees it."""
     ti = RescheduledTaskInstance(task_id="compliance_nonprod", first_started=first_started)
@@ -86,12 +97,15 @@ def test_poke_mode_passes_returns_the_decision_and_links_an_association(
     )
     context = make_context(task.task_id)
 
+    before = datetime.now(UTC)
     result = run_task(task, context)
 
     assert result["state"] == "PASS"
     assert result["totals"]["success"] == len(tagged_nodes(fast_sim, CANARY))
     ti = context["ti"]
-    assert ti.xcom[GATE_XCOM_KEY] == {"decision": result}
+    recorded = ti.xcom[GATE_XCOM_KEY]
+    assert recorded == {"decision": result, "decided_at": recorded["decided_at"]}
+    assert before <= utc_timestamp(recorded["decided_at"]) <= datetime.now(UTC)
     link = ti.xcom[AssociationLink.key]
     assert link["region_name"] in {"us-east-1", "us-west-2"}
     assert link["association_id"]
@@ -119,11 +133,16 @@ def test_deferred_by_default_and_passes_in_the_trigger(
     assert trigger.gate["bake_seconds"] == 1
     assert deferred.value.timeout == timedelta(seconds=10 + 1 + 2)
 
+    before = datetime.now(UTC)
     result = run_task(task, context)
 
     assert result["state"] == "PASS"
     assert result["passing_since"] is not None
     assert context["ti"].xcom[AssociationLink.key]["association_id"]
+    # Decided in the trigger: the time is the trigger's, carried by its event.
+    recorded = context["ti"].xcom[GATE_XCOM_KEY]
+    assert recorded["decision"] == result
+    assert before <= utc_timestamp(recorded["decided_at"]) <= datetime.now(UTC)
 
 
 def test_run_params_override_the_wave_gate_and_targets_may_be_rendered_text(
@@ -164,6 +183,8 @@ def test_canary_failure_fails_the_task_with_the_reason(
     recorded = context["ti"].xcom[GATE_XCOM_KEY]
     assert recorded["trigger"] == "compliance_failed"
     assert recorded["decision"]["state"] == "FAIL"
+    assert set(recorded) == {"decision", "decided_at", "trigger"}
+    assert utc_timestamp(recorded["decided_at"]) <= datetime.now(UTC)
 
 
 def test_access_denied_names_the_account(
@@ -268,3 +289,142 @@ def test_a_wave_this_run_does_not_deploy_is_skipped(aws_conn: str, tmp_path: Pat
     )
     with pytest.raises(AirflowSkipException, match="not among this run's waves"):
         run_task(sensor)
+
+
+def test_a_dry_run_is_skipped_before_any_aws_call(
+    sim: Simulator, aws_conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_calls(sim, monkeypatch)
+    for deferrable in (True, False):
+        task = sensor(
+            write_plan(tmp_path),
+            "canary",
+            aws_conn,
+            [str(t) for t in CANARY],
+            run_params={"dry_run": True},
+            deferrable=deferrable,
+        )
+        context = make_context(task.task_id)
+        with pytest.raises(AirflowSkipException, match="dry run: nothing was deployed to gate"):
+            run_task(task, context)
+        assert GATE_XCOM_KEY not in context["ti"].xcom
+    assert sum(calls.values()) == 0
+
+
+def test_the_time_scale_divides_the_gate_at_run_time(
+    sim: Simulator, aws_conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Built (as at DAG parse) before the scale is set: it is read when the task runs.
+    task = sensor(
+        write_plan(tmp_path, timeout="60s", bake="30s", poll_interval="5s"),
+        "canary",
+        aws_conn,
+        [str(t) for t in CANARY],
+    )
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", "10")
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(make_context(task.task_id))
+
+    gate = deferred.value.trigger.gate
+    assert (gate["timeout_seconds"], gate["bake_seconds"], gate["poll_interval_seconds"]) == (
+        6,
+        3,
+        0.5,
+    )
+    assert gate["threshold_percent"] == 95.0
+    assert gate["min_nodes"] == 1
+    assert deferred.value.timeout == timedelta(seconds=6 + 3 + 2 * 0.5)
+
+    # Poke mode waits between polls in real seconds too.
+    poking = sensor(
+        write_plan(tmp_path, timeout="60s", bake="30s", poll_interval="5s"),
+        "canary",
+        aws_conn,
+        [str(t) for t in CANARY],
+        deferrable=False,
+    )
+    assert poking._load().poll_interval_seconds == 0.5
+
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", "0")
+    with pytest.raises(ValidationError, match=r"distributor_rollout\.time_scale"):
+        task.execute(make_context(task.task_id))
+
+
+def failed_operation_result(*targets: Target) -> dict[str, Any]:
+    """A ``StackSetOperationSensor`` result whose operation failed in ``targets`` (within
+    its tolerance), made by the sensor's own summary."""
+    results = [InstanceResult(target, "FAILED", "Stack update failed") for target in targets]
+    results += [InstanceResult(target, "SUCCEEDED") for target in CANARY if target not in targets]
+    verdict = judge_operation("SUCCEEDED", results, FailureTolerance(percentage=100))
+    return operation_summary(
+        {
+            "dr-op-update": verdict,
+            "dr-op-create": judge_operation("SUCCEEDED", [], FailureTolerance()),
+        }
+    )
+
+
+def test_an_operation_result_adds_its_failed_targets(
+    sim: Simulator, aws_conn: str, tmp_path: Path
+) -> None:
+    result = failed_operation_result(CANARY[0], CANARY[1])
+    failed = result["operations"]["dr-op-update"]["failed"]
+    assert [item["target"] for item in failed] == [CANARY[0].to_dict(), CANARY[1].to_dict()]
+    # Rendered by a template to JSON or to a Python literal, or with a target as text.
+    as_text = {"operations": {"x": {"failed": [{"target": str(CANARY[3]), "reason": "r"}]}}}
+    for given, expected in (
+        (result, [CANARY[1], CANARY[0]]),
+        (json.dumps(result), [CANARY[1], CANARY[0]]),
+        (str(result), [CANARY[1], CANARY[0]]),
+        (as_text, [CANARY[1], CANARY[3]]),
+        (None, [CANARY[1]]),
+        ("None", [CANARY[1]]),
+    ):
+        task = sensor(
+            write_plan(tmp_path),
+            "canary",
+            aws_conn,
+            [str(t) for t in CANARY],
+            failed_targets=[str(CANARY[1])],
+            operation_result=given,
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute(make_context(task.task_id))
+        assert deferred.value.trigger.failed_targets == [str(t) for t in expected], given
+
+    for bad in ("not a result", json.dumps([1, 2]), {"operations": {"x": {"failed": [7]}}}):
+        task = sensor(
+            write_plan(tmp_path),
+            "canary",
+            aws_conn,
+            [str(t) for t in CANARY],
+            operation_result=bad,
+        )
+        with pytest.raises(ValidationError, match="operation_result"):
+            task.execute(make_context(task.task_id))
+
+
+def test_targets_the_operation_failed_in_count_as_failed_nodes(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)  # every node reports success (for the version it runs)
+    task = sensor(
+        write_plan(tmp_path),
+        "canary",
+        aws_conn,
+        [str(t) for t in CANARY],
+        run_params={"gate_threshold_percent": 100},
+        operation_result=failed_operation_result(CANARY[0]),
+        deferrable=False,
+    )
+    context = make_context(task.task_id)
+
+    with pytest.raises(ComplianceGateFailed):
+        run_task(task, context)
+
+    decision = context["ti"].xcom[GATE_XCOM_KEY]["decision"]
+    stale = len(tagged_nodes(fast_sim, [CANARY[0]]))
+    assert decision["totals"]["failed"] == stale
+    assert decision["totals"]["success"] == len(tagged_nodes(fast_sim, CANARY)) - stale

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -63,6 +64,7 @@ def test_gate_passes_once_every_tagged_node_installed(
     prepare(aws, CANARY)
     every_node = GateSettings(threshold_percent=100, timeout_seconds=6, poll_interval_seconds=0.2)
 
+    before = datetime.now(UTC)
     event = run(trigger(aws_conn, CANARY, every_node))
 
     assert event["status"] == "success"
@@ -74,6 +76,9 @@ def test_gate_passes_once_every_tagged_node_installed(
     assert event["targets"] == len(CANARY)
     assert event["missing_count"] == 0
     assert event["association"]["association_id"]
+    decided_at = datetime.fromisoformat(event["decided_at"])
+    assert decided_at.utcoffset() == timedelta(0)
+    assert before <= decided_at <= datetime.now(UTC)
 
 
 def test_bake_time_is_respected(fast_sim: Simulator, aws: AwsClients, aws_conn: str) -> None:
@@ -109,6 +114,7 @@ def test_canary_failure_fails_the_gate_with_the_reason(
     decision = event["decision"]
     assert decision["state"] == "FAIL"
     assert decision["reason"].startswith("threshold unreachable")
+    assert datetime.fromisoformat(event["decided_at"]).utcoffset() == timedelta(0)
     assert decision["totals"]["failed"] > 0
     assert {item["target"]["account_id"] for item in decision["worst"]} <= set(SANDBOX)
     assert any(item["failed"] for item in decision["worst"])

@@ -288,3 +288,50 @@ def test_a_wrong_region_name_fails_before_any_aws_call(
     with pytest.raises(ValidationError, match=r"waves\[1\]\.regions\[1\]: .*'us-westt-2'"):
         publish(bad, built, tmp_path, aws_conn)
     assert mutations(sim) == 0
+
+
+def bucket_names(aws: AwsClients) -> set[str]:
+    """Ground truth: every bucket of the delegated administrator."""
+    return {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}
+
+
+def test_a_dry_run_publishes_nothing_and_says_what_it_would(
+    example_plan_path: Path, tmp_path: Path, sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    built = build(example_plan_path, tmp_path)
+    context = make_context("publish")
+
+    dry = publish(
+        example_plan_path, built, tmp_path, aws_conn, params={"dry_run": True}, context=context
+    )
+
+    assert mutations(sim) == 0
+    assert not {bucket(region) for region in REGIONS} & bucket_names(aws)
+    assert dry == {
+        "regions": {region: bucket(region) for region in REGIONS},
+        "uploaded": 3 * (len(built["files"]) + 1),
+        "skipped": 0,
+        "dry_run": True,
+    }
+    assert PackageLink.key not in context["ti"].xcom  # nothing to link to yet
+
+    # Once published, a dry run finds every object there.
+    real = publish(example_plan_path, built, tmp_path, aws_conn)
+    before = mutations(sim)
+    again = publish(example_plan_path, built, tmp_path, aws_conn, params={"dry_run": True})
+    assert mutations(sim) == before
+    assert again == {**real, "uploaded": 0, "skipped": real["uploaded"], "dry_run": True}
+
+
+def test_a_dry_run_still_refuses_changed_bytes_for_a_published_version(
+    example_plan_path: Path, tmp_path: Path, sim: Simulator, aws_conn: str
+) -> None:
+    source = source_copy(tmp_path, example_plan_path)
+    plan = plan_file(tmp_path, example_plan_path, source=str(source))
+    publish(plan, build(plan, tmp_path / "v1"), tmp_path / "v1", aws_conn)
+    (source / "ubuntu" / "_any" / "x86_64" / "install.sh").write_text("echo changed\n")
+    changed = build(plan, tmp_path / "v1-changed")
+    before = mutations(sim)
+    with pytest.raises(ConfigurationError, match="already published with different bytes"):
+        publish(plan, changed, tmp_path / "v1-changed", aws_conn, params={"dry_run": True})
+    assert mutations(sim) == before

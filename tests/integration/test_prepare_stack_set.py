@@ -14,6 +14,7 @@ from airflow_support import RUN_ID, make_context, run_task
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan_validation import load_plan, validate_plan
 from distributor_rollout.core.release import Release
@@ -23,6 +24,7 @@ from distributor_rollout.operators.package import BuildPackageOperator
 from distributor_rollout.operators.stack_set_prepare import (
     CREATED_BY_TAG,
     TEMPLATE_PATH,
+    TEMPLATE_SHA256_KEY,
     PrepareStackSetOperator,
     release_key,
     run_tag_value,
@@ -266,3 +268,76 @@ def test_a_cleared_prepare_returns_its_runs_release_not_what_the_waves_deployed(
     assert again == first
     assert again.previous is not None
     assert again.previous.parameters["Version"] == "1.0.1"
+
+
+DRY = {"dry_run": True}
+
+
+def bucket_names(env: Env) -> set[str]:
+    """Ground truth: every bucket of the delegated administrator."""
+    return {bucket["Name"] for bucket in env.aws.client("s3").list_buckets()["Buckets"]}
+
+
+def test_a_dry_run_before_anything_exists_creates_stores_and_records_nothing(env: Env) -> None:
+    result = prepare(env, run_params=DRY)
+
+    text = TEMPLATE_PATH.read_text()
+    assert mutations(env.sim) == []
+    assert ARTIFACTS not in bucket_names(env)
+    assert env.sim.stacksets.state() == {}
+    assert result == {
+        **Release(
+            STACK_SET,
+            "DELEGATED_ADMIN",
+            "us-east-1",
+            TemplateRef(url_of(template_key(STACK_SET, text)), rendered(env)),
+            None,
+            created=True,
+        ).to_dict(),
+        "dry_run": True,
+        TEMPLATE_SHA256_KEY: hashlib.sha256(text.encode()).hexdigest(),
+    }
+    json.dumps(result)  # XCom
+
+
+def test_a_dry_run_over_an_existing_stack_set_gives_the_release_a_real_run_would(
+    env: Env,
+) -> None:
+    older_text = TEMPLATE_PATH.read_text() + "\n# the template as it was for 1.0.1\n"
+    older = rendered(env, version="1.0.1")
+    env.aws.client("cloudformation").create_stack_set(
+        StackSetName=STACK_SET,
+        TemplateBody=older_text,
+        Parameters=to_cfn_parameters(older),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": False},
+        **AS_ADMIN,
+    )
+    env.sim.ledger.clear()
+
+    dry = prepare(env, run_params=DRY)
+
+    assert mutations(env.sim) == []
+    assert ARTIFACTS not in bucket_names(env)
+    assert dry["dry_run"] is True
+    release = Release.from_dict(dry)
+    assert release.created is False
+    assert release.previous == TemplateRef(url_of(template_key(STACK_SET, older_text)), older)
+
+    # The real run's release is the same: the addresses were content-addressed.
+    real = prepare(env)
+    assert Release.from_dict(real) == release
+    assert TEMPLATE_SHA256_KEY not in real
+    assert "dry_run" not in real
+
+
+def test_a_dry_run_still_refuses_what_a_real_run_would(env: Env) -> None:
+    west = env.aws.client("s3", region="eu-west-1")
+    west.create_bucket(
+        Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    before = mutations(env.sim)
+    with pytest.raises(ConfigurationError, match="is in Region eu-west-1, not the stack set's"):
+        prepare(env, run_params=DRY)
+    assert mutations(env.sim) == before

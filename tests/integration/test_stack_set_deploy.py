@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
-from airflow_support import make_context, run_task
+from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
+from airflow_support import RecordingTaskInstance, make_context, run_task
+from compliance_support import count_calls
 from stack_set_support import (
     CALL_AS,
     NONPROD,
     SANDBOX,
     STACK_SET,
+    TEMPLATE,
     cfn,
     instance_targets,
     operation_calls,
@@ -28,7 +35,8 @@ from distributor_rollout.core.deployment import create_operation_id, update_oper
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError, StackSetNotFound
-from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
+from distributor_rollout.operators.stack_set_deploy import STARTED_AT_XCOM_KEY, DeployWaveOperator
+from distributor_rollout.operators.stack_set_prepare import TEMPLATE_SHA256_KEY
 
 RUN = "manual__2026-11-27T08:00:00+00:00"
 
@@ -48,6 +56,11 @@ def deploy(
         wait_timeout=60,
         **kw,
     )
+
+
+def sha256(text: str) -> str:
+    """The digest a dry-run Prepare puts in its release."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def settle(sim: Simulator) -> None:
@@ -255,6 +268,7 @@ def test_a_dry_run_starts_nothing(
     sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
     rel = release(aws, "1.0.0", None, create=True)
+    sim.ledger.clear()
     task = deploy(write_plan(tmp_path), "canary", rel, aws_conn, run_params={"dry_run": True})
 
     result = run_task(task, make_context(run_id=RUN))
@@ -262,3 +276,197 @@ def test_a_dry_run_starts_nothing(
     assert result["dry_run"] is True
     assert result["operations"] == []
     assert operation_calls(sim) == []
+    assert sim.ledger.calls() == []  # not a single mutating call
+    assert result == {
+        "wave": "canary",
+        "operations": [],
+        "changes": {"wave": "canary", "templates": [], "changes": []},
+        "nothing_to_do": False,
+        "targets": [f"{account}/us-east-1" for account in SANDBOX],
+        "dry_run": True,
+        "planned": [
+            {
+                "api_call": "CreateStackInstances",
+                "operation_id": create_operation_id(RUN, "canary", 0),
+                "targets": 2,
+                "accounts": 2,
+                "regions": ["us-east-1"],
+                "organizational_units": [sim.org.ou_ids_by_path["/Sandbox"]],
+            }
+        ],
+    }
+    json.dumps(result)  # XCom
+
+
+def test_a_dry_run_plans_an_update_of_existing_instances_then_creates(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    run_task(deploy(plan, "canary", first, aws_conn), make_context(run_id="run-1"))
+    settle(fast_sim)
+    wider = write_plan(
+        tmp_path,
+        waves=[{"name": "canary", "ous": ["/Sandbox"], "regions": ["us-east-1", "eu-west-1"]}],
+    )
+    second = release(aws, "2.0.0", "1.0.0")
+    fast_sim.ledger.clear()
+
+    result = run_task(
+        deploy(wider, "canary", second, aws_conn, run_params={"dry_run": True}),
+        make_context(run_id=RUN),
+    )
+
+    assert fast_sim.ledger.calls() == []
+    sandbox = fast_sim.org.ou_ids_by_path["/Sandbox"]
+    assert result["planned"] == [
+        {
+            "api_call": "UpdateStackSet",
+            "operation_id": update_operation_id(RUN, "canary"),
+            "targets": 2,
+            "accounts": 2,
+            "regions": ["us-east-1", "eu-west-1"],
+            "organizational_units": [sandbox],
+        },
+        {
+            "api_call": "CreateStackInstances",
+            "operation_id": create_operation_id(RUN, "canary", 0),
+            "targets": 2,
+            "accounts": 2,
+            "regions": ["eu-west-1"],
+            "organizational_units": [sandbox],
+        },
+    ]
+    assert (result["operations"], result["nothing_to_do"]) == ([], False)
+    assert set(versions(aws, {Target(a, "us-east-1") for a in SANDBOX}).values()) == {"1.0.0"}
+
+
+def test_a_dry_run_before_the_stack_set_exists_plans_every_target_as_created(
+    sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    rel = release(aws, "1.0.0", None)  # the stack set was never created
+    sim.ledger.clear()
+    task = deploy(write_plan(tmp_path), "nonprod", rel, aws_conn, run_params={"dry_run": True})
+
+    result = run_task(task, make_context(run_id=RUN))
+
+    assert sim.ledger.calls() == []
+    assert result["planned"] == [
+        {
+            "api_call": "CreateStackInstances",
+            "operation_id": create_operation_id(RUN, "nonprod", 0),
+            "targets": 8,
+            "accounts": 4,
+            "regions": ["us-east-1", "us-west-2"],
+            "organizational_units": [sim.org.ou_ids_by_path["/NonProd"]],
+        }
+    ]
+    assert result["targets"] == [f"{a}/{r}" for r in ("us-east-1", "us-west-2") for a in NONPROD]
+    assert result["nothing_to_do"] is False
+
+
+def test_a_dry_run_release_is_compared_by_its_template_digest_not_read_from_s3(
+    sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    rel = release(aws, "1.0.0", None, create=True)
+    # What a dry-run Prepare returns: a template URL where nothing was stored, and the
+    # digest of the text it would have stored there.
+    unstored = {
+        **rel,
+        "template": {**rel["template"], "template_url": rel["template"]["template_url"] + "x"},
+        "dry_run": True,
+    }
+    plan = write_plan(tmp_path)
+    dry = {"dry_run": True}
+    sim.ledger.clear()
+
+    same = run_task(
+        deploy(
+            plan,
+            "canary",
+            {**unstored, TEMPLATE_SHA256_KEY: sha256(TEMPLATE)},
+            aws_conn,
+            run_params=dry,
+        ),
+        make_context(run_id=RUN),
+    )
+    other = run_task(
+        deploy(
+            plan,
+            "canary",
+            {**unstored, TEMPLATE_SHA256_KEY: sha256(TEMPLATE + " ")},
+            aws_conn,
+            run_params=dry,
+        ),
+        make_context(run_id=RUN),
+    )
+
+    assert sim.ledger.calls() == []
+    # The stack set holds that text: the new targets only need creating.
+    assert [call["api_call"] for call in same["planned"]] == ["CreateStackInstances"]
+    # Another text: it is set first (a create deploys whatever the stack set holds).
+    assert [call["api_call"] for call in other["planned"]] == [
+        "UpdateStackSet",
+        "CreateStackInstances",
+    ]
+
+
+def test_a_wave_this_run_does_not_deploy_is_skipped_before_any_aws_call(
+    sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rel = release(aws, "1.0.0", None, create=True)
+    calls = count_calls(sim, monkeypatch)
+    task = deploy(write_plan(tmp_path), "nonprod", rel, aws_conn, run_params={"waves": ["canary"]})
+    context = make_context(run_id=RUN)
+
+    with pytest.raises(AirflowSkipException, match="wave 'nonprod' is not among this run's waves"):
+        run_task(task, context)
+
+    assert sum(calls.values()) == 0
+    assert context["ti"].xcom == {}
+
+
+@dataclass
+class PushLog(RecordingTaskInstance):
+    """A task instance that logs every push with how many AWS calls awssim had served."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    pushes: list[tuple[str, Any, int]] = field(default_factory=list)
+
+    def xcom_push(self, key: str, value: Any, **kw: Any) -> None:
+        """Record the push and the AWS calls made before it."""
+        self.pushes.append((key, value, sum(self.calls.values())))
+        super().xcom_push(key, value, **kw)
+
+
+def test_started_at_is_pushed_once_before_any_aws_call_and_not_on_resume(
+    fast_sim: Simulator,
+    aws: AwsClients,
+    aws_conn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    run_task(deploy(plan, "canary", first, aws_conn), make_context(run_id="run-1"))
+    settle(fast_sim)
+    second = release(aws, "2.0.0", "1.0.0")
+    wider = write_plan(
+        tmp_path,
+        waves=[{"name": "canary", "ous": ["/Sandbox"], "regions": ["us-east-1", "eu-west-1"]}],
+    )
+    ti = PushLog(task_id="deploy_canary", run_id=RUN, calls=count_calls(fast_sim, monkeypatch))
+    context = {"ti": ti, "task_instance": ti, "run_id": RUN}
+
+    before = datetime.now(UTC)
+    # Deferred between its update and its create: it resumes in execute_complete.
+    result = run_task(deploy(wider, "canary", second, aws_conn, deferrable=True), context)
+
+    assert len(result["operations"]) == 2
+    started = [(value, calls) for key, value, calls in ti.pushes if key == STARTED_AT_XCOM_KEY]
+    assert len(started) == 1
+    value, calls_before = started[0]
+    assert calls_before == 0
+    started_at = datetime.fromisoformat(value)
+    assert started_at.utcoffset() == timedelta(0)
+    assert before <= started_at <= datetime.now(UTC)

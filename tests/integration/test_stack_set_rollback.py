@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow_support import make_context, run_task
+from compliance_support import count_calls
 from stack_set_support import (
     NONPROD,
     SANDBOX,
@@ -21,10 +25,13 @@ from stack_set_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.operators import stack_set_rollback
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_rollback import (
+    DEFAULT_UNINSTALL_TIMEOUT,
     ROLLBACK_XCOM_KEY,
     RollbackIncomplete,
     RollbackOperator,
@@ -149,7 +156,7 @@ def test_a_first_install_is_uninstalled_then_deleted(
     assert set(versions(aws, CANARY).values()) == {None}
 
 
-def test_a_failed_uninstall_is_reported_and_its_delete_skipped(
+def test_a_failed_uninstall_is_retried_reported_and_its_delete_skipped(
     fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
     plan = write_plan(tmp_path)
@@ -181,7 +188,9 @@ def test_a_failed_uninstall_is_reported_and_its_delete_skipped(
         ("delete", "skipped"),
     ]
     assert f"{SANDBOX[0]}/us-east-1" in result["failed"]
-    assert operation_calls(fast_sim) == ["UpdateStackInstances"]
+    # The uninstall is tried again (twice) only where it failed. This template has no
+    # reader role, so no uninstall can be confirmed and no instance is deleted.
+    assert operation_calls(fast_sim) == ["UpdateStackInstances"] * 3
     assert instance_targets(fast_sim) == CANARY
 
 
@@ -237,3 +246,118 @@ def test_a_wave_whose_deploy_task_failed_is_rolled_back_from_its_operations(
 
     assert result["restored"] == sorted(str(t) for t in CANARY)
     assert set(versions(aws, CANARY).values()) == {"1.0.0"}
+
+
+def test_waves_not_run_are_ignored_and_results_may_be_rendered_text(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    deploy(plan, "canary", first, aws_conn, "run-1")
+    deploy(plan, "nonprod", first, aws_conn, "run-1")
+    second = release(aws, "2.0.0", "1.0.0")
+    only_canary = {"waves": ["canary"]}
+    canary = deploy(plan, "canary", second, aws_conn, RUN)
+    # The other waves' deploy tasks were skipped: their results are None.
+    with pytest.raises(AirflowSkipException):
+        run_task(
+            DeployWaveOperator(
+                task_id="deploy_nonprod",
+                plan_path=plan,
+                wave="nonprod",
+                release=second,
+                run_params=only_canary,
+                aws_conn_id=aws_conn,
+            ),
+            make_context(run_id=RUN),
+        )
+    fast_sim.settle()
+    fast_sim.ledger.clear()
+    recovered: list[str] = []
+
+    class Spying(RollbackOperator):
+        def _recover(self, run_id: str, release: Any, wave: str) -> Any:
+            recovered.append(wave)
+            return super()._recover(run_id, release, wave)
+
+    task = Spying(
+        task_id="rollback",
+        plan_path=plan,
+        run_params=only_canary,
+        release=json.dumps(second),
+        wave_results=json.dumps([canary, None, None]),
+        aws_conn_id=aws_conn,
+        poll_interval=0.1,
+        wait_timeout=60,
+    )
+    result = run_task(task, make_context("rollback", run_id=RUN))
+
+    assert recovered == []
+    assert result["restored"] == sorted(str(t) for t in CANARY)
+    assert operation_calls(fast_sim) == ["UpdateStackSet"]
+    assert set(versions(aws, CANARY | NONPROD_TARGETS).values()) == {"1.0.0"}
+
+
+def test_a_dry_run_is_skipped_before_any_aws_call(
+    sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    calls = count_calls(sim, monkeypatch)
+    task = rollback(plan, rel, [canary], aws_conn, run_params={"dry_run": True})
+    context = make_context("rollback", run_id=RUN)
+
+    with pytest.raises(AirflowSkipException, match="dry run: nothing was deployed to roll back"):
+        run_task(task, context)
+
+    assert sum(calls.values()) == 0
+    assert ROLLBACK_XCOM_KEY not in context["ti"].xcom
+
+
+class FakeClock:
+    """``time`` for the rollback module: sleeping moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class NeverReported:
+    """An association status reader whose targets never answer (every poll unread)."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def poll(self, targets: list[Target], association_name: str) -> Any:
+        return SimpleNamespace(compliances=[], unread=list(targets))
+
+
+@pytest.mark.parametrize(("scale", "fleet_wave"), [("1", True), ("60", True), ("60", False)])
+def test_the_uninstall_wait_runs_on_the_time_scale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scale: str, fleet_wave: bool
+) -> None:
+    # The example plan's gate: timeout 30m, poll every 30s (fleet time).
+    plan = load_plan(Path(write_plan(tmp_path)))
+    clock = FakeClock()
+    monkeypatch.setattr(stack_set_rollback, "time", clock)
+    monkeypatch.setattr(stack_set_rollback, "AssociationStatusHook", NeverReported)
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", scale)
+    task = rollback(str(tmp_path / "plan.yaml"), {}, [], "aws_default")
+    targets = {Target(SANDBOX[0], "us-east-1")}
+
+    unconfirmed = task.wait_for_uninstall(targets, "canary" if fleet_wave else "gone", plan)
+
+    assert unconfirmed == targets
+    factor = float(scale)
+    timeout = (30 * 60 if fleet_wave else DEFAULT_UNINSTALL_TIMEOUT) / factor
+    interval = 30 / factor if fleet_wave else task.poll_interval  # the operator's is real
+    assert clock.now == pytest.approx(timeout, abs=interval)
+    assert set(clock.sleeps) == {interval}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 from hypothesis import assume, given
@@ -318,3 +319,55 @@ def test_polling_a_steady_fleet_always_ends_within_timeout_plus_bake(
         polls += 1
         assert polls < 100
     assert elapsed <= settings.timeout_seconds + settings.bake_seconds
+
+
+# --- time scale ---------------------------------------------------------------------------
+
+
+def test_scaled_divides_every_duration_and_keeps_the_thresholds() -> None:
+    scaled = SETTINGS.scaled(60)
+    assert scaled == GateSettings(
+        threshold_percent=95,
+        min_nodes=5,
+        timeout_seconds=10,
+        bake_seconds=2,
+        poll_interval_seconds=0.5,
+    )
+    assert SETTINGS.scaled(1) is SETTINGS
+    assert SETTINGS.scaled(0.5).timeout_seconds == 1200
+
+
+@pytest.mark.parametrize("factor", [0, -1, math.inf, math.nan, True, "60"])
+def test_scaled_refuses_a_factor_that_is_not_a_positive_number(factor: object) -> None:
+    with pytest.raises(ValidationError, match="factor: not a time scale"):
+        SETTINGS.scaled(factor)  # type: ignore[arg-type]
+
+
+@given(
+    settings_strategy,
+    st.floats(min_value=0.01, max_value=10_000, allow_nan=False, allow_infinity=False),
+)
+def test_scaled_durations_are_the_fleet_durations_over_the_factor(
+    settings: GateSettings, factor: float
+) -> None:
+    scaled = settings.scaled(factor)
+    for name in ("timeout_seconds", "bake_seconds", "poll_interval_seconds"):
+        assert math.isclose(getattr(scaled, name) * factor, getattr(settings, name))
+    assert (scaled.threshold_percent, scaled.min_nodes) == (
+        settings.threshold_percent,
+        settings.min_nodes,
+    )
+    assert GateSettings.from_dict(json.loads(json.dumps(scaled.to_dict()))) == scaled
+
+
+@given(fleets(), settings_strategy, st.sampled_from([2, 60, 600]))
+def test_a_scaled_gate_decides_as_the_fleet_gate_at_the_same_fleet_time(
+    fleet: list[TargetCompliance], settings: GateSettings, factor: int
+) -> None:
+    """A gate under a time scale, at real time t, says what the fleet's gate says at
+    t × factor: same state, same passing streak in fleet time."""
+    scaled = settings.scaled(factor)
+    for fleet_elapsed in (0.0, settings.bake_seconds, settings.timeout_seconds):
+        fleet_decision = evaluate_gate(fleet, settings, fleet_elapsed)
+        real_decision = evaluate_gate(fleet, scaled, fleet_elapsed / factor)
+        assert real_decision.state == fleet_decision.state

@@ -23,6 +23,7 @@ from distributor_rollout.core.rollback_actions import (
     UninstallInstances,
     action_from_dict,
     forward_restore,
+    narrowed,
 )
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import InstanceResult, judge_operation
@@ -371,3 +372,25 @@ def test_unrestored_names_failed_and_cancelled_targets_or_all_when_none_are_name
     assert unrestored(judge_operation("FAILED", []), everything) == everything
     fine = judge_operation("SUCCEEDED", [InstanceResult(t, "SUCCEEDED") for t in everything])
     assert unrestored(fine, everything) == frozenset()
+
+
+def test_narrowing_an_action_reaches_exactly_the_chosen_targets() -> None:
+    action = DeleteInstances(
+        wave="nonprod",
+        ou_ids=("ou-1",),
+        accounts=("111111111111", "222222222222", "333333333333"),
+        regions=("us-east-1", "us-west-2"),
+    )
+    wanted = {
+        Target("111111111111", "us-west-2"),
+        Target("222222222222", "us-east-1"),
+        Target("222222222222", "us-west-2"),
+        Target("444444444444", "us-east-1"),  # not the action's: never reached
+    }
+    parts = narrowed(action, wanted)
+    reached = [target for part in parts for target in part.targets()]
+    assert sorted(reached) == sorted(wanted - {Target("444444444444", "us-east-1")})
+    assert len(reached) == len(set(reached))
+    assert all(part.ou_ids == ("ou-1",) for part in parts)
+    assert all(part.wave == "nonprod" for part in parts)
+    assert narrowed(action, set()) == []

@@ -159,6 +159,25 @@ class GateSettings:
         if problems:
             raise ValidationError("gate settings", problems)
 
+    def scaled(self, factor: float) -> GateSettings:
+        """These settings with every duration divided by ``factor`` (threshold and node
+        count unchanged): a gate written in a fleet's time, in the real seconds of a fleet
+        whose clock runs ``factor`` times faster (a simulator's). ``factor`` 1 is a no-op.
+        """
+        if not _is_number(factor) or factor <= 0:
+            raise ValidationError(
+                "gate settings", [wrong("factor", "not a time scale", factor, "a number > 0")]
+            )
+        if factor == 1:
+            return self
+        return GateSettings(
+            threshold_percent=self.threshold_percent,
+            min_nodes=self.min_nodes,
+            timeout_seconds=self.timeout_seconds / factor,
+            bake_seconds=self.bake_seconds / factor,
+            poll_interval_seconds=self.poll_interval_seconds / factor,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {name: getattr(self, name) for name in self.__slots__}

@@ -9,7 +9,7 @@ package document may only move forward.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from distributor_rollout.core.changes import TemplateRef
@@ -232,6 +232,27 @@ def target_scopes(
             accounts = tuple(sorted(a for ou in chunk for a in accounts_by_ou[ou]))
             scopes.append((chunk, accounts, regions))
     return scopes
+
+
+def narrowed(action: RollbackAction, targets: Iterable[Target]) -> list[RollbackAction]:
+    """The action restricted to ``targets`` (those of its targets only): one action per
+    group of accounts sharing the same Regions, so each call reaches exactly its targets.
+
+    The OU ids are kept: with ``INTERSECTION`` the accounts narrow the call. Used to try
+    again only where a rollback call failed, and to delete only where an uninstall ran.
+    """
+    wanted = set(targets) & action.targets()
+    regions_of: dict[str, set[str]] = {}
+    for target in wanted:
+        regions_of.setdefault(target.account_id, set()).add(target.region)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for account, account_regions in regions_of.items():
+        order = tuple(r for r in action.regions if r in account_regions)
+        groups.setdefault(order, []).append(account)
+    return [
+        replace(action, accounts=tuple(sorted(accounts)), regions=regions)
+        for regions, accounts in sorted(groups.items())
+    ]
 
 
 ASSOCIATION_VERSION_PARAMETER = "AssociationVersion"

@@ -244,6 +244,11 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
     with the same sha256 are skipped, so a retry uploads nothing twice. Returns
     ``{"regions": {region: bucket}, "uploaded": n, "skipped": n}``.
 
+    In a dry run (the run's ``dry_run`` param) every check is made as usual (a conflict
+    still fails the task), then, per Region, what would be created, uploaded and skipped
+    is logged, and nothing is created, uploaded or given a policy. The same summary is
+    returned, ``uploaded`` counting what would be uploaded, with ``"dry_run": True``.
+
     :param plan_path: the rollout plan file (templated)
     :param run_params: the run's trigger params, e.g. ``"{{ params }}"`` (templated)
     :param build: the Build task's return value (templated, from XCom)
@@ -302,6 +307,15 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
                 "the change as a new version"
             )
         publishes = [step[0] for step in steps]
+        summary = {
+            "regions": {p.region: p.bucket for p in publishes},
+            "uploaded": sum(len(p.upload) for p in publishes),
+            "skipped": sum(p.skipped for p in publishes),
+        }
+        if config.dry_run:
+            for step in publishes:
+                self._log_dry_run(step, prefix)
+            return {**summary, "dry_run": True}
         self._publish(publishes, hooks, out, prefix, identity)
 
         home = plan.stack_set.region if plan.stack_set.region in hooks else next(iter(hooks))
@@ -314,11 +328,32 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
             bucket=home_bucket,
             prefix=prefix.rstrip("/"),
         )
-        return {
-            "regions": {p.region: p.bucket for p in publishes},
-            "uploaded": sum(len(p.upload) for p in publishes),
-            "skipped": sum(p.skipped for p in publishes),
-        }
+        return summary
+
+    def _log_dry_run(self, step: RegionPublish, prefix: str) -> None:
+        """What publishing to one Region would do."""
+        if step.create_bucket:
+            self.log.info("Dry run: %s: would create bucket %s", step.region, step.bucket)
+        if step.put_policy:
+            self.log.info(
+                "Dry run: %s: would put the organization-read policy on %s",
+                step.region,
+                step.bucket,
+            )
+        for item in step.upload:
+            self.log.info(
+                "Dry run: %s: would upload s3://%s/%s%s",
+                step.region,
+                step.bucket,
+                prefix,
+                item.name,
+            )
+        self.log.info(
+            "Dry run: %s: %d would be uploaded, %d already there",
+            step.region,
+            len(step.upload),
+            step.skipped,
+        )
 
     def _bucket_hook(self, region: str) -> PackageBucketHook:
         return PackageBucketHook(**{**self._hook_parameters, "region_name": region})

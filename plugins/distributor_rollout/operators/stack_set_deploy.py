@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk.exceptions import AirflowSkipException
 
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
     ACTIVE_OPERATION_STATUSES,
+    Call,
     Finished,
     Instance,
     OperationRecord,
@@ -24,15 +28,20 @@ from distributor_rollout.core.deployment import (
 )
 from distributor_rollout.core.operation_ids import step_prefix
 from distributor_rollout.core.org import Organization
-from distributor_rollout.core.plan import Plan, wave_operation
+from distributor_rollout.core.plan import Plan, WaveSpec, wave_operation
 from distributor_rollout.core.release import Release
-from distributor_rollout.core.verdict import InstanceResult
+from distributor_rollout.core.targets import Target
+from distributor_rollout.core.verdict import InstanceResult, truncate_list
 from distributor_rollout.core.waves import ResolvedWave, resolve_waves
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
+from distributor_rollout.operators.stack_set_prepare import TEMPLATE_SHA256_KEY
+
+STARTED_AT_XCOM_KEY = "started_at"
+"""When the deploy task started (ISO-8601 UTC), pushed once per try before any AWS call."""
 
 
 class DeployWaveOperator(StackSetOperatorBase):
@@ -47,8 +56,24 @@ class DeployWaveOperator(StackSetOperatorBase):
 
     Returns ``{"wave", "operations", "changes" (WaveChanges.to_dict()), "nothing_to_do",
     "targets"}`` (``targets``: every account/Region of the wave, ``"acct/region"``, what
-    the compliance gate reads); in a dry run, nothing is started and ``"dry_run": True``
-    is added.
+    the compliance gate reads). Pushes ``started_at`` (ISO-8601 UTC) to XCom once per
+    try, in ``execute`` before any AWS call (not again when it resumes after a wait).
+
+    A wave this run does not deploy (the run's ``waves`` param) raises
+    ``AirflowSkipException`` before any AWS call, so the rest of the wave's group is
+    skipped too.
+
+    In a dry run (the run's ``dry_run`` param) the task only reads: it logs the wave's
+    accounts × Regions and every call it would start, and returns the same shape with
+    ``"operations": []``, no changes, ``"nothing_to_do"`` true only when no call would be
+    needed, ``"dry_run": True`` and ``"planned": [{"api_call", "operation_id",
+    "targets", "accounts", "regions", "organizational_units"}]`` (counts of targets and
+    accounts, the Region and OU lists; small for XCom). A stack set that does not exist
+    yet is planned as the dry-run prepare step would have created it: holding this
+    release, with no instances, so every target would be created. Whether an existing
+    stack set holds this release's template is judged from the release's
+    ``template_sha256`` when it has one (a dry-run release, whose template was never
+    stored), otherwise from the stored template.
 
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
@@ -78,15 +103,16 @@ class DeployWaveOperator(StackSetOperatorBase):
         self.run_params = run_params
 
     def execute(self, context: Any) -> dict[str, Any]:
-        """Decide, start or adopt, wait between calls; the wave's record."""
-        return self._deploy(context)
+        """Record when the wave started; decide, start or adopt, wait between calls; the
+        wave's record."""
+        return self._deploy(context, starting=True)
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after a wait: decide again from what AWS reports now."""
         self.check_wait_event(event)
         return self._deploy(context)
 
-    def _deploy(self, context: Any) -> dict[str, Any]:
+    def _deploy(self, context: Any, *, starting: bool = False) -> dict[str, Any]:
         config = load_run_config(self.plan_path, self.run_params)
         if not isinstance(self.release, Mapping):
             raise ConfigurationError(f"release must be a Release.to_dict() (got {self.release!r})")
@@ -97,8 +123,14 @@ class DeployWaveOperator(StackSetOperatorBase):
             known = ", ".join(wave.name for wave in config.plan.waves)
             raise ConfigurationError(f"wave {self.wave!r} is not in the plan ({known})") from None
         if not config.runs_wave(self.wave):
-            self.log.info("Wave %s is not among this run's waves: nothing to do", self.wave)
-            return {**Finished(self.wave, (), WaveChanges(self.wave)).to_dict(), "targets": []}
+            raise AirflowSkipException(
+                f"wave {self.wave!r} is not among this run's waves "
+                f"({', '.join(config.waves)}): not deployed"
+            )
+        if starting:
+            context["ti"].xcom_push(key=STARTED_AT_XCOM_KEY, value=datetime.now(UTC).isoformat())
+        if config.dry_run:
+            return self._dry_run(context, config.plan, spec, release)
         self.describe_stack_set(release)
         org, wave = self._resolve(config.plan)
         template_body = self._template_body(release)
@@ -115,14 +147,6 @@ class DeployWaveOperator(StackSetOperatorBase):
         while True:
             described = self.describe_stack_set(release)
             facts = self._facts(base, release, described, template_body)
-            if config.dry_run:
-                for call in planned_calls(facts):
-                    self.log.info("Dry run: would start %s %s", call.api_call, dict(call.request))
-                return {
-                    **Finished(self.wave, (), WaveChanges(self.wave)).to_dict(),
-                    "targets": [str(target) for target in wave.targets],
-                    "dry_run": True,
-                }
             step = next_step(facts)
             if isinstance(step, Finished):
                 return {
@@ -138,6 +162,65 @@ class DeployWaveOperator(StackSetOperatorBase):
             else:
                 self.log.info("%s: waiting for %s", step.reason, ", ".join(step.operation_ids))
                 self.wait_for(context, release, step.operation_ids)
+
+    def _dry_run(
+        self, context: Any, plan: Plan, spec: WaveSpec, release: Release
+    ) -> dict[str, Any]:
+        """Read what a real run would read, log the wave and every call it would start;
+        start nothing. A missing stack set is planned as the prepare step would create it."""
+        described = self.hook.describe_stack_set(release.stack_set_name, call_as=release.call_as)
+        org, wave = self._resolve(plan)
+        base = WaveFacts(
+            run_id=context["run_id"],
+            wave=wave,
+            ou_of=account_ous(org, wave),
+            preferences=wave_operation(plan, spec),
+            template=release.template,
+            previous=release.previous,
+            holds_release=True,
+            instances=(),
+        )
+        if described is None:
+            self.log.info(
+                "Dry run: stack set %s does not exist (the prepare step would create it "
+                "holding this release): every target of the wave would be created",
+                release.stack_set_name,
+            )
+            facts = base
+        else:
+            digest = (
+                self.release.get(TEMPLATE_SHA256_KEY) if isinstance(self.release, Mapping) else None
+            )
+            body = None if digest else self._template_body(release)
+            facts = self._facts(base, release, described, body, template_sha256=digest)
+        calls = planned_calls(facts)
+        self.log.info(
+            "Dry run: wave %s is %d accounts x %d Regions (%s) = %d targets; accounts: %s",
+            wave.name,
+            len(wave.accounts),
+            len(wave.regions),
+            ", ".join(wave.regions),
+            len(wave.targets),
+            truncate_list(list(wave.accounts), limit=50),
+        )
+        if not calls:
+            self.log.info("Dry run: wave %s already runs this release: no call needed", wave.name)
+        for call in calls:
+            self.log.info(
+                "Dry run: would start %s %s on %d targets (%s): %s",
+                call.api_call,
+                call.operation_id,
+                len(call.targets),
+                truncate_list([str(target) for target in call.targets], limit=50),
+                loggable_request(call.request),
+            )
+        return {
+            **Finished(self.wave, (), WaveChanges(self.wave)).to_dict(),
+            "nothing_to_do": not calls,
+            "targets": [str(target) for target in wave.targets],
+            "dry_run": True,
+            "planned": [planned_entry(call) for call in calls],
+        }
 
     def _resolve(self, plan: Plan) -> tuple[Organization, ResolvedWave]:
         """The wave against the live organization; every plan problem fails here."""
@@ -170,9 +253,12 @@ class DeployWaveOperator(StackSetOperatorBase):
         base: WaveFacts,
         release: Release,
         described: Mapping[str, Any],
-        template_body: str,
+        template_body: str | None,
+        *,
+        template_sha256: str | None = None,
     ) -> WaveFacts:
-        """What AWS reports now, for ``core.deployment.next_step``."""
+        """What AWS reports now, for ``core.deployment.next_step``. Whether the stack set
+        holds the release's template is judged from its text, or from its sha256."""
         name, call_as = release.stack_set_name, release.call_as
         candidates = candidate_operation_ids(base.run_id, base.wave)
         ours: dict[str, OperationRecord] = {}
@@ -207,7 +293,7 @@ class DeployWaveOperator(StackSetOperatorBase):
             preferences=base.preferences,
             template=base.template,
             previous=base.previous,
-            holds_release=holds_template(described, template_body, release.template),
+            holds_release=_holds_release(described, release, template_body, template_sha256),
             instances=instances,
             operations=ours,
             foreign_active=tuple(foreign),
@@ -238,3 +324,52 @@ class DeployWaveOperator(StackSetOperatorBase):
             counts["created"],
         )
         return finished.to_dict()
+
+
+def _holds_release(
+    described: Mapping[str, Any],
+    release: Release,
+    template_body: str | None,
+    template_sha256: str | None,
+) -> bool:
+    """``core.deployment.holds_template``, given the release template's text or only its
+    sha256 (a dry-run release, whose template was never stored)."""
+    if template_body is None:
+        current = described.get("TemplateBody")
+        if not isinstance(current, str) or template_sha256 is None:
+            return False
+        if hashlib.sha256(current.encode("utf-8")).hexdigest() != template_sha256:
+            return False
+        template_body = current
+    return holds_template(described, template_body, release.template)
+
+
+def loggable_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's request for the log: parameter values longer than a line (the manifest)
+    are shown by their length."""
+    shown = dict(request)
+    if "Parameters" in shown:
+        shown["Parameters"] = {
+            item["ParameterKey"]: (
+                value
+                if len(value := str(item.get("ParameterValue", ""))) <= 80
+                else f"<{len(value)} characters>"
+            )
+            for item in shown["Parameters"]
+        }
+    return shown
+
+
+def planned_entry(call: Call) -> dict[str, Any]:
+    """A planned call, small enough for XCom: counts of targets and accounts, the Regions
+    and OUs it names (never the request's template parameters)."""
+    targets: Sequence[Target] = call.targets
+    request_targets = call.request.get("DeploymentTargets") or {}
+    return {
+        "api_call": call.api_call,
+        "operation_id": call.operation_id,
+        "targets": len(targets),
+        "accounts": len({target.account_id for target in targets}),
+        "regions": list(call.request.get("Regions") or []),
+        "organizational_units": list(request_targets.get("OrganizationalUnitIds") or []),
+    }

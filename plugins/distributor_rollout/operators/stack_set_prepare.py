@@ -6,7 +6,8 @@ template file says today. Prepare creates the stack set when it is missing; when
 exists it records what it runs now (template and parameters) as the release's previous
 version. It never updates the stack set: the waves do, each restricted to its targets.
 The release is recorded once per run in the artifacts bucket, so Prepare re-run after the
-waves changed the stack set still returns what it ran before the run.
+waves changed the stack set still returns what it ran before the run. A dry run reads and
+renders the same, and stores, creates and records nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ TEMPLATE_PATH = (
 PERMISSION_MODEL = "SERVICE_MANAGED"
 # The template creates a named IAM role (the compliance reader).
 CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
+TEMPLATE_SHA256_KEY = "template_sha256"
+"""A dry-run release's extra key: the sha256 of this version's template text. Its template
+URL is where the text would be stored, but nothing is there, so the deploy step compares
+this digest with the stack set's template instead of reading the template from S3."""
 CREATED_BY_TAG = "distributor-rollout:created-by-run"
 """Tags the stack set with the run that created it: a retry of that run's Prepare task then
 still knows the run created it (no previous version to restore), instead of mistaking its
@@ -58,10 +63,14 @@ def run_tag_value(run_id: str) -> str:
     return hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:32]
 
 
+def template_sha256(template_text: str) -> str:
+    """The sha256 of a template's text (UTF-8): its content address."""
+    return hashlib.sha256(template_text.encode("utf-8")).hexdigest()
+
+
 def template_key(stack_set_name: str, template_text: str) -> str:
     """``templates/<stack set>/<sha256 of the text>.yaml``: same text, same key, forever."""
-    digest = hashlib.sha256(template_text.encode("utf-8")).hexdigest()
-    return f"templates/{stack_set_name}/{digest}.yaml"
+    return f"templates/{stack_set_name}/{template_sha256(template_text)}.yaml"
 
 
 def s3_object_url(bucket: str, region: str, key: str) -> str:
@@ -107,6 +116,15 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
     and its current template (stored the same way) and parameters become the release's
     ``previous``. Never calls ``UpdateStackSet``. Returns ``Release.to_dict()``.
 
+    In a dry run (the run's ``dry_run`` param) it reads as usual (caller identity, the
+    artifacts bucket, the stack set) and renders the template and parameters, but stores,
+    creates and records nothing: it logs what it would do and returns the release it
+    would record (template URLs are content-addressed, so they are known without
+    storing; a stack set that does not exist yet gives ``created: True``) plus
+    ``"dry_run": True`` and ``"template_sha256"`` (the sha256 of this version's template
+    text, which the deploy step compares with the stack set's template in place of the
+    object that was never stored).
+
     :param plan_path: the rollout plan file (templated)
     :param build: the Build task's return value (templated, from XCom)
     :param run_params: the run's trigger params, e.g. ``"{{ params }}"`` (templated)
@@ -144,10 +162,12 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         self.template_path = template_path
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Read everything first (bucket, stack set), then store templates and create."""
+        """Read everything first (bucket, stack set), then store templates and create; in
+        a dry run, only read and log what would be done."""
         if not isinstance(self.build, Mapping):
             raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
-        plan = load_run_config(self.plan_path, self.run_params).plan
+        config = load_run_config(self.plan_path, self.run_params)
+        plan = config.plan
         spec = plan.stack_set
         region = spec.region
         hook_parameters = {**self._hook_parameters, "region_name": region}
@@ -162,6 +182,22 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         bucket_missing = self._check_artifacts_bucket(s3, bucket, account, region)
         run_id = str(context["run_id"])
         record_key = release_key(spec.name, run_id)
+        if config.dry_run:
+            # A dry run records no release, so none can be there for its run id.
+            return self._dry_run(
+                stack_sets=StackSetHook(**hook_parameters),
+                s3=s3,
+                bucket=bucket,
+                bucket_missing=bucket_missing,
+                plan=plan,
+                template=TemplateRef(
+                    s3_object_url(bucket, region, template_key(spec.name, template_text)),
+                    parameters,
+                ),
+                template_text=template_text,
+                run_id=run_id,
+                record_key=record_key,
+            )
         if not bucket_missing and (recorded := s3.get_text(bucket, record_key)) is not None:
             # A re-run of this run's Prepare (cleared after waves changed the stack set):
             # what the stack set runs now is no longer what it ran before the run.
@@ -190,6 +226,63 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         )
         return release.to_dict()
 
+    def _dry_run(
+        self,
+        *,
+        stack_sets: StackSetHook,
+        s3: PackageBucketHook,
+        bucket: str,
+        bucket_missing: bool,
+        plan: Plan,
+        template: TemplateRef,
+        template_text: str,
+        run_id: str,
+        record_key: str,
+    ) -> dict[str, Any]:
+        """Read the stack set; log what a real run would store, create and record."""
+        spec = plan.stack_set
+        current = self._current_stack_set(stack_sets, plan)
+        if bucket_missing:
+            self.log.info("Dry run: would create artifacts bucket %s in %s", bucket, spec.region)
+        self._log_template(s3, bucket, bucket_missing, spec.name, template_text)
+        if current is None:
+            self.log.info(
+                "Dry run: would create stack set %s (%s) in %s holding %s with Version=%s",
+                spec.name,
+                spec.call_as,
+                spec.region,
+                template.template_url,
+                template.parameters.get("Version", "?"),
+            )
+            release = Release(spec.name, spec.call_as, spec.region, template, None, created=True)
+        else:
+            release = self._existing_release(
+                s3,
+                bucket,
+                plan,
+                current,
+                template=template,
+                run_id=run_id,
+                bucket_missing=bucket_missing,
+                dry_run=True,
+            )
+        self.log.info("Dry run: would record the release at s3://%s/%s", bucket, record_key)
+        return {
+            **release.to_dict(),
+            "dry_run": True,
+            TEMPLATE_SHA256_KEY: template_sha256(template_text),
+        }
+
+    def _log_template(
+        self, s3: PackageBucketHook, bucket: str, bucket_missing: bool, name: str, text: str
+    ) -> None:
+        """Dry run: whether a template would be stored or is already there (reads only)."""
+        key = template_key(name, text)
+        if not bucket_missing and s3.head_object(bucket, key) is not None:
+            self.log.info("Dry run: template s3://%s/%s is already stored", bucket, key)
+        else:
+            self.log.info("Dry run: would store template s3://%s/%s", bucket, key)
+
     def _release(
         self,
         *,
@@ -211,19 +304,45 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
             )
             self.log.info("Created stack set %s", stack_set_id)
             return Release(spec.name, spec.call_as, region, template, None, created=True)
+        return self._existing_release(s3, bucket, plan, current, template=template, run_id=run_id)
+
+    def _existing_release(
+        self,
+        s3: PackageBucketHook,
+        bucket: str,
+        plan: Plan,
+        current: dict[str, Any],
+        *,
+        template: TemplateRef,
+        run_id: str,
+        bucket_missing: bool = False,
+        dry_run: bool = False,
+    ) -> Release:
+        """The release over an existing stack set: its current template (stored, or in a
+        dry run only addressed) and parameters are the previous version, unless this run
+        created it."""
+        spec = plan.stack_set
+        region = spec.region
         tags = {tag["Key"]: tag["Value"] for tag in current.get("Tags", [])}
         if tags.get(CREATED_BY_TAG) == run_tag_value(run_id):
             self.log.info("Stack set %s was created by this run (an earlier try)", spec.name)
             return Release(spec.name, spec.call_as, region, template, None, created=True)
+        body = current["TemplateBody"]
+        if dry_run:
+            self._log_template(s3, bucket, bucket_missing, spec.name, body)
+            url = s3_object_url(bucket, region, template_key(spec.name, body))
+        else:
+            url = self._store_template(s3, bucket, region, spec.name, body)
         previous = TemplateRef(
-            self._store_template(s3, bucket, region, spec.name, current["TemplateBody"]),
+            url,
             {p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])},
         )
         self.log.info(
-            "Stack set %s exists: it runs %s with Version=%s, recorded as the previous version",
+            "Stack set %s exists: it runs %s with Version=%s, %s as the previous version",
             spec.name,
             previous.template_url,
             previous.parameters.get("Version", "?"),
+            "would be recorded" if dry_run else "recorded",
         )
         return Release(spec.name, spec.call_as, region, template, previous, created=False)
 

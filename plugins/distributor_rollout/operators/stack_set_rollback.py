@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
@@ -34,6 +35,7 @@ from distributor_rollout.core.rollback_actions import (
     RollbackAction,
     UninstallInstances,
     forward_restore,
+    narrowed,
     uninstall_by_template,
 )
 from distributor_rollout.core.targets import Target
@@ -46,20 +48,32 @@ from distributor_rollout.core.verdict import (
     truncate_list,
 )
 from distributor_rollout.hooks.association_status import AssociationStatusHook
-from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
+from distributor_rollout.hooks.errors import (
+    AwsRolloutError,
+    ConfigurationError,
+    MemberAccessDenied,
+)
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
+from distributor_rollout.settings import scaled_seconds, time_scale
+from distributor_rollout.templated import rendered_list, rendered_mapping
 
 DEFAULT_UNINSTALL_TIMEOUT = 1800.0
-"""How long an uninstall of a wave no longer in the plan may take to reach its nodes."""
+"""How long an uninstall of a wave no longer in the plan may take to reach its nodes (the
+fleet's time: divided by the configured time scale, see ``settings``)."""
 ROLLBACK_XCOM_KEY = "rollback"
 """The XCom key the result is also pushed under, so a report can read it even when the
 task fails."""
 
 
-class RollbackIncomplete(AwsRolloutError):
-    """Some changed targets could not be restored; the message names them."""
+ROLLBACK_RETRIES = 2
+"""Times a rollback action is tried again on the targets where it failed."""
+
+
+class RollbackIncomplete(AwsRolloutError, AirflowFailException):
+    """Some changed targets could not be restored; the message names them. Not retried by
+    Airflow: the task already tried again where it failed (``ROLLBACK_RETRIES``)."""
 
 
 class RollbackOperator(StackSetOperatorBase):
@@ -83,15 +97,21 @@ class RollbackOperator(StackSetOperatorBase):
     its association, so a node that had not uninstalled yet would keep the package. A
     target whose nodes failed or never reported counts as not restored, and its delete
     is skipped. This wait polls from the worker: rollbacks are rare and short, and the
-    stack operations around it already defer.
+    stack operations around it already defer. Its timeout and poll interval (the wave
+    gate's, fleet time) are divided by the deployment's ``[distributor_rollout]
+    time_scale`` at run time.
+
+    In a dry run nothing was deployed, so there is nothing to roll back: the task raises
+    ``AirflowSkipException`` before any AWS call.
 
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
     :param release: the prepare step's ``Release.to_dict()`` (templated).
     :param wave_results: the deploy tasks' return values, one per plan wave in plan order
-        (templated). A None entry for a wave this run deploys (its task failed after
-        starting an operation, so it returned nothing) is rebuilt from this run's
-        operations for that wave; None for a wave not run is ignored.
+        (templated; a rendered JSON or Python-literal list is accepted). A None entry for
+        a wave this run deploys (its task failed after starting an operation, so it
+        returned nothing) is rebuilt from this run's operations for that wave; None for a
+        wave not run (its deploy task was skipped) is ignored.
     :param mode: ``previous_version``, ``uninstall`` or ``none``; default: the plan's
         (after the run's ``rollback_mode`` param).
     """
@@ -110,8 +130,8 @@ class RollbackOperator(StackSetOperatorBase):
         self,
         *,
         plan_path: str,
-        release: Mapping[str, Any],
-        wave_results: Sequence[Mapping[str, Any] | None],
+        release: Mapping[str, Any] | str,
+        wave_results: Sequence[Mapping[str, Any] | None] | str,
         run_params: Mapping[str, Any] | None = None,
         mode: str | None = None,
         **kwargs: Any,
@@ -137,8 +157,9 @@ class RollbackOperator(StackSetOperatorBase):
         failed or could not be confirmed in time. Reads only, so it is safe to repeat on
         every resume (the decision it guards is then made again from what AWS says)."""
         wave = next((w for w in plan.waves if w.name == wave_name), None)
-        gate = wave_gate(plan, wave) if wave else None
-        timeout = gate.timeout_seconds if gate else DEFAULT_UNINSTALL_TIMEOUT
+        # The gate's durations are the fleet's time; the operator's poll_interval is real.
+        gate = wave_gate(plan, wave).scaled(time_scale()) if wave else None
+        timeout = gate.timeout_seconds if gate else scaled_seconds(DEFAULT_UNINSTALL_TIMEOUT)
         interval = gate.poll_interval_seconds if gate else self.poll_interval
         reader = AssociationStatusHook(
             role_name=plan.stack_set.compliance_reader.role_name,
@@ -149,7 +170,14 @@ class RollbackOperator(StackSetOperatorBase):
         )
         ordered = sorted(targets)
         deadline = time.monotonic() + timeout
-        self.log.info("Waiting for the uninstall to reach the nodes of %d targets", len(ordered))
+        self.log.info(
+            "Waiting up to %.0fs for the uninstall to reach the nodes of %d targets, polling "
+            "every %.1fs (time scale %g)",
+            timeout,
+            len(ordered),
+            interval,
+            time_scale(),
+        )
         while True:
             try:
                 poll = reader.poll(ordered, plan.association.name)
@@ -172,7 +200,9 @@ class RollbackOperator(StackSetOperatorBase):
 
     def _rollback(self, context: Any) -> dict[str, Any]:
         config = load_run_config(self.plan_path, self.run_params)
-        release = self.load_release(self.release)
+        if config.dry_run:
+            raise AirflowSkipException("dry run: nothing was deployed to roll back")
+        release = self.load_release(self._release_dict())
         mode = self.mode or config.plan.rollback.mode
         waves = self._wave_changes(context, release, config)
         plan = _forward(plan_rollback(waves, mode), release)
@@ -184,28 +214,75 @@ class RollbackOperator(StackSetOperatorBase):
         uninstall_failed: set[Target] = set()
         for index, action in enumerate(plan.actions):
             op_id = operation_id(context["run_id"], "rollback", str(index))
-            if isinstance(action, DeleteInstances) and not self._operation(release, op_id):
-                # Deleting an instance deletes its association: only once its nodes have
-                # run the uninstall. Decided again on every resume, from AWS.
-                unconfirmed = (
-                    self.wait_for_uninstall(action.targets(), action.wave, config.plan)
-                    - uninstall_failed
-                )
-                uninstall_failed |= unconfirmed
-                failed |= unconfirmed
-            if isinstance(action, DeleteInstances) and action.targets() & uninstall_failed:
-                failed |= action.targets()
-                outcomes.append(_outcome(action, op_id, "skipped", "its uninstall failed"))
-                continue
-            verdict = self._run_action(context, release, config.plan, action, op_id)
-            lost = unrestored(verdict, action.targets())
-            failed |= lost
-            if isinstance(action, UNINSTALL_ACTIONS):
-                uninstall_failed |= lost
-            status = "failed" if lost or verdict.outcome == "failed" else "succeeded"
-            outcomes.append(_outcome(action, op_id, status, verdict.summary))
+            parts: list[tuple[RollbackAction, str]] = [(action, str(index))]
+            if isinstance(action, DeleteInstances):
+                if not self._operation(release, op_id):
+                    # Deleting an instance deletes its association: only once its nodes
+                    # have run the uninstall. Decided again on every resume, from AWS.
+                    unconfirmed = (
+                        self.wait_for_uninstall(action.targets(), action.wave, config.plan)
+                        - uninstall_failed
+                    )
+                    uninstall_failed |= unconfirmed
+                    failed |= unconfirmed
+                blocked = action.targets() & uninstall_failed
+                if blocked:
+                    failed |= blocked
+                    outcomes.append(
+                        _outcome(
+                            action,
+                            op_id,
+                            "skipped",
+                            f"not deleted where its uninstall failed ({len(blocked)} targets)",
+                        )
+                    )
+                    parts = [
+                        (part, f"{index}p{k}")
+                        for k, part in enumerate(narrowed(action, action.targets() - blocked))
+                    ]
+            for part, label in parts:
+                part_id = operation_id(context["run_id"], "rollback", label)
+                lost, summary = self._run_with_retries(context, release, config.plan, part, label)
+                failed |= lost
+                if isinstance(action, UNINSTALL_ACTIONS):
+                    uninstall_failed |= lost
+                status = "failed" if lost else "succeeded"
+                outcomes.append(_outcome(part, part_id, status, summary))
         failed |= self._confirm_kept_uninstalls(plan, config.plan, uninstall_failed)
         return self._finish(context, plan, outcomes, failed)
+
+    def _run_with_retries(
+        self, context: Any, release: Release, plan: Plan, action: RollbackAction, label: str
+    ) -> tuple[frozenset[Target], str]:
+        """Run the action; try again, only where it failed, up to ``ROLLBACK_RETRIES``
+        times (each retry its own deterministic operation). What stays lost, and a summary.
+
+        StackSets failures in a rollback are mostly transient (throttled resource
+        handlers, a member account busy): retrying just those targets usually restores
+        them, and a target that keeps failing is reported, never hidden."""
+        op_id = operation_id(context["run_id"], "rollback", label)
+        verdict = self._run_action(context, release, plan, action, op_id)
+        lost = unrestored(verdict, action.targets())
+        summary = verdict.summary
+        for attempt in range(1, ROLLBACK_RETRIES + 1):
+            if not lost:
+                break
+            self.log.warning(
+                "Rollback %s: %d targets not restored (%s); retry %d of %d on those only",
+                op_id,
+                len(lost),
+                truncate_list([str(target) for target in sorted(lost)]),
+                attempt,
+                ROLLBACK_RETRIES,
+            )
+            still: frozenset[Target] = frozenset()
+            for k, part in enumerate(narrowed(action, lost)):
+                retry_id = operation_id(context["run_id"], "rollback", f"{label}r{attempt}p{k}")
+                retried = self._run_action(context, release, plan, part, retry_id)
+                still |= unrestored(retried, part.targets())
+            summary += f"; retry {attempt}: {len(lost) - len(still)} of {len(lost)} restored"
+            lost = still
+        return lost, summary
 
     def _confirm_kept_uninstalls(
         self, plan: RollbackPlan, run_plan: Plan, already_failed: set[Target]
@@ -225,11 +302,33 @@ class RollbackOperator(StackSetOperatorBase):
                 unconfirmed |= self.wait_for_uninstall(kept, action.wave, run_plan)
         return unconfirmed
 
+    def _release_dict(self) -> Mapping[str, Any]:
+        """``release`` as a mapping (a template may have rendered it to text)."""
+        try:
+            release = rendered_mapping(self.release)
+        except TypeError:
+            release = None
+        if release is None:
+            raise ConfigurationError(f"release must be a Release.to_dict() (got {self.release!r})")
+        return release
+
+    def _wave_results(self) -> list[Mapping[str, Any] | None]:
+        """``wave_results`` as a list (a template may have rendered it to text)."""
+        if not self.wave_results:
+            return []
+        results = rendered_list(self.wave_results)
+        if results is None or not all(r is None or isinstance(r, Mapping) for r in results):
+            raise ConfigurationError(
+                "wave_results must be the deploy tasks' results in plan order, None where "
+                f"there is none (got {self.wave_results!r})"
+            )
+        return results
+
     def _wave_changes(self, context: Any, release: Release, config: RunConfig) -> list[WaveChanges]:
         """The waves' records; a wave whose deploy task failed after starting an operation
         left none, so its record is rebuilt from this run's operations for it."""
         waves: list[WaveChanges] = []
-        for index, result in enumerate(self.wave_results or []):
+        for index, result in enumerate(self._wave_results()):
             if result:
                 waves.append(WaveChanges.from_dict(result["changes"]))
                 continue
@@ -326,7 +425,7 @@ class RollbackOperator(StackSetOperatorBase):
                 operator=self,
                 region_name=self.region_name,
                 aws_partition=self.hook.conn_partition,
-                stack_set_name=Release.from_dict(self.release).stack_set_name,
+                stack_set_name=Release.from_dict(self._release_dict()).stack_set_name,
                 operation_id=started[-1]["operation_id"],
             )
         self.log.info(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
@@ -28,11 +28,14 @@ from distributor_rollout.hooks.association_status import AssociationStatusHook
 from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.operators.config import load_run_config
-from distributor_rollout.templated import rendered_list
+from distributor_rollout.settings import time_scale
+from distributor_rollout.templated import rendered_list, rendered_mapping
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger, link_target
 
 GATE_XCOM_KEY = "compliance_gate"
-"""Where a decided gate is recorded, pass or fail, for the rollback and report tasks."""
+"""Where a decided gate is recorded, pass or fail, for the rollback and report tasks:
+``{"decision": GateDecision.to_dict(), "decided_at": ISO-8601 UTC}``, plus ``"trigger"``
+(the rollback trigger) on FAIL."""
 
 
 class ComplianceGateFailed(AirflowFailException):
@@ -54,9 +57,15 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
 
     The gate (threshold, minimum nodes, timeout, bake, poll interval) is the wave's in the
     plan, with the run's overrides; the association and the member role to read it
-    through are the plan's. Deferrable by default: the trigger polls and decides in the
-    triggerer, and no worker slot is held while the wave bakes. Poke and reschedule
-    modes poll from the worker and decide the same way.
+    through are the plan's. Its durations are the fleet's time: at run time they are
+    divided by the deployment's ``[distributor_rollout] time_scale`` (``settings``; 1
+    against real AWS), and the gate runs, times out and bakes in those real seconds.
+    Deferrable by default: the trigger polls and decides in the triggerer, and no worker
+    slot is held while the wave bakes. Poke and reschedule modes poll from the worker and
+    decide the same way.
+
+    Skipped (``AirflowSkipException``, before any AWS call) for a wave this run does not
+    deploy, and for every wave of a dry run: nothing was deployed to gate.
 
     When the gate opened, so that its timeout and bake survive waiting: deferred, the
     trigger carries it; in poke mode the task keeps it; in reschedule mode it is the
@@ -65,8 +74,10 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     once the gate is passing a rescheduled sensor bakes in-process rather than losing
     the passing streak to a reschedule.
 
-    Returns the decision (``GateDecision.to_dict()``) on PASS and records it, with the
-    rollback trigger on FAIL, under the XCom key ``compliance_gate``.
+    Returns the decision (``GateDecision.to_dict()``) on PASS and records it under the
+    XCom key ``compliance_gate`` as ``{"decision", "decided_at"}`` (ISO-8601 UTC; when the
+    gate decided, in the triggerer when deferred), with ``"trigger"`` (the rollback
+    trigger) added on FAIL.
 
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
@@ -76,18 +87,23 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     :param failed_targets: targets whose stack instance failed to update within the
         operation's tolerance (the operation sensor's failed targets): they still run the
         previous version, so their nodes count as failed, whatever they report.
+    :param operation_result: the wave's ``StackSetOperationSensor`` return value
+        (templated; JSON or Python-literal text is accepted): the failed targets of its
+        operations are added to ``failed_targets``. None (or a template that rendered
+        ``None``) adds nothing.
     :param deferrable: wait in the triggerer (default) rather than poke or reschedule.
     :param concurrency: targets read at once per poll.
     """
 
     aws_hook_class = AssociationStatusHook
     template_fields: Sequence[str] = aws_template_fields(
-        "plan_path", "run_params", "wave", "targets", "failed_targets"
+        "plan_path", "run_params", "wave", "targets", "failed_targets", "operation_result"
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "run_params": "json",
         "targets": "json",
         "failed_targets": "json",
+        "operation_result": "json",
     }
     operator_extra_links = (AssociationLink(),)
 
@@ -98,6 +114,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         wave: str,
         targets: Sequence[str] | str,
         failed_targets: Sequence[str] | str = (),
+        operation_result: Mapping[str, Any] | str | None = None,
         run_params: Mapping[str, Any] | None = None,
         deferrable: bool = True,
         concurrency: int = 16,
@@ -109,11 +126,13 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self.wave = wave
         self.targets = targets
         self.failed_targets = failed_targets
+        self.operation_result = operation_result
         self.deferrable = deferrable
         self.concurrency = concurrency
         self._role_name = ""
         self._association_name = ""
         self._gate: GateSettings | None = None
+        self._fleet_gate: GateSettings | None = None
         self._opened_at = 0.0
         self._passing_since: float | None = None
         self._linked = False
@@ -130,19 +149,28 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         # Airflow's sensor timeout is only a backstop: the gate fails itself in time.
         self.timeout = gate.timeout_seconds + gate.bake_seconds + 2 * gate.poll_interval_seconds
         self.poke_interval = gate.poll_interval_seconds
+        failed = self._failed_targets()
         self.log.info(
             "Gate of wave %s over %d targets: %s (association %s, role %s)",
             self.wave,
             len(targets),
-            gate,
+            self._fleet_gate,
             self._association_name,
             self._role_name,
         )
+        if gate != self._fleet_gate:
+            self.log.info("Time scale %g: in real seconds the gate is %s", time_scale(), gate)
+        if failed:
+            self.log.info(
+                "%d targets count as failed (their stack instance update failed): %s",
+                len(failed),
+                ", ".join(str(target) for target in failed),
+            )
         if self.deferrable:
             self.defer(
                 trigger=AssociationComplianceTrigger(
                     targets=[str(target) for target in targets],
-                    failed_targets=[str(target) for target in self._failed_targets()],
+                    failed_targets=[str(target) for target in failed],
                     association_name=self._association_name,
                     role_name=self._role_name,
                     gate=gate.to_dict(),
@@ -203,11 +231,12 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self._warn_missing(
             int(event.get("missing_count", 0)), list(event.get("missing_associations", []))
         )
-        return self._finish(context, decision, gate)
+        return self._finish(context, decision, gate, event.get("decided_at"))
 
     # --- helpers ------------------------------------------------------------------------
     def _load(self) -> GateSettings:
-        """The wave's gate from the run's plan; sets the role and association it reads."""
+        """The wave's gate from the run's plan, in real seconds under the configured time
+        scale; sets the role and association it reads. Skips a wave not run and a dry run."""
         config = load_run_config(self.plan_path, self.run_params)
         plan = config.plan
         try:
@@ -220,9 +249,13 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         if not config.runs_wave(self.wave):
             # The deploy step did nothing for this wave: there is no gate to hold.
             raise AirflowSkipException(f"wave {self.wave!r} is not among this run's waves")
+        if config.dry_run:
+            raise AirflowSkipException("dry run: nothing was deployed to gate")
         self._role_name = plan.stack_set.compliance_reader.role_name
         self._association_name = plan.association.name
-        self._gate = wave_gate(plan, wave)
+        self._fleet_gate = wave_gate(plan, wave)
+        # At run time, never at parse: the time scale is the deployment's, not the DAG's.
+        self._gate = self._fleet_gate.scaled(time_scale())
         return self._gate
 
     def _targets(self) -> list[Target]:
@@ -236,8 +269,11 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         return [Target.parse(str(item)) for item in raw]
 
     def _failed_targets(self) -> list[Target]:
-        """``failed_targets`` parsed (may be empty)."""
-        return [Target.parse(str(item)) for item in rendered_list(self.failed_targets) or []]
+        """``failed_targets`` and the operation result's failed targets, parsed, each once
+        (may be empty)."""
+        given = [Target.parse(str(item)) for item in rendered_list(self.failed_targets) or []]
+        from_operations = operation_failed_targets(operation_result_of(self.operation_result))
+        return list(dict.fromkeys([*given, *from_operations]))
 
     def _gate_opened_at(self, context: Any) -> float:
         """Now, or for a rescheduled sensor the first reschedule of this try (see class)."""
@@ -257,15 +293,26 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
                 ", ".join(shown),
             )
 
-    def _finish(self, context: Any, decision: GateDecision, gate: GateSettings) -> dict[str, Any]:
-        """Record the decision; return it on PASS, raise ``ComplianceGateFailed`` on FAIL."""
+    def _finish(
+        self,
+        context: Any,
+        decision: GateDecision,
+        gate: GateSettings,
+        decided_at: str | None = None,
+    ) -> dict[str, Any]:
+        """Record the decision and when it was made (``decided_at``, default now); return
+        it on PASS, raise ``ComplianceGateFailed`` on FAIL."""
         result = decision.to_dict()
+        record: dict[str, Any] = {
+            "decision": result,
+            "decided_at": decided_at or datetime.now(UTC).isoformat(),
+        }
         if decision.state == "PASS":
-            context["ti"].xcom_push(key=GATE_XCOM_KEY, value={"decision": result})
+            context["ti"].xcom_push(key=GATE_XCOM_KEY, value=record)
             self.log.info("Gate of wave %s passed: %s", self.wave, decision.reason)
             return result
         trigger = failure_trigger(decision, gate)
-        context["ti"].xcom_push(key=GATE_XCOM_KEY, value={"decision": result, "trigger": trigger})
+        context["ti"].xcom_push(key=GATE_XCOM_KEY, value={**record, "trigger": trigger})
         raise ComplianceGateFailed(self.wave, decision, trigger)
 
     def _persist_link(self, context: Any, association: Mapping[str, str] | None) -> None:
@@ -281,3 +328,59 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             aws_partition=partition_of(region) or "aws",
             association_id=association["association_id"],
         )
+
+
+def operation_result_of(value: Any) -> Mapping[str, Any] | None:
+    """The ``operation_result`` argument as a mapping (a template may have rendered it)."""
+    try:
+        return rendered_mapping(value)
+    except TypeError:
+        raise ValidationError(
+            "compliance sensor",
+            [
+                wrong(
+                    "operation_result",
+                    "not an operation sensor result",
+                    value,
+                    "the StackSetOperationSensor's return value (a dict)",
+                )
+            ],
+        ) from None
+
+
+def operation_failed_targets(result: Mapping[str, Any] | None) -> list[Target]:
+    """The failed targets of a ``StackSetOperationSensor`` result, in its order, each once.
+
+    Its shape is ``{"outcome", "operations": {operation_id: {"failed": [{"target":
+    Target.to_dict() or "account/region", "status", "reason", ...}], ...}}}``.
+    """
+    if result is None:
+        return []
+    operations = result.get("operations") or {}
+    if not isinstance(operations, Mapping):
+        raise ValidationError(
+            "compliance sensor",
+            [wrong("operation_result.operations", "not a mapping", operations, "{id: {...}}")],
+        )
+    found: list[Target] = []
+    for operation_id, operation in operations.items():
+        failed = operation.get("failed") if isinstance(operation, Mapping) else None
+        for index, item in enumerate(failed or []):
+            target = item.get("target") if isinstance(item, Mapping) else item
+            if isinstance(target, Mapping) and {"account_id", "region"} <= target.keys():
+                found.append(Target.from_dict(target))
+            elif isinstance(target, str):
+                found.append(Target.parse(target))
+            else:
+                raise ValidationError(
+                    "compliance sensor",
+                    [
+                        wrong(
+                            f"operation_result.operations.{operation_id}.failed[{index}]",
+                            "not a failed target",
+                            item,
+                            "{'target': {'account_id', 'region'} or 'account/region', ...}",
+                        )
+                    ],
+                )
+    return list(dict.fromkeys(found))

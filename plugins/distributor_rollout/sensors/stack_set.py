@@ -26,6 +26,9 @@ from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.templated import rendered_list
 from distributor_rollout.triggers.stack_set import StackSetOperationTrigger
 
+VERDICTS_XCOM_KEY = "verdicts"
+"""The sensor's summary, pushed whether the operations passed or failed."""
+
 
 class StackSetOperationFailed(AwsRolloutError, AirflowFailException):
     """A wave's StackSet operation failed beyond its tolerance: retrying the wait cannot
@@ -120,10 +123,11 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
                 f"waiting for StackSet operations failed ({event['status']}): {event['message']}"
             )
         return self._judged(
+            context,
             {
                 operation_id: OperationVerdict.from_dict(verdict)
                 for operation_id, verdict in event["operations"].items()
-            }
+            },
         )
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
@@ -157,7 +161,7 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
                 raise
             self.log.info("Transient error, poking again later: %s", error)
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._judged(verdicts))
+        return PokeReturnValue(is_done=True, xcom_value=self._judged(context, verdicts))
 
     def _operation_ids(self) -> list[str]:
         ids = self.operation_ids
@@ -169,9 +173,12 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
             raise TypeError(msg)
         return parsed
 
-    def _judged(self, verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
+    def _judged(self, context: Any, verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
         for operation_id, verdict in verdicts.items():
             self.log.info("%s: %s", operation_id, verdict.summary)
+        # Recorded before judging, so a failed wave's report still shows its results.
+        summary = _summary(verdicts)
+        context["ti"].xcom_push(key=VERDICTS_XCOM_KEY, value=summary)
         failed = [
             f"{operation_id}: {v.summary}"
             for operation_id, v in verdicts.items()
@@ -181,7 +188,7 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
             raise StackSetOperationFailed(
                 f"StackSet operations on {self.stack_set_name} failed: " + " | ".join(failed)
             )
-        return _summary(verdicts)
+        return summary
 
 
 def _summary(verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -27,16 +28,18 @@ class AssociationComplianceTrigger(BaseTrigger):
     Each poll reads all targets concurrently (at most ``concurrency`` at once) through the
     member role, whose credentials stay cached across polls; ``core`` decides PASS, WAIT or
     FAIL, and WAIT sleeps until ``core.gate.next_poll_in``. The event is ``{"status":
-    "success", "decision": GateDecision.to_dict(), ...}`` once the gate passed or failed
-    (the task judges), or ``{"status": "error", "message": ...}`` when AWS refuses for
-    good; a role that cannot be assumed adds ``account_id``, ``role_arn`` and ``reason``. Throttling
-    never ends the wait: a target still throttled after every retry makes the poll
-    incomplete, and the gate waits (see ``core.compliance_poll.evaluate_poll``).
+    "success", "decision": GateDecision.to_dict(), "decided_at": ISO-8601 UTC, ...}`` once
+    the gate passed or failed (the task judges; see ``decided_event``), or ``{"status":
+    "error", "message": ...}`` when AWS refuses for good; a role that cannot be assumed
+    adds ``account_id``, ``role_arn`` and ``reason``. Throttling never ends the wait: a
+    target still throttled after every retry makes the poll incomplete, and the gate
+    waits (see ``core.compliance_poll.evaluate_poll``).
 
     :param targets: the wave's targets, as ``"account/region"``.
     :param association_name: the association's ``AssociationName``.
     :param role_name: the role to assume in each member account.
-    :param gate: ``GateSettings.to_dict()``.
+    :param gate: ``GateSettings.to_dict()``, in real seconds (the sensor applies the
+        deployment's time scale before it hands the gate over).
     :param opened_at: when the gate opened (epoch seconds), so its timeout and bake count
         from there across deferrals and triggerer restarts.
     :param passing_since: the gate's ``passing_since`` when the trigger starts (a restarted
@@ -157,11 +160,13 @@ def decided_event(
     decision: GateDecision, poll: StatusPoll, targets: int, elapsed: float, polls: int
 ) -> dict[str, Any]:
     """The payload of a decided gate: the decision (totals and the worst targets, never raw
-    API answers), the targets without the association, and one association for a link."""
+    API answers), when it was made (``decided_at``, ISO-8601 UTC), the targets without the
+    association, and one association for a link."""
     missing = sorted(poll.missing)
     return {
         "status": "success",
         "decision": decision.to_dict(),
+        "decided_at": datetime.now(UTC).isoformat(),
         "targets": targets,
         "missing_associations": [str(target) for target in missing[:MISSING_LIMIT]],
         "missing_count": len(missing),

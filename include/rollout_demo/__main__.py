@@ -1,0 +1,148 @@
+"""``make demo``: a whole staged rollout of the example plan against an embedded awssim.
+
+    python -m rollout_demo [--scenario happy|canary-failure|stackset-failure|throttling|
+                            unmanaged-nodes] [--speed 300] [--dry-run] [--reject WAVE]
+
+Airflow runs from ``.airflow/demo`` in the repository (its SQLite DB is migrated first);
+awssim serves the ``demo`` organization on loopback and ``aws_default`` points at it.
+The example plan's DAG runs through ``dag.test()``: real tasks, real triggers, real
+HTTP calls. The approval before ``prod`` is answered by a stand-in approver (or rejected
+with ``--reject prod``). The report table is printed at the end; the exit status is 0
+when the rollout succeeded, 1 otherwise, with a one-line summary.
+
+awssim's clock runs ``--speed`` times real time, and the rollout's own waits (gate
+timeouts, bake, polls) are scaled by the same factor (``[distributor_rollout]
+time_scale``), so the plan's "bake 5 minutes" is 5 minutes of the simulated fleet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+PLAN = "examplepackage"
+SCENARIOS = ("happy", "canary-failure", "stackset-failure", "throttling", "unmanaged-nodes")
+
+
+def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> dict[str, str]:
+    """Airflow's settings for an in-repo, self-contained run (set before importing it)."""
+    return {
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO" if verbose else "WARNING",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE": str(speed),
+    }
+
+
+def aws_connection(endpoint_url: str) -> str:
+    """``aws_default`` as the delegated administrator, against ``endpoint_url``."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "awssim-admin",
+            "password": "awssim",
+            "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
+        }
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The demo's command line."""
+    parser = argparse.ArgumentParser(prog="python -m rollout_demo", description=__doc__)
+    parser.add_argument("--scenario", default="happy", choices=SCENARIOS)
+    parser.add_argument("--speed", type=float, default=300.0, help="awssim clock speed")
+    parser.add_argument("--dry-run", action="store_true", help="trigger with dry_run=true")
+    parser.add_argument("--reject", metavar="WAVE", help="reject the approval of this wave")
+    parser.add_argument("--home", type=Path, default=REPO / ".airflow" / "demo")
+    parser.add_argument("--verbose", action="store_true", help="show every task's log")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; the process exit status."""
+    args = parse_args(argv)
+    args.home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(airflow_environment(args.home, args.speed, verbose=args.verbose))
+
+    # Airflow reads its environment on import: only now.
+    from airflow.utils.db import upgradedb  # noqa: PLC0415
+
+    from awssim.server import running  # noqa: PLC0415
+    from distributor_rollout.core.report import RunReport, render_table  # noqa: PLC0415
+    from distributor_rollout.dag_factory import dag_id_for  # noqa: PLC0415
+    from rollout_demo.rehearsal import rehearse  # noqa: PLC0415
+
+    print(f"[demo] migrating the Airflow metadata DB in {args.home}")
+    upgradedb()
+    with running("demo", args.scenario, speed=args.speed) as server:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(server.endpoint_url)
+        print(
+            f"[demo] awssim: demo organization, scenario {args.scenario}, clock x{args.speed:g}, "
+            f"at {server.endpoint_url}"
+        )
+        params = {"dry_run": True} if args.dry_run else {}
+        result = rehearse(
+            dag_id_for(PLAN),
+            params,
+            decide=lambda task_id: task_id != f"{args.reject}.approve",
+            progress=True,
+        )
+    if result.report is None:
+        failed = sorted(t for t, s in result.task_states.items() if s == "failed")
+        print(f"[demo] the run ended {result.state} without a report (failed: {failed})")
+        return 1
+    report = RunReport.from_dict(result.report)
+    print()
+    if args.dry_run:
+        print_planned(result)
+    print(render_table(report))
+    print_rollback(result)
+    print()
+    if result.succeeded:
+        print(f"[demo] OK: {report.summary}")
+        return 0
+    print(f"[demo] FAILED: {report.summary}")
+    return 1
+
+
+def print_planned(result: Any) -> None:
+    """What a dry run would have done, wave by wave (the deploy tasks' plans)."""
+    from rollout_demo.rehearsal import xcom  # noqa: PLC0415 (after Airflow's environment)
+
+    for wave in ("canary", "nonprod", "prod"):
+        deployed = xcom(result.dag_id, result.run_id, f"{wave}.deploy") or {}
+        targets = deployed.get("targets") or []
+        print(f"dry run, wave {wave}: {len(targets)} account/Region targets")
+        for call in deployed.get("planned") or []:
+            print(
+                f"  would call {call['api_call']} on {call['accounts']} accounts in "
+                f"{', '.join(call['regions'])} ({call['targets']} targets)"
+            )
+    print()
+
+
+def print_rollback(result: Any) -> None:
+    """What the rollback did, action by action."""
+    from rollout_demo.rehearsal import xcom  # noqa: PLC0415 (after Airflow's environment)
+
+    rollback = xcom(result.dag_id, result.run_id, "rollback", "rollback")
+    if not rollback:
+        return
+    print(f"rollback ({rollback['mode']}):")
+    for action in rollback.get("actions") or []:
+        print(f"  {action.get('kind')}: {action.get('status')} - {action.get('summary', '')}")
+    print(f"  restored {len(rollback.get('restored') or [])} targets", end="")
+    failed = rollback.get("failed") or []
+    print(f", {len(failed)} not restored: {', '.join(failed)}" if failed else "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

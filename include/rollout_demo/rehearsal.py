@@ -1,0 +1,204 @@
+"""Run a rollout DAG for real, in this process, and answer its approvals like a person would.
+
+``rehearse`` parses the DAG from dags/ and runs it with ``dag.test()``: every task runs
+for real against whatever AWS endpoint ``aws_default`` names (awssim in the demo and the
+e2e tests), deferrable tasks through their triggers. Approval tasks park in Airflow's
+AWAITING_INPUT state; the ``Approver`` thread answers them through the metadata DB, the
+same transition the Required Actions page makes, so the run goes on without a UI.
+
+Import this only after Airflow's environment is set (AIRFLOW_HOME and friends).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.dagrun import DagRun
+from airflow.models.hitl import HITLDetail
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.trigger import handle_event_submit
+from airflow.models.xcom import XComModel
+from airflow.sdk import timezone
+from airflow.triggers.base import TriggerEvent
+from airflow.utils.session import create_session
+from airflow.utils.state import TaskInstanceState
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+
+Decide = Callable[[str], bool]
+"""Given an approval task id (``prod.approve``), approve (True) or reject (False)."""
+
+
+def approve_all(task_id: str) -> bool:
+    """The demo's approver: says yes."""
+    return True
+
+
+@dataclass
+class Approver:
+    """Answers every approval of one DAG as it comes up, on a background thread; with
+    ``progress``, also prints each task's state as it changes."""
+
+    dag_id: str
+    decide: Decide = approve_all
+    progress: bool = False
+    answered: list[tuple[str, str]] = field(default_factory=list)
+    _seen: dict[str, str] = field(default_factory=dict)
+    _started: float = field(default_factory=time.monotonic)
+    _since: datetime = field(default_factory=timezone.utcnow)
+    _errors: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Approver:
+        self._thread = threading.Thread(target=self._loop, name="approver", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.progress:
+            self._print_progress()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self._answer_waiting()
+                if self.progress:
+                    self._print_progress()
+            except OperationalError as error:  # SQLite busy with the run's writes: next round
+                self._errors += 1
+                if self._errors % 20 == 0:
+                    print(f"[approver] cannot read the metadata DB: {error}", flush=True)
+
+    def _print_progress(self) -> None:
+        with create_session() as session:
+            run_id = session.scalar(
+                select(DagRun.run_id)
+                .where(DagRun.dag_id == self.dag_id, DagRun.start_date >= self._since)
+                .order_by(DagRun.id.desc())
+                .limit(1)
+            )
+            rows = session.execute(
+                select(TaskInstance.task_id, TaskInstance.state).where(
+                    TaskInstance.dag_id == self.dag_id,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.state.is_not(None),
+                )
+            ).all()
+        for task_id, raw in sorted(rows):
+            state = str(getattr(raw, "value", raw))
+            if self._seen.get(task_id) != state and state not in ("scheduled", "queued"):
+                self._seen[task_id] = state
+                elapsed = time.monotonic() - self._started
+                print(f"[{elapsed:6.1f}s] {task_id:<24} {state}", flush=True)
+
+    def _answer_waiting(self) -> None:
+        with create_session() as session:
+            waiting = session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == self.dag_id,
+                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                )
+            ).all()
+            for ti in waiting:
+                detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
+                if detail is None or detail.responded_at is not None:
+                    continue
+                choice = "Approve" if self.decide(ti.task_id) else "Reject"
+                detail.responded_by = {"id": "rehearsal", "name": "rehearsal approver"}
+                detail.responded_at = timezone.utcnow()
+                detail.chosen_options = [choice]
+                detail.params_input = {}
+                session.add(detail)
+                handle_event_submit(
+                    TriggerEvent(detail.as_resume_event_payload()),
+                    task_instance=ti,
+                    session=session,
+                )
+                self.answered.append((ti.task_id, choice))
+                print(f"[approver] {choice} {ti.task_id} (as the Required Actions page would)")
+
+
+def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    """One XCom of a finished run (None when the task pushed none)."""
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id)
+        ).first()
+        return XComModel.deserialize_value(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """How a rehearsed run ended."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    report: Mapping[str, Any] | None
+    task_states: Mapping[str, str | None]
+    approvals: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the DAG run succeeded."""
+        return self.state == "success"
+
+
+def load_dag(dag_id: str) -> Any:
+    """The DAG from dags/, parsed as the DAG processor would (import errors raised)."""
+    bag = DagBag(str(DAGS))
+    if bag.import_errors:
+        problems = "\n".join(f"{path}:\n{error}" for path, error in bag.import_errors.items())
+        raise RuntimeError(f"dags/ has import errors:\n{problems}")
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        raise KeyError(f"no DAG {dag_id} in {DAGS}")
+    return dag
+
+
+def rehearse(
+    dag_id: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    decide: Decide = approve_all,
+    progress: bool = False,
+) -> Rehearsal:
+    """Run the DAG once with these params (the trigger form's values); its outcome."""
+    dag = load_dag(dag_id)
+    with Approver(dag_id, decide, progress) as approver:
+        started = time.monotonic()
+        run = dag.test(run_conf=dict(params or {}))
+        elapsed = time.monotonic() - started
+    with create_session() as session:
+        states = {
+            ti.task_id: (str(ti.state) if ti.state is not None else None)
+            for ti in session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id
+                )
+            )
+        }
+    report = xcom(dag_id, run.run_id, "report", "report")
+    print(f"[rehearsal] {dag_id} run {run.run_id}: {run.state} in {elapsed:.1f}s")
+    return Rehearsal(
+        dag_id=dag_id,
+        run_id=run.run_id,
+        state=str(run.state),
+        report=report,
+        task_states=states,
+        approvals=tuple(approver.answered),
+    )

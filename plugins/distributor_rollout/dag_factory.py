@@ -1,0 +1,238 @@
+"""One rollout DAG per plan: ``rollout_dag("examplepackage")`` in a thin file under dags/.
+
+Parsing reads only local files (the plan and Airflow's configuration): no AWS, no
+connections, no Variables. A plan with errors raises its validation report, so the
+plan's DAG file shows it as its import error and the other plans' DAGs are unaffected.
+
+The task graph, for a plan with waves canary → nonprod → prod (prod asks for approval)::
+
+    validate → build → check_deployed → publish → prepare
+      → canary.deploy → canary.wait_operation → canary.wait_compliance
+      → nonprod.deploy → …  → prod.wait_compliance → prod.approve
+      → finalize (emits the package's Asset) → report
+    any wave task failed → rollback → report
+
+Trigger rules carry the run's outcomes:
+
+- skips propagate (``all_success``) inside the chain, so a "nothing to do" check skips
+  every step up to the report, and a wave the run does not deploy is skipped whole;
+- each wave's deploy waits for ``prepare`` and the previous wave and runs when none of
+  them failed and one succeeded (``none_failed_min_one_success``), so a skipped wave
+  does not stop the next one, and a failed wave does;
+- ``rollback`` runs as soon as one wave task fails (``one_failed``) and decides from
+  the plan's rollback triggers whether to act;
+- ``report`` always runs (``all_done``) and fails the run with the reason when the
+  rollout did not succeed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule
+from airflow.sdk.bases.operator import BaseOperator
+
+from distributor_rollout.core.plan import Plan, WaveSpec
+from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.run_outcome import (
+    APPROVE,
+    DEPLOY,
+    WAIT_COMPLIANCE,
+    WAIT_OPERATION,
+    wave_task_id,
+)
+from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
+from distributor_rollout.operators.report import RunReportOperator
+from distributor_rollout.operators.rollout import (
+    CheckDeployedOperator,
+    FinalizeRolloutOperator,
+    RolloutRollbackOperator,
+    ValidateRunOperator,
+    WaveApprovalOperator,
+)
+from distributor_rollout.operators.run_facts import ROLLBACK_TASK_ID
+from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
+from distributor_rollout.operators.stack_set_prepare import PrepareStackSetOperator
+from distributor_rollout.params_form import params_form
+from distributor_rollout.sensors.compliance import AssociationComplianceSensor
+from distributor_rollout.sensors.stack_set import StackSetOperationSensor
+from distributor_rollout.settings import scaled_seconds
+
+PLANS_DIR = Path(__file__).resolve().parents[2] / "include" / "rollouts"
+DAG_ID_PREFIX = "distributor_rollout__"
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+AWS_POLL_SECONDS = 30.0
+"""How often the stack set tasks poll AWS (StackSets operations take minutes)."""
+RUN_PARAMS = "{{ params }}"
+
+
+def dag_id_for(plan_name: str) -> str:
+    """The DAG id of a plan: ``distributor_rollout__<plan name>``."""
+    return f"{DAG_ID_PREFIX}{plan_name}"
+
+
+def package_asset(plan: Plan) -> Asset:
+    """The Asset a successful rollout of the plan's package updates."""
+    name = plan.package.name
+    return Asset(name=f"distributor-package/{name}", uri=f"x-distributor-rollout://{name}")
+
+
+def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
+    """The rollout DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report)."""
+    path = (plans_dir or PLANS_DIR) / f"{plan_name}.yaml"
+    plan = load_plan(path)
+    poll = max(scaled_seconds(AWS_POLL_SECONDS), 0.1)
+    plan_path = str(path.resolve())
+    common: dict[str, Any] = {"plan_path": plan_path, "run_params": RUN_PARAMS}
+    with DAG(
+        dag_id=dag_id_for(plan.name),
+        description=plan.description or f"Roll out {plan.package.name} in waves",
+        doc_md=_doc(plan, path),
+        schedule=plan.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({"distributor-rollout", *plan.tags}),
+        params=params_form(plan),
+        render_template_as_native_obj=True,
+        default_args={
+            "owner": plan.owner,
+            "retries": 2,
+            "retry_delay": timedelta(minutes=1),
+            "retry_exponential_backoff": True,
+        },
+    ) as dag:
+        validate = ValidateRunOperator(task_id="validate", retries=0, **common)
+        build = BuildPackageOperator(task_id="build", **common)
+        build_result = "{{ ti.xcom_pull(task_ids='build') }}"
+        check = CheckDeployedOperator(task_id="check_deployed", build=build_result, **common)
+        publish = PublishPackageOperator(task_id="publish", build=build_result, **common)
+        prepare = PrepareStackSetOperator(task_id="prepare", build=build_result, **common)
+        validate >> build >> check >> publish >> prepare
+
+        previous: BaseOperator | None = None
+        wave_tasks: list[BaseOperator] = []
+        wave_ends: list[BaseOperator] = []
+        for wave in plan.waves:
+            tasks = _wave_group(plan, wave, common, poll)
+            tasks[0].trigger_rule = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+            prepare >> tasks[0]
+            if previous is not None:
+                previous >> tasks[0]
+            previous = tasks[-1]
+            wave_ends.append(previous)
+            wave_tasks.extend(tasks)
+
+        finalize = FinalizeRolloutOperator(
+            task_id="finalize",
+            outlets=[package_asset(plan)],
+            trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+            **common,
+        )
+        rollback = RolloutRollbackOperator(
+            task_id=ROLLBACK_TASK_ID,
+            release="{{ ti.xcom_pull(task_ids='prepare') }}",
+            wave_results=_wave_results(plan),
+            trigger_rule=TriggerRule.ONE_FAILED,
+            poll_interval=poll,
+            **common,
+        )
+        report = RunReportOperator(
+            task_id="report", trigger_rule=TriggerRule.ALL_DONE, retries=1, **common
+        )
+        for upstream in (prepare, *wave_ends):
+            upstream >> finalize
+        for upstream in wave_tasks:
+            upstream >> rollback
+        finalize >> report
+        rollback >> report
+        for task in dag.tasks:
+            if isinstance(task, BaseOperator) and not task.doc_md:
+                task.doc_md = textwrap.dedent(type(task).__doc__ or "").strip()
+    return dag
+
+
+def _wave_group(
+    plan: Plan, wave: WaveSpec, common: dict[str, Any], poll: float
+) -> list[BaseOperator]:
+    """A wave's TaskGroup: deploy → wait operation → wait compliance → [approve]."""
+    deploy_id = wave_task_id(wave.name, DEPLOY)
+    spec = plan.stack_set
+    regions = ", ".join(wave.regions)
+    with TaskGroup(group_id=wave.name, tooltip=f"{', '.join(wave.ous)} × {regions}"):
+        deploy = DeployWaveOperator(
+            task_id=DEPLOY,
+            wave=wave.name,
+            release="{{ ti.xcom_pull(task_ids='prepare') }}",
+            poll_interval=poll,
+            **common,
+        )
+        wait_operation = StackSetOperationSensor(
+            task_id=WAIT_OPERATION,
+            stack_set_name=spec.name,
+            operation_ids=f"{{{{ ti.xcom_pull(task_ids='{deploy_id}')['operations'] }}}}",
+            call_as=spec.call_as,
+            region_name=spec.region,
+            poll_interval=poll,
+        )
+        wait_compliance = AssociationComplianceSensor(
+            task_id=WAIT_COMPLIANCE,
+            wave=wave.name,
+            targets=f"{{{{ ti.xcom_pull(task_ids='{deploy_id}')['targets'] }}}}",
+            operation_result=(
+                f"{{{{ ti.xcom_pull(task_ids='{wave_task_id(wave.name, WAIT_OPERATION)}') }}}}"
+            ),
+            **common,
+        )
+        tasks: list[BaseOperator] = [deploy, wait_operation, wait_compliance]
+        if wave.approval:
+            tasks.append(WaveApprovalOperator(task_id=APPROVE, wave=wave.name, retries=0, **common))
+        for upstream, downstream in itertools.pairwise(tasks):
+            upstream >> downstream
+    return tasks
+
+
+def _wave_results(plan: Plan) -> str:
+    """A template rendering to the deploy results in plan order (None where none)."""
+    pulls = ", ".join(
+        f"ti.xcom_pull(task_ids='{wave_task_id(wave.name, DEPLOY)}')" for wave in plan.waves
+    )
+    return f"{{{{ [{pulls}] }}}}"
+
+
+def _doc(plan: Plan, path: Path) -> str:
+    """The DAG's documentation: what a run does, the waves, and the plan itself."""
+    rows = "\n".join(
+        f"| {wave.name} | {', '.join(wave.ous)} | {', '.join(wave.regions)} | "
+        f"{'yes' if wave.approval else 'no'} |"
+        for wave in plan.waves
+    )
+    return (
+        textwrap.dedent(
+            f"""\
+        # Rollout of {plan.package.name} ({plan.name})
+
+        {plan.description}
+
+        Each run ships one version of the Distributor package **{plan.package.name}** to
+        the managed nodes of the organization through the service-managed stack set
+        **{plan.stack_set.name}** ({plan.stack_set.region}), wave by wave. A wave deploys
+        its stack instances, waits for the StackSet operation, then for the State Manager
+        association's compliance gate; a failed wave (or a rejected approval) rolls this
+        run's changes back ({plan.rollback.mode}). The **report** task logs the table and
+        stores the JSON report next to the templates.
+
+        Trigger with **params** to change the version, pick waves, dry-run, loosen or
+        tighten the gates, skip approvals or pick the rollback mode.
+
+        | wave | OUs | Regions | approval |
+        |---|---|---|---|
+        """
+        )
+        + rows
+        + f"\n\nPlan file: `{path.name}` (owner {plan.owner}).\n"
+    )

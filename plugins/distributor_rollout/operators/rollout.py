@@ -1,0 +1,306 @@
+"""The tasks that frame a rollout DAG run: validate, check, approve, finalize, roll back.
+
+The AWS work is in the package and stack set operators; these decide whether and how a
+run goes on, from the plan, the run's params and what the other tasks recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from distributor_rollout.core.changes import TemplateRef
+from distributor_rollout.core.deployment import Instance, holds_template
+from distributor_rollout.core.package import MANIFEST_FILE
+from distributor_rollout.core.params import RunConfig
+from distributor_rollout.core.run_outcome import RollbackDecision, decide_rollback
+from distributor_rollout.core.stack_parameters import render_stack_parameters
+from distributor_rollout.core.targets import Target
+from distributor_rollout.core.waves import resolve_waves
+from distributor_rollout.hooks.identity import AccountIdentityHook
+from distributor_rollout.hooks.organizations import OrganizationsHook
+from distributor_rollout.hooks.stack_set import StackSetHook
+from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.operators.package import ensure_build
+from distributor_rollout.operators.run_facts import task_states, wave_facts
+from distributor_rollout.operators.stack_set_prepare import TEMPLATE_PATH
+from distributor_rollout.operators.stack_set_rollback import RollbackOperator
+
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=24)
+"""How long an approval waits for an answer. No answer in time fails the approval task
+(HITLTimeoutError), which the rollback treats like a rejection (``approval_rejected``)."""
+ROLLBACK_DECISION_XCOM_KEY = "rollback_decision"
+
+
+class ValidateRunOperator(BaseOperator):
+    """Validate the plan and the run's params; log what the run will do.
+
+    Every problem is reported at once, naming its field, before any AWS call. Returns
+    ``{"version", "waves", "dry_run", "skip_approvals", "overrides"}``.
+    """
+
+    template_fields: Sequence[str] = ("plan_path", "run_params")
+    template_fields_renderers = {"run_params": "json"}  # noqa: RUF012 (Airflow's own shape)
+    ui_color = "#f0e4a8"
+
+    def __init__(
+        self, *, plan_path: str, run_params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.run_params = run_params
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Raise the validation report, or return the run's shape."""
+        config = load_run_config(self.plan_path, self.run_params)
+        plan = config.plan
+        self.log.info(
+            "Plan %s: %s %s, waves %s%s%s",
+            plan.name,
+            plan.package.name,
+            plan.package.version,
+            ", ".join(config.waves),
+            " (dry run: nothing will change)" if config.dry_run else "",
+            f"; overridden by params: {', '.join(config.overrides)}" if config.overrides else "",
+        )
+        return run_summary(config)
+
+
+def run_summary(config: RunConfig) -> dict[str, Any]:
+    """The small dict ``validate`` returns."""
+    return {
+        "version": config.plan.package.version,
+        "waves": list(config.waves),
+        "dry_run": config.dry_run,
+        "skip_approvals": config.skip_approvals,
+        "overrides": list(config.overrides),
+    }
+
+
+class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
+    """Skip the whole rollout when this release already runs on every target of the run.
+
+    Reads only: the stack set holds this version's template and parameters, and every
+    account × Region of the run's waves has a ``CURRENT`` instance. Then the task is
+    skipped ("nothing to do"), and so is everything after it but the report. A scheduled
+    run of a version that is out everywhere finishes in seconds without a single change.
+
+    Returns ``{"deployed": False, "reason"}`` when there is work to do.
+    """
+
+    aws_hook_class = StackSetHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "plan_path", "run_params", "build", "build_root"
+    )
+    ui_color = "#d9e8d0"
+
+    def __init__(
+        self,
+        *,
+        plan_path: str,
+        build: Mapping[str, Any] | str,
+        run_params: Mapping[str, Any] | None = None,
+        build_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.build = build
+        self.run_params = run_params
+        self.build_root = build_root
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Skip when there is nothing to do; otherwise say why there is."""
+        config = load_run_config(self.plan_path, self.run_params)
+        reason = self._work_to_do(config)
+        if reason is None:
+            raise AirflowSkipException(
+                f"nothing to do: {config.plan.package.name} {config.plan.package.version} "
+                f"already runs on every target of waves {', '.join(config.waves)}"
+            )
+        self.log.info("Rollout needed: %s", reason)
+        return {"deployed": False, "reason": reason}
+
+    def _work_to_do(self, config: RunConfig) -> str | None:
+        plan = config.plan
+        spec = plan.stack_set
+        hook_parameters = {**self._hook_parameters, "region_name": spec.region}
+        stack_sets = StackSetHook(**hook_parameters)
+        described = stack_sets.describe_stack_set(spec.name, call_as=spec.call_as)
+        if described is None:
+            return f"stack set {spec.name} does not exist yet"
+        if not isinstance(self.build, Mapping):
+            raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
+        out = ensure_build(plan, self.build, self.build_root)
+        account = AccountIdentityHook(**hook_parameters).caller_account_id()
+        parameters = render_stack_parameters(
+            plan, (out / MANIFEST_FILE).read_text(encoding="utf-8"), account_id=account
+        )
+        template = TemplateRef("", parameters)
+        if not holds_template(described, TEMPLATE_PATH.read_text(encoding="utf-8"), template):
+            running = {
+                p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])
+            }
+            return (
+                f"stack set {spec.name} runs Version={running.get('Version', '?')}, not this "
+                f"release ({plan.package.version} with the plan's settings)"
+            )
+        org = OrganizationsHook(
+            aws_conn_id=self.aws_conn_id, verify=self.verify, config=self.botocore_config
+        ).snapshot()
+        resolution = resolve_waves(plan, org)
+        resolution.raise_for_problems("waves against the organization")
+        wanted = {
+            target
+            for wave in resolution.waves
+            if config.runs_wave(wave.name)
+            for target in wave.targets
+        }
+        instances = {
+            instance.target: instance.status
+            for instance in (
+                Instance.from_api(summary)
+                for summary in stack_sets.list_stack_instances(spec.name, call_as=spec.call_as)
+            )
+        }
+        missing = sorted(target for target in wanted if target not in instances)
+        stale = sorted(t for t in wanted if t in instances and instances[t] != "CURRENT")
+        if missing or stale:
+            return f"{len(missing)} targets have no instance, {len(stale)} are not CURRENT" + (
+                f" (e.g. {_first(missing or stale)})"
+            )
+        return None
+
+
+def _first(targets: Sequence[Target]) -> str:
+    return str(targets[0])
+
+
+class WaveApprovalOperator(ApprovalOperator):
+    """A human approves the next wave (Airflow's Required Actions page), or rejects it.
+
+    Reject fails the task, and the rollback treats it as ``approval_rejected``. No answer
+    within ``response_timeout`` (default 24 h) fails it the same way: a rollout does not go
+    on unattended. The task is skipped in a dry run, with ``skip_approvals``, or when the
+    run does not deploy the wave.
+    """
+
+    template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "plan_path", "run_params")
+
+    def __init__(
+        self,
+        *,
+        plan_path: str,
+        wave: str,
+        run_params: Mapping[str, Any] | None = None,
+        response_timeout: timedelta | None = DEFAULT_APPROVAL_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("subject", f"Approve the rollout to wave {wave}?")
+        super().__init__(fail_on_reject=True, response_timeout=response_timeout, **kwargs)
+        self.plan_path = plan_path
+        self.wave = wave
+        self.run_params = run_params
+
+    def execute(self, context: Any) -> Any:
+        """Skip when the run needs no approval; otherwise ask, with the waves so far."""
+        config = load_run_config(self.plan_path, self.run_params)
+        if config.dry_run:
+            raise AirflowSkipException("dry run: no approval needed")
+        if config.skip_approvals:
+            raise AirflowSkipException("approvals skipped by the run's skip_approvals param")
+        if not config.runs_wave(self.wave):
+            raise AirflowSkipException(f"wave {self.wave!r} is not among this run's waves")
+        package = config.plan.package
+        self.subject = f"Approve {package.name} {package.version} for wave {self.wave}?"
+        self.body = self._body(context, config)
+        return super().execute(context)
+
+    def _body(self, context: Any, config: RunConfig) -> str:
+        waves = wave_facts(context, config.plan, task_states(context))
+        lines = [
+            f"Wave **{self.wave}** of plan `{config.plan.name}` passed its compliance gate.",
+            "",
+            "| wave | decision | compliance |",
+            "|---|---|---|",
+        ]
+        for wave in waves:
+            decision = (wave.gate or {}).get("decision") or {}
+            percent = decision.get("compliant_percent")
+            shown = f"{percent:.1f}%" if isinstance(percent, int | float) else "-"
+            lines.append(f"| {wave.name} | {wave.decision()} | {shown} |")
+        lines += ["", "Approve to go on; Reject rolls back this run's changes."]
+        return "\n".join(lines)
+
+
+class FinalizeRolloutOperator(BaseOperator):
+    """Every wave passed: emit the package version's Asset event; skipped in a dry run.
+
+    The DAG declares the Asset as this task's outlet, so downstream DAGs can be scheduled
+    on "a new version of this package reached the whole organization". The event's extra
+    carries the version, waves and run id.
+    """
+
+    template_fields: Sequence[str] = ("plan_path", "run_params")
+    ui_color = "#b7e1a1"
+
+    def __init__(
+        self, *, plan_path: str, run_params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.run_params = run_params
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Record the release on the outlet Asset's event."""
+        config = load_run_config(self.plan_path, self.run_params)
+        if config.dry_run:
+            raise AirflowSkipException("dry run: no release to announce")
+        extra = {
+            "package": config.plan.package.name,
+            "version": config.plan.package.version,
+            "waves": list(config.waves),
+            "run_id": str(context["run_id"]),
+        }
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = extra
+        self.log.info("Rollout of %s %s complete", extra["package"], extra["version"])
+        return extra
+
+
+class RolloutRollbackOperator(RollbackOperator):
+    """The DAG's rollback task: decide from the run's task states whether to roll back,
+    then undo this run's changes (``RollbackOperator``).
+
+    It runs when any wave task failed (trigger rule ``one_failed``). It acts only when
+    the first failed wave's trigger is among the plan's ``rollback.triggers`` and the
+    mode is not ``none``; otherwise it is skipped with the reason, recorded under the
+    XCom key ``rollback_decision`` for the report.
+    """
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Decide, then roll back (or skip, saying why)."""
+        config = load_run_config(self.plan_path, self.run_params)
+        mode = self.mode or config.plan.rollback.mode
+        waves = wave_facts(context, config.plan, task_states(context))
+        decision = decide_rollback(config.plan, mode, waves)
+        context["ti"].xcom_push(key=ROLLBACK_DECISION_XCOM_KEY, value=_decision_dict(decision))
+        self.log.info("%s", decision.reason)
+        if not decision.act:
+            raise AirflowSkipException(decision.reason)
+        return super().execute(context)
+
+
+def _decision_dict(decision: RollbackDecision) -> dict[str, Any]:
+    return {
+        "act": decision.act,
+        "reason": decision.reason,
+        "failure": decision.failure.to_dict() if decision.failure else None,
+    }

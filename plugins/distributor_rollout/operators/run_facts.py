@@ -1,0 +1,71 @@
+"""Read what Airflow recorded about this run (task states, XComs) into ``core`` facts.
+
+The rollback and report tasks decide from the other tasks' states and results; this is
+the one place that knows the task ids and XCom keys they are stored under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.run_outcome import (
+    APPROVE,
+    DEPLOY,
+    WAIT_COMPLIANCE,
+    WAIT_OPERATION,
+    WAVE_STEPS,
+    WaveFacts,
+    wave_task_id,
+)
+from distributor_rollout.sensors.compliance import GATE_XCOM_KEY
+from distributor_rollout.sensors.stack_set import VERDICTS_XCOM_KEY
+
+STARTED_AT_XCOM_KEY = "started_at"
+ROLLBACK_TASK_ID = "rollback"
+
+
+def task_states(context: Any) -> dict[str, str | None]:
+    """Every task's state in this run, by task id (``None``: not started)."""
+    ti = context["ti"]
+    run_id = str(context["run_id"])
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id])
+    raw: Mapping[str, Any] = states.get(run_id, {}) if isinstance(states, Mapping) else {}
+    return {task_id: (str(state) if state is not None else None) for task_id, state in raw.items()}
+
+
+def _pull(context: Any, task_id: str, key: str = "return_value") -> Any:
+    return context["ti"].xcom_pull(task_ids=task_id, key=key)
+
+
+def wave_facts(context: Any, plan: Plan, states: Mapping[str, str | None]) -> tuple[WaveFacts, ...]:
+    """One ``WaveFacts`` per plan wave, in plan order."""
+    facts = []
+    for wave in plan.waves:
+        ids = {step: wave_task_id(wave.name, step) for step in WAVE_STEPS}
+        started = states.get(ids[DEPLOY]) is not None
+        approval = _pull(context, ids[APPROVE]) if wave.approval and started else None
+        facts.append(
+            WaveFacts(
+                name=wave.name,
+                states={step: states.get(task_id) for step, task_id in ids.items()},
+                deployed=_pull(context, ids[DEPLOY]) if started else None,
+                operation=_pull(context, ids[WAIT_OPERATION], VERDICTS_XCOM_KEY)
+                if started
+                else None,
+                gate=_pull(context, ids[WAIT_COMPLIANCE], GATE_XCOM_KEY) if started else None,
+                started_at=_pull(context, ids[DEPLOY], STARTED_AT_XCOM_KEY) if started else None,
+                approved_at=_responded_at(approval),
+            )
+        )
+    return tuple(facts)
+
+
+def _responded_at(approval: Any) -> str | None:
+    if not isinstance(approval, Mapping):
+        return None
+    value = approval.get("responded_at")
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -1,0 +1,38 @@
+"""Deployment-wide settings read from Airflow's configuration at run time (never at parse).
+
+``[distributor_rollout] time_scale`` (env ``AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE``)
+divides every wait the rollout measures itself: gate timeouts, bake times and poll
+intervals. It exists for simulators whose clock runs faster than real time (awssim's
+``--speed``): with both set to the same factor, a gate's "5 minutes of bake" still means
+5 minutes of the simulated fleet's time. Against real AWS it must stay 1 (the default).
+"""
+
+from __future__ import annotations
+
+import math
+
+from airflow.providers.common.compat.sdk import conf
+
+from distributor_rollout.core.errors import ValidationError, wrong
+
+SECTION = "distributor_rollout"
+
+
+def time_scale() -> float:
+    """The configured time scale (1.0 when unset); a clear error when it is not > 0."""
+    raw = conf.get(SECTION, "time_scale", fallback="1")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValidationError(
+            "Airflow configuration",
+            [wrong(f"{SECTION}.time_scale", "not a positive number", raw, "a number > 0, e.g. 1")],
+        )
+    return value
+
+
+def scaled_seconds(seconds: float) -> float:
+    """A duration in the fleet's time, in real seconds under the configured time scale."""
+    return seconds / time_scale()

@@ -1,0 +1,52 @@
+"""Real DAG runs against awssim: a migrated metadata DB, aws_default on the simulator, and
+the rollout's waits scaled to awssim's clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from airflow.utils.db import upgradedb
+
+from awssim.server import SimServer
+from awssim.simulator import Simulator
+from distributor_rollout.dag_factory import dag_id_for
+from rollout_demo import rehearsal
+
+SPEED = 300.0
+"""awssim's clock, and the rollout's time scale: the plan's gates hold in fleet time."""
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """This worker's metadata DB (a fresh file per session, see tests/conftest.py)."""
+    upgradedb()
+
+
+@pytest.fixture
+def rollout_sim(
+    sim: Simulator, awssim_server: SimServer, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> Simulator:
+    """The demo organization at SPEED, with aws_default and the time scale pointing at it."""
+    sim.load("demo", None, speed=SPEED, seed=0)
+    connection = {
+        "conn_type": "aws",
+        "login": "awssim-admin",
+        "password": "awssim",
+        "extra": {"endpoint_url": awssim_server.endpoint_url, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", str(SPEED))
+    return sim
+
+
+@pytest.fixture
+def rehearse(rollout_sim: Simulator) -> Callable[..., Any]:
+    """Run the example plan's DAG for real; returns the Rehearsal."""
+
+    def run(params: Mapping[str, Any] | None = None, decide: Any = rehearsal.approve_all) -> Any:
+        return rehearsal.rehearse(dag_id_for("examplepackage"), params, decide=decide)
+
+    return run

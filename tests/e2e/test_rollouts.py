@@ -1,0 +1,190 @@
+"""Whole rollouts through real DAG runs (``dag.test()``) against awssim, one per scenario.
+
+Each test asserts the fleet's ground truth from awssim — which version every node runs,
+which stack instances exist, which calls changed something — not task states alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from awssim.server import SimServer
+from awssim.simulator import Simulator
+from distributor_rollout.core.org import Organization
+from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.waves import resolve_waves
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = "ExamplePackage"
+STACK_SET = "distributor-examplepackage"
+Rehearse = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return load_plan(REPO / "include" / "rollouts" / "examplepackage.yaml")
+
+
+def wave_targets(plan: Plan, names: Iterable[str]) -> set[tuple[str, str]]:
+    """(account, Region) of the named waves, resolved against the demo org's snapshot."""
+    org = Organization.from_dict(json.loads((REPO / "include/orgs/example.json").read_text()))
+    wanted = set(names)
+    return {
+        (target.account_id, target.region)
+        for wave in resolve_waves(plan, org).waves
+        if wave.name in wanted
+        for target in wave.targets
+    }
+
+
+def targeted_nodes(sim: Simulator, targets: set[tuple[str, str]]) -> list[Any]:
+    """The nodes the association reaches in those targets (tagged Distributor=enabled)."""
+    return [
+        node
+        for node in sim.fleet
+        if (node.account_id, node.region) in targets and node.tags.get("Distributor") == "enabled"
+    ]
+
+
+def others(sim: Simulator, nodes: list[Any]) -> list[Any]:
+    inside = {node.instance_id for node in nodes}
+    return [node for node in sim.fleet if node.instance_id not in inside]
+
+
+def instances(sim: Simulator) -> set[tuple[str, str]]:
+    """(account, Region) of every stack instance of the rollout's stack set."""
+    state = sim.stacksets.state()
+    return {
+        (instance["account"], instance["region"])
+        for stack_set in state.values()
+        if stack_set["name"] == STACK_SET and stack_set["status"] == "ACTIVE"
+        for instance in stack_set["instances"]
+    }
+
+
+def mutations(sim: Simulator) -> list[str]:
+    return [f"{call.service}:{call.operation}" for call in sim.ledger.calls()]
+
+
+def report_in_s3(server: SimServer, run_id: str) -> dict[str, Any]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="awssim-admin",
+        aws_secret_access_key="awssim",
+    )
+    body = s3.get_object(
+        Bucket="distributor-rollout-222222222222-us-east-1",
+        Key=f"rollouts/{PACKAGE}/{run_id}.json",
+    )["Body"].read()
+    return dict(json.loads(body))
+
+
+def test_happy_rollout_reaches_every_targeted_node_and_only_those(
+    rehearse: Rehearse, rollout_sim: Simulator, awssim_server: SimServer, plan: Plan
+) -> None:
+    result = rehearse()
+    assert result.succeeded, result.task_states
+    assert result.approvals == (("prod.approve", "Approve"),)
+    targets = wave_targets(plan, ["canary", "nonprod", "prod"])
+    nodes = targeted_nodes(rollout_sim, targets)
+    assert nodes
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+    assert all(node.installed == {} for node in others(rollout_sim, nodes))
+    assert instances(rollout_sim) == targets
+
+    report = result.report
+    assert report["status"] == "succeeded"
+    assert [w["decision"] for w in report["waves"]] == ["passed", "passed", "approved"]
+    assert report_in_s3(awssim_server, result.run_id) == report
+    assert all(w["duration_seconds"] is not None for w in report["waves"])
+
+    # The same version again (a scheduled run): nothing to do, nothing changed.
+    before = mutations(rollout_sim)
+    again = rehearse()
+    assert again.succeeded
+    assert again.task_states["check_deployed"] == "skipped"
+    assert again.task_states["canary.deploy"] == "skipped"
+    assert "nothing to do" in again.report["summary"]
+    assert mutations(rollout_sim) == before
+
+
+def test_a_dry_run_changes_nothing(rehearse: Rehearse, rollout_sim: Simulator) -> None:
+    result = rehearse({"dry_run": True})
+    assert result.succeeded, result.task_states
+    assert result.report["status"] == "dry_run"
+    assert mutations(rollout_sim) == []
+    assert all(node.installed == {} for node in rollout_sim.fleet)
+    assert result.task_states["prod.approve"] == "skipped"
+    assert result.approvals == ()
+
+
+def test_a_failing_canary_is_rolled_back_and_later_waves_never_deploy(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    first = rehearse({"waves": ["canary", "nonprod"]})
+    assert first.succeeded, first.task_states
+    rollout_sim.set_scenario("canary-failure")  # 1.1.0 is new: it fails on canary nodes
+
+    result = rehearse({"version": "1.1.0"})
+    assert not result.succeeded
+    assert result.task_states["canary.wait_compliance"] == "failed"
+    assert result.task_states["rollback"] == "success"
+    assert result.task_states["nonprod.deploy"] == "upstream_failed"
+    assert result.report["status"] == "rolled_back"
+    rollout_sim.settle()
+    before = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod"]))
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in before)
+    prod = targeted_nodes(rollout_sim, wave_targets(plan, ["prod"]))
+    assert all(node.installed == {} for node in prod)
+    assert not instances(rollout_sim) & wave_targets(plan, ["prod"])
+
+
+def test_a_failed_stack_set_operation_rolls_back_what_the_run_touched(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    rollout_sim.set_scenario("stackset-failure")
+    result = rehearse()
+    assert not result.succeeded
+    assert result.task_states["nonprod.wait_operation"] == "failed"
+    assert result.task_states["prod.deploy"] == "upstream_failed"
+    assert result.report["status"] == "rolled_back", result.report["summary"]
+    rollout_sim.settle()
+    # A first install rolls back to nothing: no node keeps the package, no instance stays.
+    assert all(node.installed == {} for node in rollout_sim.fleet)
+    assert instances(rollout_sim) == set()
+
+
+def test_a_throttling_storm_is_ridden_out(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    rollout_sim.set_scenario("throttling")
+    result = rehearse({"waves": ["canary", "nonprod"]})
+    assert result.succeeded, result.task_states
+    nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod"]))
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+    assert rollout_sim.ledger.calls()  # the storm did not stop the real work
+
+
+def test_a_rejected_approval_rolls_the_run_back(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    first = rehearse({"waves": ["canary", "prod"], "skip_approvals": True})
+    assert first.succeeded, first.task_states
+    result = rehearse({"version": "1.1.0", "waves": ["canary", "prod"]}, decide=lambda task: False)
+    assert result.approvals == (("prod.approve", "Reject"),)
+    assert result.task_states["prod.approve"] == "failed"
+    assert result.report["status"] == "rolled_back"
+    assert result.report["waves"][2]["decision"] == "rejected"
+    rollout_sim.settle()
+    nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "prod"]))
+    assert nodes
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
