@@ -20,7 +20,7 @@ from distributor_rollout.core.targets import Target
 from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_prepare import PrepareStackSetOperator
-from distributor_rollout.operators.stack_set_rollback import RollbackOperator
+from distributor_rollout.operators.stack_set_rollback import RollbackIncomplete, RollbackOperator
 from distributor_rollout.sensors.compliance import AssociationComplianceSensor, ComplianceGateFailed
 from distributor_rollout.sensors.stack_set import StackSetOperationSensor
 
@@ -247,3 +247,58 @@ def test_the_whole_chain_rides_out_a_throttling_storm(
     run = rollout(plan, aws_conn, tmp_path / "builds", "run-1", "1.0.2")
     assert gate(run, "run-1")["state"] == "PASS"
     assert all(node.installed == {PACKAGE: "1.0.2"} for node in canary_nodes(fast_sim))
+
+
+def test_an_uninstall_that_keeps_failing_is_retried_then_reported(
+    fast_sim: Simulator, aws_conn: str, tmp_path: Path
+) -> None:
+    # A first install, rolled back by uninstalling; the uninstall (a stack set update)
+    # fails every time in one sandbox account. The rollback tries again there only, then
+    # keeps the wave's instances (deleting them would delete the association that still
+    # has to uninstall) and names what it could not restore.
+    plan = write_plan(tmp_path)
+    run = rollout(plan, aws_conn, tmp_path / "builds", "run-1", "1.0.2")
+    assert gate(run, "run-1")["state"] == "PASS"
+    scenario = tmp_path / "uninstall-fails.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": "uninstall-fails",
+                "seed": 1,
+                "stack_instance_failures": [
+                    {"accounts": [SANDBOX[0]], "regions": ["us-east-1"], "actions": ["UPDATE"]}
+                ],
+            }
+        )
+    )
+    fast_sim.set_scenario(scenario)
+    fast_sim.ledger.clear()
+    context = make_context("rollback", run_id="run-1")
+    with pytest.raises(RollbackIncomplete, match=f"{SANDBOX[0]}/us-east-1"):
+        run_task(
+            RollbackOperator(
+                task_id="rollback",
+                release=run["release"],
+                wave_results=[run["deployed"]],
+                mode="uninstall",
+                poll_interval=0.2,
+                **run["step"],
+            ),
+            context,
+        )
+    result = context["ti"].xcom["rollback"]
+    assert [(a["kind"], a["status"]) for a in result["actions"]] == [
+        ("uninstall_by_template", "failed"),
+        ("delete", "skipped"),
+    ]
+    assert "retry 2: 0 of 1 restored" in result["actions"][0]["summary"]
+    assert f"{SANDBOX[0]}/us-east-1" in result["failed"]
+    # One update on both targets, then one more on the failing target per retry.
+    updates = [c for c in fast_sim.ledger.calls(operation="UpdateStackSet") if c.ok]
+    assert len(updates) == 3
+    fast_sim.settle()
+    # Where the update ran, the nodes uninstalled; the failing account's nodes still have it.
+    assert all(
+        node.installed == ({PACKAGE: "1.0.2"} if node.account_id == SANDBOX[0] else {})
+        for node in canary_nodes(fast_sim)
+    )

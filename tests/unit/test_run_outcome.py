@@ -229,3 +229,19 @@ def test_any_mix_of_states_gives_a_valid_report(states: list[tuple[str | None, .
     failure = first_failure(waves)
     assert (report.status == "failed") == (failure is not None)
     assert [w.decision for w in report.waves] == [w.decision() for w in waves]
+
+
+def test_a_dry_run_and_a_rejection_say_what_happened(plan: Plan) -> None:
+    planned = WaveFacts(
+        name="canary",
+        states={"deploy": "success", "wait_operation": "success", "wait_compliance": "skipped"},
+        deployed={"targets": ["300000000001/us-east-1", "300111111112/us-east-1"]},
+    )
+    dry = build_report(facts(plan, dry_run=True, waves=(planned,)))
+    assert dry.status == "dry_run"
+    assert "dry run, nothing changed; 1 waves would deploy to 2 account/Region targets" in (
+        dry.summary
+    )
+
+    rejected = build_report(facts(plan, waves=(wave("prod", **{**PASSED, "approve": "failed"}),)))
+    assert "wave prod rejected: its approval was rejected or timed out" in rejected.summary

@@ -267,6 +267,8 @@ def _rollback_line(rollback: RollbackReport) -> str:
 
 
 def _why(wave: WaveReport) -> str:
+    if wave.decision == "rejected":
+        return "its approval was rejected or timed out"
     if wave.compliance is not None and wave.compliance.decision == "FAIL":
         return wave.compliance.reason
     if wave.operation is not None and wave.operation.failed:

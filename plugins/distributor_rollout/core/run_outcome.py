@@ -213,6 +213,13 @@ def _summary(facts: RunFacts, report: RunReport) -> str:
             f"{report.package_name} {report.package_version}: nothing to do, already "
             "deployed to every target of the run's waves"
         )
+    if report.status == "dry_run":
+        planned = [wave for wave in report.waves if wave.targets]
+        targets = sum(wave.targets for wave in planned)
+        return (
+            f"{report.package_name} {report.package_version}: dry run, nothing changed; "
+            f"{len(planned)} waves would deploy to {targets} account/Region targets"
+        )
     text = summarize(report)
     failed_steps = [step for step, state in facts.step_states.items() if state == FAILED]
     if failed_steps and first_failure(facts.waves) is None:

@@ -214,45 +214,33 @@ class RollbackOperator(StackSetOperatorBase):
         uninstall_failed: set[Target] = set()
         for index, action in enumerate(plan.actions):
             op_id = operation_id(context["run_id"], "rollback", str(index))
-            parts: list[tuple[RollbackAction, str]] = [(action, str(index))]
-            if isinstance(action, DeleteInstances):
-                if not self._operation(release, op_id):
-                    # Deleting an instance deletes its association: only once its nodes
-                    # have run the uninstall. Decided again on every resume, from AWS.
-                    unconfirmed = (
-                        self.wait_for_uninstall(action.targets(), action.wave, config.plan)
-                        - uninstall_failed
-                    )
-                    uninstall_failed |= unconfirmed
-                    failed |= unconfirmed
-                blocked = action.targets() & uninstall_failed
-                if blocked:
-                    failed |= blocked
-                    outcomes.append(
-                        _outcome(
-                            action,
-                            op_id,
-                            "skipped",
-                            f"not deleted where its uninstall failed ({len(blocked)} targets)",
-                        )
-                    )
-                    parts = [
-                        (part, f"{index}p{k}")
-                        for k, part in enumerate(narrowed(action, action.targets() - blocked))
-                    ]
-            for part, label in parts:
-                part_id = operation_id(context["run_id"], "rollback", label)
-                lost, summary = self._run_with_retries(context, release, config.plan, part, label)
-                failed |= lost
-                if isinstance(action, UNINSTALL_ACTIONS):
-                    uninstall_failed |= lost
-                status = "failed" if lost else "succeeded"
-                outcomes.append(_outcome(part, part_id, status, summary))
+            if isinstance(action, DeleteInstances) and not self._operation(release, op_id):
+                # Deleting an instance deletes its association: only once its nodes have
+                # run the uninstall. Decided again on every resume, from AWS.
+                unconfirmed = (
+                    self.wait_for_uninstall(action.targets(), action.wave, config.plan)
+                    - uninstall_failed
+                )
+                uninstall_failed |= unconfirmed
+                failed |= unconfirmed
+            if isinstance(action, DeleteInstances) and action.targets() & uninstall_failed:
+                # All or nothing: a delete narrowed to the confirmed targets would need its
+                # narrowing remembered across resumes, and a kept instance is harmless
+                # (its association keeps uninstalling on nodes that come back).
+                failed |= action.targets()
+                outcomes.append(_outcome(action, op_id, "skipped", "its uninstall failed"))
+                continue
+            lost, summary = self._run_with_retries(context, release, config.plan, action, index)
+            failed |= lost
+            if isinstance(action, UNINSTALL_ACTIONS):
+                uninstall_failed |= lost
+            status = "failed" if lost else "succeeded"
+            outcomes.append(_outcome(action, op_id, status, summary))
         failed |= self._confirm_kept_uninstalls(plan, config.plan, uninstall_failed)
         return self._finish(context, plan, outcomes, failed)
 
     def _run_with_retries(
-        self, context: Any, release: Release, plan: Plan, action: RollbackAction, label: str
+        self, context: Any, release: Release, plan: Plan, action: RollbackAction, index: int
     ) -> tuple[frozenset[Target], str]:
         """Run the action; try again, only where it failed, up to ``ROLLBACK_RETRIES``
         times (each retry its own deterministic operation). What stays lost, and a summary.
@@ -260,7 +248,7 @@ class RollbackOperator(StackSetOperatorBase):
         StackSets failures in a rollback are mostly transient (throttled resource
         handlers, a member account busy): retrying just those targets usually restores
         them, and a target that keeps failing is reported, never hidden."""
-        op_id = operation_id(context["run_id"], "rollback", label)
+        op_id = operation_id(context["run_id"], "rollback", str(index))
         verdict = self._run_action(context, release, plan, action, op_id)
         lost = unrestored(verdict, action.targets())
         summary = verdict.summary
@@ -277,7 +265,8 @@ class RollbackOperator(StackSetOperatorBase):
             )
             still: frozenset[Target] = frozenset()
             for k, part in enumerate(narrowed(action, lost)):
-                retry_id = operation_id(context["run_id"], "rollback", f"{label}r{attempt}p{k}")
+                # Deterministic: on a resume, ``lost`` is read again from the same operations.
+                retry_id = operation_id(context["run_id"], "rollback", f"{index}r{attempt}p{k}")
                 retried = self._run_action(context, release, plan, part, retry_id)
                 still |= unrestored(retried, part.targets())
             summary += f"; retry {attempt}: {len(lost) - len(still)} of {len(lost)} restored"
