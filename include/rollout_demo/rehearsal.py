@@ -106,6 +106,7 @@ class Approver:
                 print(f"[{elapsed:6.1f}s] {task_id:<24} {state}", flush=True)
 
     def _answer_waiting(self) -> None:
+        answers: list[tuple[str, str]] = []
         with create_session() as session:
             waiting = session.scalars(
                 select(TaskInstance).where(
@@ -128,8 +129,11 @@ class Approver:
                     task_instance=ti,
                     session=session,
                 )
-                self.answered.append((ti.task_id, choice))
-                print(f"[approver] {choice} {ti.task_id} (as the Required Actions page would)")
+                answers.append((ti.task_id, choice))
+        # Only once the session committed: a busy SQLite may refuse it, and we answer again.
+        for task_id, choice in answers:
+            self.answered.append((task_id, choice))
+            print(f"[approver] {choice} {task_id} (as the Required Actions page would)")
 
 
 def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:

@@ -1,10 +1,13 @@
-"""Deployment-wide settings read from Airflow's configuration at run time (never at parse).
+"""Deployment-wide settings read from Airflow's configuration (never from AWS, connections
+or Variables, so reading them while a DAG file is parsed is fine).
 
 ``[distributor_rollout] time_scale`` (env ``AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE``)
 divides every wait the rollout measures itself: gate timeouts, bake times and poll
 intervals. It exists for simulators whose clock runs faster than real time (awssim's
 ``--speed``): with both set to the same factor, a gate's "5 minutes of bake" still means
 5 minutes of the simulated fleet's time. Against real AWS it must stay 1 (the default).
+Tasks read it when they run; the DAG factory reads it at parse time for the operators'
+poll intervals, so set it alike for the DAG processor, workers and triggerer.
 """
 
 from __future__ import annotations

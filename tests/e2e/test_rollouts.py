@@ -180,6 +180,7 @@ def test_a_rejected_approval_rolls_the_run_back(
     first = rehearse({"waves": ["canary", "prod"], "skip_approvals": True})
     assert first.succeeded, first.task_states
     result = rehearse({"version": "1.1.0", "waves": ["canary", "prod"]}, decide=lambda task: False)
+    assert not result.succeeded
     assert result.approvals == (("prod.approve", "Reject"),)
     assert result.task_states["prod.approve"] == "failed"
     assert result.report["status"] == "rolled_back"
@@ -188,3 +189,15 @@ def test_a_rejected_approval_rolls_the_run_back(
     nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "prod"]))
     assert nodes
     assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+
+
+def test_invalid_params_fail_the_run_in_validate_before_any_change(
+    rehearse: Rehearse, rollout_sim: Simulator
+) -> None:
+    result = rehearse({"source": "does/not/exist"})
+    assert not result.succeeded
+    assert result.task_states["validate"] == "failed"
+    assert result.task_states["rollback"] == "skipped"
+    assert result.report["status"] == "failed"
+    assert "failed before the waves: validate" in result.report["summary"]
+    assert mutations(rollout_sim) == []

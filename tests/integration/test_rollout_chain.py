@@ -282,6 +282,7 @@ def test_an_uninstall_that_keeps_failing_is_retried_then_reported(
                 wave_results=[run["deployed"]],
                 mode="uninstall",
                 poll_interval=0.2,
+                retry_pause=0,
                 **run["step"],
             ),
             context,

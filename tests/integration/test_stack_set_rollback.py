@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_support import make_context, run_task
 from compliance_support import count_calls
 from stack_set_support import (
@@ -29,6 +29,7 @@ from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.operators import stack_set_rollback
+from distributor_rollout.operators.rollout import FinalizeRolloutOperator
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_rollback import (
     DEFAULT_UNINSTALL_TIMEOUT,
@@ -69,6 +70,7 @@ def rollback(
         aws_conn_id=conn,
         poll_interval=0.1,
         wait_timeout=60,
+        retry_pause=0,
         **kwargs,
     )
 
@@ -224,6 +226,10 @@ def test_a_rolled_back_run_refuses_to_deploy_again(
     # Clearing the run's tasks must not adopt the undone deployment and pass.
     with pytest.raises(ConfigurationError, match="was rolled back"):
         deploy(plan, "canary", second, aws_conn, RUN)
+    # Nor may a cleared gate or approval that passes afterwards announce the release.
+    finalize = FinalizeRolloutOperator(task_id="finalize", plan_path=plan, aws_conn_id=aws_conn)
+    with pytest.raises(AirflowFailException, match="was rolled back"):
+        finalize.execute(make_context("finalize", run_id=RUN))
     assert operation_calls(fast_sim) == []
     assert set(versions(aws, CANARY).values()) == {"1.0.0"}
 

@@ -17,7 +17,7 @@ from distributor_rollout.core.plan import NotifyEvent, Plan
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import RunReport, RunStatus, render_table
 from distributor_rollout.core.rules import fill_bucket_pattern
-from distributor_rollout.core.run_outcome import SKIPPED, RunFacts, build_report
+from distributor_rollout.core.run_outcome import FAILED, SKIPPED, SUCCESS, RunFacts, build_report
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.operators.config import load_run_config
@@ -75,7 +75,16 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         plan, dry_run = self._plan()
         states = task_states(context)
         ti = context["ti"]
-        decision = ti.xcom_pull(task_ids=ROLLBACK_TASK_ID, key=ROLLBACK_DECISION_XCOM_KEY) or {}
+        rollback_state = states.get(ROLLBACK_TASK_ID)
+        # A rollback cleared with a resumed run keeps its old XComs until it runs again:
+        # read them only when it ran in this try of the run.
+        ran = rollback_state in (SUCCESS, FAILED)
+        rollback = ti.xcom_pull(task_ids=ROLLBACK_TASK_ID, key=ROLLBACK_XCOM_KEY)
+        decision = (
+            ti.xcom_pull(task_ids=ROLLBACK_TASK_ID, key=ROLLBACK_DECISION_XCOM_KEY) or {}
+            if ran
+            else {}
+        )
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None)
         facts = RunFacts(
@@ -88,8 +97,8 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             finished_at=datetime.now(UTC).isoformat(),
             waves=wave_facts(context, plan, states),
             step_states={step: states.get(step) for step in (*STEPS_BEFORE_WAVES, "finalize")},
-            rollback_state=states.get(ROLLBACK_TASK_ID),
-            rollback=ti.xcom_pull(task_ids=ROLLBACK_TASK_ID, key=ROLLBACK_XCOM_KEY),
+            rollback_state=rollback_state,
+            rollback=rollback if ran else None,
             rollback_reason=decision.get("reason"),
             nothing_to_do=states.get("check_deployed") == SKIPPED,
         )
@@ -98,11 +107,19 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         self.log.info("%s", report.summary)
         result = report.to_dict()
         ti.xcom_push(key=REPORT_XCOM_KEY, value=result)
+        succeeded = report.status in ("succeeded", "dry_run")
         if dry_run or facts.nothing_to_do:
             self.log.info("Nothing changed in this run: the report is not uploaded")
         else:
-            self._publish(plan, report)
-        if report.status not in ("succeeded", "dry_run"):
+            try:
+                self._publish(plan, report)
+            except Exception as error:
+                if succeeded:
+                    raise  # retried; the rollout's own outcome is already recorded
+                # The rollout's failure is the news: do not let the upload hide it.
+                self.log.exception("Could not publish the report")
+                raise RolloutFailed(f"{report.summary} (report not published: {error})") from error
+        if not succeeded:
             raise RolloutFailed(report.summary)
         return result
 
@@ -136,7 +153,10 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         event = NOTIFY_EVENT.get(report.status)
         if topic is None or event is None or event not in plan.notify.events:
             return
-        SnsHook(**self._hook_parameters).publish_to_target(  # type: ignore[no-untyped-call]
+        # The topic's own Region (arn:aws:sns:<region>:<account>:<name>), not the connection's.
+        region = topic.split(":")[3]
+        hook = SnsHook(**{**self._hook_parameters, "region_name": region})  # type: ignore[no-untyped-call]
+        hook.publish_to_target(
             target_arn=topic,
             message=report.summary,
             subject=f"Rollout {report.status}: {report.package_name} {report.package_version}"[

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.deployment import Instance, holds_template
+from distributor_rollout.core.operation_ids import step_prefix
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.params import RunConfig
-from distributor_rollout.core.run_outcome import RollbackDecision, decide_rollback
+from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.run_outcome import RollbackDecision, decide_rollback, first_failure
 from distributor_rollout.core.stack_parameters import render_stack_parameters
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.waves import resolve_waves
@@ -240,15 +243,18 @@ class WaveApprovalOperator(ApprovalOperator):
         return "\n".join(lines)
 
 
-class FinalizeRolloutOperator(BaseOperator):
-    """Every wave passed: emit the package version's Asset event; skipped in a dry run.
+class FinalizeRolloutOperator(AwsBaseOperator[StackSetHook]):
+    """Every wave passed: emit the package version's Asset event.
 
     The DAG declares the Asset as this task's outlet, so downstream DAGs can be scheduled
-    on "a new version of this package reached the whole organization". The event's extra
-    carries the version, waves and run id.
+    on "a new version of this package reached the whole organization"; the event's extra
+    carries the version, waves and run id. Skipped in a dry run and in a run of only some
+    of the plan's waves (the version has not reached everything). Fails when this run was
+    rolled back (a cleared approval or gate passed afterwards must not announce it).
     """
 
-    template_fields: Sequence[str] = ("plan_path", "run_params")
+    aws_hook_class = StackSetHook
+    template_fields: Sequence[str] = aws_template_fields("plan_path", "run_params")
     ui_color = "#b7e1a1"
 
     def __init__(
@@ -263,6 +269,12 @@ class FinalizeRolloutOperator(BaseOperator):
         config = load_run_config(self.plan_path, self.run_params)
         if config.dry_run:
             raise AirflowSkipException("dry run: no release to announce")
+        skipped = [wave.name for wave in config.plan.waves if not config.runs_wave(wave.name)]
+        if skipped:
+            raise AirflowSkipException(
+                f"waves {', '.join(skipped)} were not in this run: no release to announce"
+            )
+        self._refuse_rolled_back(config, str(context["run_id"]))
         extra = {
             "package": config.plan.package.name,
             "version": config.plan.package.version,
@@ -273,6 +285,21 @@ class FinalizeRolloutOperator(BaseOperator):
             context["outlet_events"][outlet].extra = extra
         self.log.info("Rollout of %s %s complete", extra["package"], extra["version"])
         return extra
+
+    def _refuse_rolled_back(self, config: RunConfig, run_id: str) -> None:
+        spec = config.plan.stack_set
+        hook = StackSetHook(**{**self._hook_parameters, "region_name": spec.region})
+        prefix = step_prefix(run_id, "rollback")
+        undone = [
+            summary["OperationId"]
+            for summary in hook.list_operations(spec.name, call_as=spec.call_as)
+            if summary["OperationId"].startswith(prefix)
+        ]
+        if undone:
+            raise AirflowFailException(
+                f"run {run_id} was rolled back (operation {undone[0]}): its release is not "
+                "out; start a new run"
+            )
 
 
 class RolloutRollbackOperator(RollbackOperator):
@@ -287,9 +314,13 @@ class RolloutRollbackOperator(RollbackOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Decide, then roll back (or skip, saying why)."""
+        waves = wave_facts(context, load_plan(Path(self.plan_path)), task_states(context))
+        if first_failure(waves) is None:
+            # Only a failure before the waves (e.g. invalid params in validate) gets here:
+            # nothing was deployed, and the run's config may not even load.
+            raise AirflowSkipException("no wave failed: nothing this run deployed to roll back")
         config = load_run_config(self.plan_path, self.run_params)
         mode = self.mode or config.plan.rollback.mode
-        waves = wave_facts(context, config.plan, task_states(context))
         decision = decide_rollback(config.plan, mode, waves)
         context["ti"].xcom_push(key=ROLLBACK_DECISION_XCOM_KEY, value=_decision_dict(decision))
         self.log.info("%s", decision.reason)

@@ -69,6 +69,8 @@ task fails."""
 
 ROLLBACK_RETRIES = 2
 """Times a rollback action is tried again on the targets where it failed."""
+RETRY_PAUSE_SECONDS = 30.0
+"""The pause before each retry, so a throttled or busy target has time to settle."""
 
 
 class RollbackIncomplete(AwsRolloutError, AirflowFailException):
@@ -112,6 +114,8 @@ class RollbackOperator(StackSetOperatorBase):
         a wave this run deploys (its task failed after starting an operation, so it
         returned nothing) is rebuilt from this run's operations for that wave; None for a
         wave not run (its deploy task was skipped) is ignored.
+    :param retry_pause: seconds (fleet time, see ``settings.time_scale``) to pause before
+        trying a failed action again where it failed.
     :param mode: ``previous_version``, ``uninstall`` or ``none``; default: the plan's
         (after the run's ``rollback_mode`` param).
     """
@@ -134,6 +138,7 @@ class RollbackOperator(StackSetOperatorBase):
         wave_results: Sequence[Mapping[str, Any] | None] | str,
         run_params: Mapping[str, Any] | None = None,
         mode: str | None = None,
+        retry_pause: float = RETRY_PAUSE_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +147,7 @@ class RollbackOperator(StackSetOperatorBase):
         self.wave_results = wave_results
         self.run_params = run_params
         self.mode = mode
+        self.retry_pause = retry_pause
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Run (or resume) the rollback plan; its record."""
@@ -264,6 +270,13 @@ class RollbackOperator(StackSetOperatorBase):
                 ROLLBACK_RETRIES,
             )
             still: frozenset[Target] = frozenset()
+            retry_ids = [
+                operation_id(context["run_id"], "rollback", f"{index}r{attempt}p{k}")
+                for k in range(len(narrowed(action, lost)))
+            ]
+            if not any(self._operation(release, retry_id) for retry_id in retry_ids):
+                # A short pause before trying again (not on a resume that already did).
+                time.sleep(scaled_seconds(self.retry_pause))
             for k, part in enumerate(narrowed(action, lost)):
                 # Deterministic: on a resume, ``lost`` is read again from the same operations.
                 retry_id = operation_id(context["run_id"], "rollback", f"{index}r{attempt}p{k}")
