@@ -61,6 +61,9 @@ class Approver:
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> Approver:
+        # Runs created from now on are this rehearsal's (by creation time: dag.test() gives
+        # a rerun of the same logical date the run id, start date and row id of the old one).
+        self._since = timezone.utcnow()
         self._thread = threading.Thread(target=self._loop, name="approver", daemon=True)
         self._thread.start()
         return self
@@ -83,14 +86,18 @@ class Approver:
                 if self._errors % 20 == 0:
                     print(f"[approver] cannot read the metadata DB: {error}", flush=True)
 
+    def _current_run(self, session: Any) -> str | None:
+        """The run this rehearsal started (other runs' approvals are not ours to answer)."""
+        return session.scalar(
+            select(DagRun.run_id)
+            .where(DagRun.dag_id == self.dag_id, DagRun.created_at >= self._since)
+            .order_by(DagRun.id.desc())
+            .limit(1)
+        )
+
     def _print_progress(self) -> None:
         with create_session() as session:
-            run_id = session.scalar(
-                select(DagRun.run_id)
-                .where(DagRun.dag_id == self.dag_id, DagRun.start_date >= self._since)
-                .order_by(DagRun.id.desc())
-                .limit(1)
-            )
+            run_id = self._current_run(session)
             rows = session.execute(
                 select(TaskInstance.task_id, TaskInstance.state).where(
                     TaskInstance.dag_id == self.dag_id,
@@ -111,6 +118,7 @@ class Approver:
             waiting = session.scalars(
                 select(TaskInstance).where(
                     TaskInstance.dag_id == self.dag_id,
+                    TaskInstance.run_id == self._current_run(session),
                     TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
                 )
             ).all()
@@ -180,12 +188,19 @@ def rehearse(
     *,
     decide: Decide = approve_all,
     progress: bool = False,
+    when: datetime | None = None,
 ) -> Rehearsal:
-    """Run the DAG once with these params (the trigger form's values); its outcome."""
+    """Run the DAG once with these params (the trigger form's values); its outcome.
+
+    ``when`` fixes the run's logical date and so its run id: rehearsing again with the same
+    ``when`` runs every task of that same run again (``dag.test()`` replaces the run), as
+    clearing a run's tasks in the UI would.
+    """
     dag = load_dag(dag_id)
+    dates: dict[str, Any] = {"logical_date": when, "run_after": when} if when else {}
     with Approver(dag_id, decide, progress) as approver:
         started = time.monotonic()
-        run = dag.test(run_conf=dict(params or {}))
+        run = dag.test(run_conf=dict(params or {}), **dates)
         elapsed = time.monotonic() - started
     with create_session() as session:
         states = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -46,7 +47,11 @@ def rollout_sim(
 def rehearse(rollout_sim: Simulator) -> Callable[..., Any]:
     """Run the example plan's DAG for real; returns the Rehearsal."""
 
-    def run(params: Mapping[str, Any] | None = None, decide: Any = rehearsal.approve_all) -> Any:
-        return rehearsal.rehearse(dag_id_for("examplepackage"), params, decide=decide)
+    def run(
+        params: Mapping[str, Any] | None = None,
+        decide: Any = rehearsal.approve_all,
+        when: datetime | None = None,
+    ) -> Any:
+        return rehearsal.rehearse(dag_id_for("examplepackage"), params, decide=decide, when=when)
 
     return run

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,26 @@ def test_invalid_params_fail_the_run_in_validate_before_any_change(
     assert result.report["status"] == "failed"
     assert "failed before the waves: validate" in result.report["summary"]
     assert mutations(rollout_sim) == []
+
+
+def test_running_a_failed_runs_tasks_again_continues_without_duplicate_operations(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    # The nonprod gate times out (a third of its nodes are offline) and the run stops
+    # without rolling back; the nodes come back, and the same run is run again.
+    when = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    rollout_sim.set_scenario("unmanaged-nodes")
+    stopped = rehearse({"rollback_mode": "none"}, when=when)
+    assert not stopped.succeeded
+    assert stopped.task_states["nonprod.wait_compliance"] == "failed"
+    assert stopped.task_states["rollback"] == "skipped"
+
+    rollout_sim.set_scenario("happy")
+    resumed = rehearse({"rollback_mode": "none"}, when=when)
+    assert resumed.run_id == stopped.run_id
+    assert resumed.succeeded, resumed.task_states
+    creates = [c for c in rollout_sim.ledger.calls(operation="CreateStackInstances") if c.ok]
+    assert len(creates) == 3  # canary, nonprod, prod: each started once, then adopted
+    assert len(rollout_sim.ledger.calls(operation="CreateStackSet", ok=True)) == 1
+    nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod", "prod"]))
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)

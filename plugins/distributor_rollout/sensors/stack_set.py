@@ -193,8 +193,9 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
 
 def _summary(verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
     """The sensor's small XCom: per operation, counts and failed targets."""
+    failed = any(verdict.outcome == "failed" for verdict in verdicts.values())
     return {
-        "outcome": "succeeded",
+        "outcome": "failed" if failed else "succeeded",
         "operations": {
             operation_id: {
                 "status": verdict.status,
