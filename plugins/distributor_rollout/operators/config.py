@@ -1,20 +1,65 @@
-"""The run's configuration as every operator sees it: the plan file plus the trigger params."""
+"""The run's configuration as every operator sees it: the plan file plus the trigger params.
+
+A run is pinned to the plan it validated: ``validate`` returns the plan's digest, and every
+later task of the run refuses a plan file that changed since (a run that waits a day for an
+approval must not deploy its last wave with other settings than its first). The rollback
+and the report only warn: undoing and reporting must still happen.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk import get_current_context
+
+from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.params import RunConfig, apply_params
 from distributor_rollout.core.plan_validation import load_plan
 
+VALIDATE_TASK_ID = "validate"
+PLAN_DIGEST_KEY = "plan_digest"
+log = logging.getLogger(__name__)
 
-def load_run_config(plan_path: str | Path, run_params: Mapping[str, Any] | None) -> RunConfig:
+
+class PlanChangedError(RolloutError):
+    """The plan file changed after this run validated it."""
+
+
+def load_run_config(
+    plan_path: str | Path, run_params: Mapping[str, Any] | None, *, pinned: bool = True
+) -> RunConfig:
     """Validate the plan and apply the run's params to it (raises ValidationError).
 
     Cheap and deterministic, so each task recomputes it instead of passing the whole
-    configuration through XCom.
+    configuration through XCom. Inside a DAG run, the plan must still be the one
+    ``validate`` saw (``PlanChangedError``; with ``pinned=False``, a warning).
     """
     path = Path(plan_path)
-    return apply_params(load_plan(path), run_params or {}, base_dir=path.parent)
+    plan = load_plan(path)
+    validated = _validated_digest()
+    if validated is not None and validated != plan.digest():
+        message = (
+            f"plan {path} changed after this run validated it (digest {validated[:12]} → "
+            f"{plan.digest()[:12]}); restore it to finish this run, or start a new run"
+        )
+        if pinned:
+            raise PlanChangedError(message)
+        log.warning("%s: going on with the plan as it is now", message)
+    return apply_params(plan, run_params or {}, base_dir=path.parent)
+
+
+def _validated_digest() -> str | None:
+    """The digest ``validate`` recorded for this run; None outside a DAG run's task."""
+    try:
+        context = get_current_context()
+    except RuntimeError:
+        return None  # not inside a running task (tests, the CLI)
+    ti = context.get("ti")
+    if ti is None or ti.task_id == VALIDATE_TASK_ID:
+        return None
+    summary = ti.xcom_pull(task_ids=VALIDATE_TASK_ID)
+    digest = summary.get(PLAN_DIGEST_KEY) if isinstance(summary, Mapping) else None
+    return str(digest) if digest else None

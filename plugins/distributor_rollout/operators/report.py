@@ -126,7 +126,7 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
     def _plan(self) -> tuple[Plan, bool]:
         """The run's plan; the plan alone if the params were invalid (validate failed)."""
         try:
-            config = load_run_config(self.plan_path, self.run_params)
+            config = load_run_config(self.plan_path, self.run_params, pinned=False)
         except ValidationError as error:
             self.log.warning("Reporting on the plan as written: %s", error)
             return load_plan(Path(self.plan_path)), False

@@ -30,7 +30,7 @@ from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.stack_set import StackSetHook
-from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.operators.config import PLAN_DIGEST_KEY, load_run_config
 from distributor_rollout.operators.package import ensure_build
 from distributor_rollout.operators.run_facts import task_states, wave_facts
 from distributor_rollout.operators.stack_set_prepare import TEMPLATE_PATH
@@ -46,7 +46,8 @@ class ValidateRunOperator(BaseOperator):
     """Validate the plan and the run's params; log what the run will do.
 
     Every problem is reported at once, naming its field, before any AWS call. Returns
-    ``{"version", "waves", "dry_run", "skip_approvals", "overrides"}``.
+    ``{"version", "waves", "dry_run", "skip_approvals", "overrides", "plan_digest"}``; later
+    tasks refuse a plan file whose digest changed since (``operators.config``).
     """
 
     template_fields: Sequence[str] = ("plan_path", "run_params")
@@ -73,11 +74,12 @@ class ValidateRunOperator(BaseOperator):
             " (dry run: nothing will change)" if config.dry_run else "",
             f"; overridden by params: {', '.join(config.overrides)}" if config.overrides else "",
         )
-        return run_summary(config)
+        # The plan as written: every later task of the run checks it is still that plan.
+        return {**run_summary(config), PLAN_DIGEST_KEY: load_plan(Path(self.plan_path)).digest()}
 
 
 def run_summary(config: RunConfig) -> dict[str, Any]:
-    """The small dict ``validate`` returns."""
+    """The small dict ``validate`` returns (plus the plan file's digest)."""
     return {
         "version": config.plan.package.version,
         "waves": list(config.waves),
@@ -319,7 +321,7 @@ class RolloutRollbackOperator(RollbackOperator):
             # Only a failure before the waves (e.g. invalid params in validate) gets here:
             # nothing was deployed, and the run's config may not even load.
             raise AirflowSkipException("no wave failed: nothing this run deployed to roll back")
-        config = load_run_config(self.plan_path, self.run_params)
+        config = load_run_config(self.plan_path, self.run_params, pinned=False)
         mode = self.mode or config.plan.rollback.mode
         decision = decide_rollback(config.plan, mode, waves)
         context["ti"].xcom_push(key=ROLLBACK_DECISION_XCOM_KEY, value=_decision_dict(decision))

@@ -205,7 +205,8 @@ class RollbackOperator(StackSetOperatorBase):
             time.sleep(interval)
 
     def _rollback(self, context: Any) -> dict[str, Any]:
-        config = load_run_config(self.plan_path, self.run_params)
+        # Undoing must happen even if the plan file changed since the run validated it.
+        config = load_run_config(self.plan_path, self.run_params, pinned=False)
         if config.dry_run:
             raise AirflowSkipException("dry run: nothing was deployed to roll back")
         release = self.load_release(self._release_dict())
