@@ -33,7 +33,11 @@ def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> d
     """Airflow's settings for an in-repo, self-contained run (set before importing it)."""
     return {
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO" if verbose else "WARNING",
-        "AIRFLOW_HOME": str(home),
+        # Quiet what says nothing about the rollout: operator links looking up their XCom
+        # before it exists (a logged 404) and third-party deprecation warnings.
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": ""
+        if verbose
+        else "airflow.sdk.api.client=CRITICAL py.warnings=ERROR",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
