@@ -19,6 +19,7 @@ from distributor_rollout.core.deployment import (
     account_ous,
     candidate_operation_ids,
     create_operation_id,
+    deployment_gap,
     holds_template,
     next_step,
     planned_calls,
@@ -278,3 +279,21 @@ def test_a_lost_wave_record_is_rebuilt_from_its_operations() -> None:
         (f"300000000002/{EAST}", "updated", previous),
         (f"300000000003/{EAST}", "created", None),
     ]
+
+
+def test_a_release_is_out_only_where_every_target_has_a_current_instance() -> None:
+    wanted = [Target("111111111111", "us-east-1"), Target("222222222222", "us-east-1")]
+    current = [Instance(target, "CURRENT") for target in wanted]
+    assert deployment_gap(current, wanted) is None
+    assert (
+        deployment_gap([*current, Instance(Target("3" * 12, "us-east-1"), "OUTDATED")], wanted)
+        is None
+    )
+
+    outdated = [current[0], Instance(wanted[1], "OUTDATED")]
+    assert deployment_gap(outdated, wanted) == (
+        "0 targets have no instance, 1 are not CURRENT (e.g. 222222222222/us-east-1)"
+    )
+    assert deployment_gap(current[:1], wanted) == (
+        "1 targets have no instance, 0 are not CURRENT (e.g. 222222222222/us-east-1)"
+    )

@@ -183,6 +183,21 @@ def holds_template(described: Mapping[str, Any], template_body: str, template: T
     return all(values.get(key) == value for key, value in template.parameters.items())
 
 
+def deployment_gap(instances: Iterable[Instance], wanted: Iterable[Target]) -> str | None:
+    """Why a stack set that holds the release has not yet deployed it to every ``wanted``
+    target (None when it has): each needs an instance, and the instance ``CURRENT``."""
+    status = {instance.target: instance.status for instance in instances}
+    targets = sorted(set(wanted))
+    missing = [target for target in targets if target not in status]
+    stale = [target for target in targets if target in status and status[target] != "CURRENT"]
+    if missing or stale:
+        return (
+            f"{len(missing)} targets have no instance, {len(stale)} are not CURRENT "
+            f"(e.g. {(missing or stale)[0]})"
+        )
+    return None
+
+
 def rollback_preferences(
     preferences: OperationPreferences | None, regions: Iterable[str]
 ) -> OperationPreferences:

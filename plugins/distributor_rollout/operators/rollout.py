@@ -18,22 +18,18 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from distributor_rollout.core.changes import TemplateRef
-from distributor_rollout.core.deployment import Instance, holds_template
+from distributor_rollout.core.deployment import Instance, deployment_gap, holds_template
 from distributor_rollout.core.operation_ids import step_prefix
-from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.run_outcome import RollbackDecision, decide_rollback, first_failure
-from distributor_rollout.core.stack_parameters import render_stack_parameters
-from distributor_rollout.core.targets import Target
 from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.config import PLAN_DIGEST_KEY, load_run_config
-from distributor_rollout.operators.package import ensure_build
 from distributor_rollout.operators.run_facts import task_states, wave_facts
-from distributor_rollout.operators.stack_set_prepare import TEMPLATE_PATH
+from distributor_rollout.operators.stack_set_prepare import render_release
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=24)
@@ -143,13 +139,9 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
             return f"stack set {spec.name} does not exist yet"
         if not isinstance(self.build, Mapping):
             raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
-        out = ensure_build(plan, self.build, self.build_root)
         account = AccountIdentityHook(**hook_parameters).caller_account_id()
-        parameters = render_stack_parameters(
-            plan, (out / MANIFEST_FILE).read_text(encoding="utf-8"), account_id=account
-        )
-        template = TemplateRef("", parameters)
-        if not holds_template(described, TEMPLATE_PATH.read_text(encoding="utf-8"), template):
+        template_text, parameters = render_release(plan, self.build, self.build_root, account)
+        if not holds_template(described, template_text, TemplateRef("", parameters)):
             running = {
                 p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])
             }
@@ -162,30 +154,17 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
         ).snapshot()
         resolution = resolve_waves(plan, org)
         resolution.raise_for_problems("waves against the organization")
-        wanted = {
+        wanted = [
             target
             for wave in resolution.waves
             if config.runs_wave(wave.name)
             for target in wave.targets
-        }
-        instances = {
-            instance.target: instance.status
-            for instance in (
-                Instance.from_api(summary)
-                for summary in stack_sets.list_stack_instances(spec.name, call_as=spec.call_as)
-            )
-        }
-        missing = sorted(target for target in wanted if target not in instances)
-        stale = sorted(t for t in wanted if t in instances and instances[t] != "CURRENT")
-        if missing or stale:
-            return f"{len(missing)} targets have no instance, {len(stale)} are not CURRENT" + (
-                f" (e.g. {_first(missing or stale)})"
-            )
-        return None
-
-
-def _first(targets: Sequence[Target]) -> str:
-    return str(targets[0])
+        ]
+        instances = [
+            Instance.from_api(summary)
+            for summary in stack_sets.list_stack_instances(spec.name, call_as=spec.call_as)
+        ]
+        return deployment_gap(instances, wanted)
 
 
 class WaveApprovalOperator(ApprovalOperator):

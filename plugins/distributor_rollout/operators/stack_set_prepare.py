@@ -53,6 +53,21 @@ still knows the run created it (no previous version to restore), instead of mist
 own template for the previous one."""
 
 
+def render_release(
+    plan: Plan,
+    build: Mapping[str, Any],
+    build_root: str | None,
+    account: str,
+    template_path: str | Path | None = None,
+) -> tuple[str, dict[str, str]]:
+    """This release's template text and stack set parameters, from the (re)built package."""
+    out = ensure_build(plan, build, build_root)
+    parameters = render_stack_parameters(
+        plan, (out / MANIFEST_FILE).read_text(encoding="utf-8"), account_id=account
+    )
+    return Path(template_path or TEMPLATE_PATH).read_text(encoding="utf-8"), parameters
+
+
 def release_key(stack_set_name: str, run_id: str) -> str:
     """Where a run's release is recorded in the artifacts bucket (written once per run)."""
     return f"runs/{stack_set_name}/{run_tag_value(run_id)}/release.json"
@@ -171,12 +186,10 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         spec = plan.stack_set
         region = spec.region
         hook_parameters = {**self._hook_parameters, "region_name": region}
-        out = ensure_build(plan, self.build, self.build_root)
         account = AccountIdentityHook(**hook_parameters).caller_account_id()
-        parameters = render_stack_parameters(
-            plan, (out / MANIFEST_FILE).read_text(encoding="utf-8"), account_id=account
+        template_text, parameters = render_release(
+            plan, self.build, self.build_root, account, self.template_path
         )
-        template_text = Path(self.template_path or TEMPLATE_PATH).read_text(encoding="utf-8")
         s3 = PackageBucketHook(**hook_parameters)
         bucket = fill_bucket_pattern(spec.artifacts_bucket, account_id=account, region=region)
         bucket_missing = self._check_artifacts_bucket(s3, bucket, account, region)
