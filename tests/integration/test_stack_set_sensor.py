@@ -11,6 +11,7 @@ from airflow_support import first_event, make_context, run_task
 from stack_set_support import CALL_AS, NONPROD, REGION, STACK_SET, cfn, release, write_plan
 
 from awssim.pytest_plugin import AwsClients
+from awssim.scenario import Scenario, Throttling
 from awssim.simulator import Simulator
 from distributor_rollout.hooks.retries import is_transient
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
@@ -130,7 +131,22 @@ def test_the_trigger_outlasts_a_throttling_storm(
         OperationPreferences={"MaxConcurrentCount": 1},
         CallAs=CALL_AS,
     )["OperationId"]
-    fast_sim.set_scenario("throttling")
+    # A storm, not the demo's 30% drizzle: with this seed the first DescribeStackSetOperation
+    # and the first ListStackSetOperationResults are both throttled, so the trigger meets the
+    # storm however quickly the operation ends (timing on a loaded machine decides that).
+    fast_sim.set_scenario(
+        Scenario(
+            name="storm",
+            seed=3,
+            throttling=[
+                Throttling(
+                    services=["cloudformation"],
+                    operations=["DescribeStackSetOperation", "ListStackSetOperationResults"],
+                    rate=0.9,
+                )
+            ],
+        )
+    )
     transient: list[BaseException] = []
 
     def recording(error: BaseException) -> bool:
