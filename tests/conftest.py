@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,11 @@ def _airflow_home() -> None:
 _airflow_home()
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+
+# Property tests judge logic, not speed: on 2 cores shared by two xdist workers and the
+# in-process simulators, one example can stall past hypothesis' 200 ms default deadline.
+settings.register_profile("repo", deadline=None)
+settings.load_profile("repo")
 
 # awssim's fixtures (awssim_server, sim, aws) for tests that run against the simulator.
 pytest_plugins = ["awssim.pytest_plugin"]

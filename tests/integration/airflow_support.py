@@ -53,28 +53,36 @@ async def first_event(trigger: BaseTrigger, timeout: float = 120.0) -> TriggerEv
     return await asyncio.wait_for(_first(), timeout)
 
 
-def run_task(operator: Any, context: dict[str, Any] | None = None, timeout: float = 120.0) -> Any:
-    """Run ``operator`` to completion through any number of deferrals; returns its result."""
+def run_task(
+    operator: Any,
+    context: dict[str, Any] | None = None,
+    timeout: float = 120.0,
+    *,
+    deferred: TaskDeferred | None = None,
+) -> Any:
+    """Run ``operator`` to completion through any number of deferrals; returns its result.
+
+    With ``deferred`` (what its ``execute`` raised earlier), resume from that deferral
+    instead of starting over."""
     context = context or make_context(operator.task_id)
     # Airflow resumes a deferred task on a fresh copy parsed from the DAG, in another
     # process: resume on a copy of the operator as constructed, so state kept on ``self``
     # across a deferral is lost here as it would be there.
     pristine = _fresh_copy(operator)
-    resume: tuple[str, dict[str, Any]] | None = None
-    while True:
+    if deferred is None:
         try:
-            if resume is None:
-                return operator.execute(context)
-            method, kwargs = resume
-            operator = _fresh_copy(pristine)
-            return getattr(operator, method)(context, **kwargs)
-        except TaskDeferred as deferred:
-            trigger = deferred.trigger
-            # The triggerer rebuilds the trigger from its serialized form: so do we.
-            classpath, trigger_kwargs = trigger.serialize()
-            rebuilt = _import(classpath)(**trigger_kwargs)
-            event = asyncio.run(first_event(rebuilt, timeout))
-            resume = (deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload})
+            return operator.execute(context)
+        except TaskDeferred as first:
+            deferred = first
+    while True:
+        # The triggerer rebuilds the trigger from its serialized form: so do we.
+        classpath, trigger_kwargs = deferred.trigger.serialize()
+        event = asyncio.run(first_event(_import(classpath)(**trigger_kwargs), timeout))
+        kwargs = {**(deferred.kwargs or {}), "event": event.payload}
+        try:
+            return getattr(_fresh_copy(pristine), deferred.method_name)(context, **kwargs)
+        except TaskDeferred as again:
+            deferred = again
 
 
 def _fresh_copy(operator: Any) -> Any:

@@ -174,28 +174,37 @@ def test_a_retry_adopts_its_operations_and_keeps_their_classification(
 
 
 def test_a_foreign_operation_is_waited_out_deferred(
-    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+    sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
     plan = write_plan(tmp_path)
     rel = release(aws, "1.0.0", None, create=True)
     foreign = cfn(aws).create_stack_instances(
         StackSetName=STACK_SET,
-        DeploymentTargets={"OrganizationalUnitIds": [fast_sim.org.ou_ids_by_path["/Prod/EU"]]},
+        DeploymentTargets={"OrganizationalUnitIds": [sim.org.ou_ids_by_path["/Prod/EU"]]},
         Regions=["us-east-1"],
         OperationPreferences={"MaxConcurrentCount": 1},
         CallAs=CALL_AS,
     )["OperationId"]
+    task = deploy(plan, "canary", rel, aws_conn, deferrable=True)
+    context = make_context(run_id=RUN)
 
-    result = run_task(
-        deploy(plan, "canary", rel, aws_conn, deferrable=True), make_context(run_id=RUN)
-    )
+    # The foreign operation takes minutes of simulated time (real time here): the deploy
+    # must defer on it rather than start its own operation.
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context)
+    assert deferred.value.trigger.operation_ids == [foreign]
+    assert operation_calls(sim) == ["CreateStackInstances"]
+
+    sim.settle()
+    result = run_task(task, context, deferred=deferred.value)
 
     foreign_op = cfn(aws).describe_stack_set_operation(
         StackSetName=STACK_SET, OperationId=foreign, CallAs=CALL_AS
     )["StackSetOperation"]
     assert foreign_op["Status"] == "SUCCEEDED"
     assert result["operations"] == [create_operation_id(RUN, "canary", 0)]
-    assert [c for c in fast_sim.ledger.calls(service="cloudformation") if not c.ok] == []
+    assert operation_calls(sim) == ["CreateStackInstances", "CreateStackInstances"]
+    assert [c for c in sim.ledger.calls(service="cloudformation") if not c.ok] == []
 
 
 def test_bad_configuration_fails_before_any_change(
@@ -440,7 +449,7 @@ class PushLog(RecordingTaskInstance):
 
 
 def test_started_at_is_pushed_once_before_any_aws_call_and_not_on_resume(
-    fast_sim: Simulator,
+    sim: Simulator,
     aws: AwsClients,
     aws_conn: str,
     tmp_path: Path,
@@ -449,18 +458,23 @@ def test_started_at_is_pushed_once_before_any_aws_call_and_not_on_resume(
     plan = write_plan(tmp_path)
     first = release(aws, "1.0.0", None, create=True)
     run_task(deploy(plan, "canary", first, aws_conn), make_context(run_id="run-1"))
-    settle(fast_sim)
+    sim.settle()
     second = release(aws, "2.0.0", "1.0.0")
     wider = write_plan(
         tmp_path,
         waves=[{"name": "canary", "ous": ["/Sandbox"], "regions": ["us-east-1", "eu-west-1"]}],
     )
-    ti = PushLog(task_id="deploy_canary", run_id=RUN, calls=count_calls(fast_sim, monkeypatch))
+    ti = PushLog(task_id="deploy_canary", run_id=RUN, calls=count_calls(sim, monkeypatch))
     context = {"ti": ti, "task_instance": ti, "run_id": RUN}
 
     before = datetime.now(UTC)
-    # Deferred between its update and its create: it resumes in execute_complete.
-    result = run_task(deploy(wider, "canary", second, aws_conn, deferrable=True), context)
+    # Deferred between its update and its create (the update takes minutes of simulated
+    # time, real time here): it resumes in execute_complete.
+    task = deploy(wider, "canary", second, aws_conn, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context)
+    sim.settle()
+    result = run_task(task, context, deferred=deferred.value)
 
     assert len(result["operations"]) == 2
     started = [(value, calls) for key, value, calls in ti.pushes if key == STARTED_AT_XCOM_KEY]

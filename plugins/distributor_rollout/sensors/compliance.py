@@ -191,8 +191,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         gate = self._gate or self._load()
         targets = self._targets()
         while True:
+            began = time.time()  # judged as of the poll's start, as the trigger does
             poll = self.hook.poll(targets, self._association_name, self.concurrency)
-            elapsed = elapsed_since(self._opened_at, time.time())
+            elapsed = elapsed_since(self._opened_at, began)
             decision = evaluate_poll(
                 poll.compliances,
                 poll.unread,

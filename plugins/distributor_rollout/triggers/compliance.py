@@ -120,6 +120,9 @@ class AssociationComplianceTrigger(BaseTrigger):
         passing_since = self.passing_since
         polls = 0
         while True:
+            # A poll is judged as of when it began: reads slowed by throttling backoff must
+            # not push a fleet that was still within its timeout past it.
+            began = time.time()
             try:
                 poll = await hook.poll_async(targets, self.association_name, self.concurrency)
             except MemberAccessDenied as error:
@@ -137,7 +140,7 @@ class AssociationComplianceTrigger(BaseTrigger):
                 yield _event({"status": "error", "message": str(error)})
                 return
             polls += 1
-            elapsed = elapsed_since(self.opened_at, time.time())
+            elapsed = elapsed_since(self.opened_at, began)
             decision = evaluate_poll(
                 poll.compliances,
                 poll.unread,
