@@ -158,6 +158,50 @@ def test_a_first_install_is_uninstalled_then_deleted(
     assert set(versions(aws, CANARY).values()) == {None}
 
 
+def test_a_rollback_that_dies_midway_leaves_a_record_of_how_far_it_got(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    fast_sim.settle()
+    fast_sim.ledger.clear()
+
+    class WorkerLost(Exception):
+        """The worker running the task goes away."""
+
+    class DiesBeforeDeleting(RollbackOperator):
+        # The uninstall has run on AWS; the task dies while waiting for the nodes.
+        def wait_for_uninstall(self, targets: Any, wave_name: str, plan: Any) -> set[Target]:
+            raise WorkerLost
+
+    task = DiesBeforeDeleting(
+        task_id="rollback",
+        plan_path=plan,
+        release=rel,
+        wave_results=[canary],
+        aws_conn_id=aws_conn,
+        poll_interval=0.1,
+        deferrable=False,
+    )
+    context = make_context("rollback", run_id=RUN)
+    with pytest.raises(WorkerLost):
+        run_task(task, context)
+
+    record = context["ti"].xcom[ROLLBACK_XCOM_KEY]
+    assert record["complete"] is False
+    assert [(a["kind"], a["status"]) for a in record["actions"]] == [
+        ("uninstall", "succeeded"),
+        ("delete", "pending"),
+    ]
+    assert record["actions"][1]["operation_id"]
+    assert record["restored"] == []
+    assert record["failed"] == sorted(str(target) for target in CANARY)
+    # Ground truth: the uninstall ran, the delete never started.
+    assert operation_calls(fast_sim) == ["UpdateStackInstances"]
+    assert instance_targets(fast_sim) == CANARY
+
+
 def test_a_failed_uninstall_is_retried_reported_and_its_delete_skipped(
     fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
@@ -185,6 +229,7 @@ def test_a_failed_uninstall_is_retried_reported_and_its_delete_skipped(
         run_task(rollback(plan, rel, [canary], aws_conn, deferrable=False), context)
 
     result = context["ti"].xcom[ROLLBACK_XCOM_KEY]
+    assert result["complete"] is True
     assert [(a["kind"], a["status"]) for a in result["actions"]] == [
         ("uninstall", "failed"),
         ("delete", "skipped"),

@@ -206,6 +206,35 @@ def test_the_report_condenses_operations_and_gates(plan: Plan) -> None:
     assert "wave canary failed: compliance 50.0% can no longer reach 100%" in report.summary
 
 
+def test_a_rollback_that_died_midway_names_every_target_as_unfinished(plan: Plan) -> None:
+    failed_wave = (wave("canary", deploy="success", wait_operation="failed"),)
+    unfinished = {
+        "mode": "uninstall",
+        "actions": [{"status": "succeeded"}, {"status": "pending"}],
+        "restored": [],
+        "failed": ["300000000001/us-east-1", "300111111112/us-east-1"],
+        "complete": False,
+    }
+    report = build_report(
+        facts(plan, waves=failed_wave, rollback=unfinished, rollback_state="failed")
+    )
+
+    assert report.status == "rollback_failed"
+    assert report.rollback is not None
+    assert (report.rollback.status, report.rollback.actions) == ("failed", 2)
+    assert report.rollback.restored_targets == 0
+    assert [(f.target, f.reason) for f in report.rollback.failed_targets] == [
+        ("300000000001/us-east-1", "rollback did not finish"),
+        ("300111111112/us-east-1", "rollback did not finish"),
+    ]
+    finished = {**unfinished, "restored": [], "complete": True}
+    report = build_report(
+        facts(plan, waves=failed_wave, rollback=finished, rollback_state="failed")
+    )
+    assert report.rollback is not None
+    assert {f.reason for f in report.rollback.failed_targets} == {"not restored"}
+
+
 def test_nothing_to_do_and_early_failures_say_so(plan: Plan) -> None:
     skipped = (wave("canary", deploy="skipped"),)
     report = build_report(facts(plan, waves=skipped, nothing_to_do=True))

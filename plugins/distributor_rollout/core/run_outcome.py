@@ -302,6 +302,8 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
             )
         return None
     failed = [str(target) for target in result.get("failed") or ()]
+    # An unfinished record: the task died mid-rollback, so no target is known restored.
+    reason = "not restored" if result.get("complete", True) else "rollback did not finish"
     status: RollbackStatus = "failed" if failed or facts.rollback_state == FAILED else "succeeded"
     return RollbackReport(
         mode=result.get("mode", facts.plan.rollback.mode),
@@ -309,7 +311,7 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
         restored_targets=len(result.get("restored") or ()),
         status=status,
         failed_targets=tuple(
-            FailedTargetEntry(target=target, reason="not restored")
+            FailedTargetEntry(target=target, reason=reason)
             for target in failed[:FAILED_TARGETS_CAP]
         ),
         failed_targets_total=len(failed),

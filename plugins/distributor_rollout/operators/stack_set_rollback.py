@@ -90,8 +90,11 @@ class RollbackOperator(StackSetOperatorBase):
     association and leave the package on the nodes with nothing to remove it.
 
     Returns (and pushes under ``rollback``) ``{"mode", "note", "actions": [... with
-    "operation_id", "status", "summary"], "restored": [targets], "failed": [targets]}``,
-    and raises ``RollbackIncomplete`` at the end if any target could not be restored.
+    "operation_id", "status", "summary"], "restored": [targets], "failed": [targets],
+    "complete": true}``, and raises ``RollbackIncomplete`` at the end if any target could
+    not be restored. Before each action it pushes the same record with ``"complete":
+    false``, the actions not yet run ``pending`` and every target in ``failed``: a task
+    that dies mid-rollback leaves the report an honest account of how far it got.
 
     After an uninstall, the next action waits until every node of its targets has run the
     uninstall (``wait_for_uninstall``: the association's node counts, read through the
@@ -220,6 +223,9 @@ class RollbackOperator(StackSetOperatorBase):
         failed: set[Target] = set()
         uninstall_failed: set[Target] = set()
         for index, action in enumerate(plan.actions):
+            # Recorded before each action: if the task dies here, the report still says
+            # which actions ran and which targets may not be restored.
+            self._push_progress(context, plan, outcomes)
             op_id = operation_id(context["run_id"], "rollback", str(index))
             if isinstance(action, DeleteInstances) and not self._operation(release, op_id):
                 # Deleting an instance deletes its association: only once its nodes have
@@ -404,6 +410,26 @@ class RollbackOperator(StackSetOperatorBase):
     def _operation(self, release: Release, op_id: str) -> dict[str, Any] | None:
         return self.hook.describe_operation(release.stack_set_name, op_id, call_as=release.call_as)
 
+    def _push_progress(
+        self, context: Any, plan: RollbackPlan, outcomes: list[dict[str, Any]]
+    ) -> None:
+        """Push an unfinished record: the actions so far, the rest ``pending``, and every
+        target of the plan counted as not restored until the rollback has finished."""
+        pending = [
+            _outcome(action, operation_id(context["run_id"], "rollback", str(index)), "pending", "")
+            for index, action in enumerate(plan.actions)
+            if index >= len(outcomes)
+        ]
+        record = {
+            "mode": plan.mode,
+            "note": plan.note,
+            "actions": [*outcomes, *pending],
+            "restored": [],
+            "failed": [str(target) for target in sorted(plan.targets())],
+            "complete": False,
+        }
+        context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=record)
+
     def _finish(
         self,
         context: Any,
@@ -419,6 +445,7 @@ class RollbackOperator(StackSetOperatorBase):
             "actions": outcomes,
             "restored": [str(target) for target in restored],
             "failed": failed_names,
+            "complete": True,
         }
         context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=result)
         started = [outcome for outcome in outcomes if outcome["status"] != "skipped"]
