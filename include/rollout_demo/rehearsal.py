@@ -19,13 +19,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow import settings
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
 from airflow.models.hitl import HITLDetail
-from airflow.models.taskinstance import TaskInstance
+from airflow.models.taskinstance import TaskInstance, clear_task_instances
 from airflow.models.trigger import handle_event_submit
 from airflow.models.xcom import XComModel
-from airflow.sdk import timezone
+from airflow.sdk import DagRunState, timezone
+from airflow.sdk.definitions.dag import _run_task
+from airflow.serialization.serialized_objects import DagSerialization
 from airflow.triggers.base import TriggerEvent
 from airflow.utils.session import create_session
 from airflow.utils.state import TaskInstanceState
@@ -52,6 +55,8 @@ class Approver:
     dag_id: str
     decide: Decide = approve_all
     progress: bool = False
+    run_id: str | None = None
+    """The run to answer; default: the run created after this approver started."""
     answered: list[tuple[str, str]] = field(default_factory=list)
     _seen: dict[str, str] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic)
@@ -88,6 +93,8 @@ class Approver:
 
     def _current_run(self, session: Any) -> str | None:
         """The run this rehearsal started (other runs' approvals are not ours to answer)."""
+        if self.run_id is not None:
+            return self.run_id
         return session.scalar(
             select(DagRun.run_id)
             .where(DagRun.dag_id == self.dag_id, DagRun.created_at >= self._since)
@@ -163,6 +170,8 @@ class Rehearsal:
     report: Mapping[str, Any] | None
     task_states: Mapping[str, str | None]
     approvals: tuple[tuple[str, str], ...] = ()
+    tries: Mapping[str, int] = field(default_factory=dict)
+    """Each task's try number (how often it was started)."""
 
     @property
     def succeeded(self) -> bool:
@@ -193,8 +202,9 @@ def rehearse(
     """Run the DAG once with these params (the trigger form's values); its outcome.
 
     ``when`` fixes the run's logical date and so its run id: rehearsing again with the same
-    ``when`` runs every task of that same run again (``dag.test()`` replaces the run), as
-    clearing a run's tasks in the UI would.
+    ``when`` runs every task of that same run again (``dag.test()`` replaces the run and
+    its XComs), as clearing the whole run in the UI would. To clear only some tasks of a
+    run, keeping the others' states and XComs, see ``resume``.
     """
     dag = load_dag(dag_id)
     dates: dict[str, Any] = {"logical_date": when, "run_after": when} if when else {}
@@ -202,22 +212,78 @@ def rehearse(
         started = time.monotonic()
         run = dag.test(run_conf=dict(params or {}), **dates)
         elapsed = time.monotonic() - started
-    with create_session() as session:
-        states = {
-            ti.task_id: (str(ti.state) if ti.state is not None else None)
-            for ti in session.scalars(
-                select(TaskInstance).where(
-                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id
-                )
-            )
-        }
-    report = xcom(dag_id, run.run_id, "report", "report")
     print(f"[rehearsal] {dag_id} run {run.run_id}: {run.state} in {elapsed:.1f}s")
+    return _outcome(dag_id, run.run_id, str(run.state), approver)
+
+
+def resume(
+    dag_id: str, run_id: str, *, decide: Decide = approve_all, progress: bool = False
+) -> Rehearsal:
+    """Clear a finished run's failed tasks and everything downstream of them, as the UI's
+    *Clear* (with *Downstream*) on each failed task does, and run the run on from there.
+
+    Tasks outside that set keep their states and XComs. The cleared tasks run in this
+    process through the same minimal loop as ``dag.test()`` (its ``_run_task``, triggers
+    inline); approvals are answered by the stand-in approver.
+    """
+    dag = load_dag(dag_id)
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    session = settings.Session()
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    if run is None:
+        raise KeyError(f"no run {run_id} of {dag_id}")
+    instances = run.get_task_instances(session=session)
+    cleared: set[str] = set()
+    for ti in instances:
+        if ti.state == TaskInstanceState.FAILED:
+            cleared |= {ti.task_id, *dag.get_task(ti.task_id).get_flat_relative_ids(upstream=False)}
+    clear_task_instances([ti for ti in instances if ti.task_id in cleared], session)
+    session.commit()
+    print(f"[rehearsal] cleared {len(cleared)} tasks of {run_id}: {', '.join(sorted(cleared))}")
+
+    run.dag = scheduler_dag
+    run.state = DagRunState.RUNNING  # what the scheduler does with a queued run
+    session.commit()
+    with Approver(dag_id, decide, progress, run_id=run_id) as approver:
+        started = time.monotonic()
+        while run.state == DagRunState.RUNNING:
+            session.expire_all()
+            schedulable, _ = run.update_state(session=session)
+            for ti in schedulable:
+                if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                    ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+                ti.scheduled_dttm = timezone.utcnow()
+            session.commit()
+            scheduled = [
+                ti
+                for ti in run.get_task_instances(session=session)
+                if ti.state == TaskInstanceState.SCHEDULED
+            ]
+            if not scheduled:
+                time.sleep(1)  # an approval, a retry delay or a reschedule is pending
+            for ti in scheduled:
+                _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+        elapsed = time.monotonic() - started
+    session.close()
+    print(f"[rehearsal] {dag_id} run {run_id} resumed: {run.state} in {elapsed:.1f}s")
+    return _outcome(dag_id, run_id, str(run.state), approver)
+
+
+def _outcome(dag_id: str, run_id: str, state: str, approver: Approver) -> Rehearsal:
+    """A finished run's ``Rehearsal``, read from the metadata DB."""
+    with create_session() as session:
+        instances = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        ).all()
+        states = {ti.task_id: (str(ti.state) if ti.state is not None else None) for ti in instances}
+        tries = {ti.task_id: ti.try_number for ti in instances}
     return Rehearsal(
         dag_id=dag_id,
-        run_id=run.run_id,
-        state=str(run.state),
-        report=report,
+        run_id=run_id,
+        state=state,
+        report=xcom(dag_id, run_id, "report", "report"),
         task_states=states,
         approvals=tuple(approver.answered),
+        tries=tries,
     )

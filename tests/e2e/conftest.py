@@ -55,3 +55,13 @@ def rehearse(rollout_sim: Simulator) -> Callable[..., Any]:
         return rehearsal.rehearse(dag_id_for("examplepackage"), params, decide=decide, when=when)
 
     return run
+
+
+@pytest.fixture
+def resume(rollout_sim: Simulator) -> Callable[..., Any]:
+    """Clear a rehearsed run's failed tasks and their downstream, and run it on."""
+
+    def run(stopped: rehearsal.Rehearsal, decide: Any = rehearsal.approve_all) -> Any:
+        return rehearsal.resume(stopped.dag_id, stopped.run_id, decide=decide)
+
+    return run

@@ -225,3 +225,44 @@ def test_running_a_failed_runs_tasks_again_continues_without_duplicate_operation
     assert len(rollout_sim.ledger.calls(operation="CreateStackSet", ok=True)) == 1
     nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod", "prod"]))
     assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+
+
+def test_clearing_only_the_failed_tasks_continues_from_there(
+    rehearse: Rehearse, resume: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    # As above, but only the failed gate and what follows it run again (the UI's "Clear"
+    # with "Downstream" on the failed task): the tasks that succeeded keep their states and
+    # XComs, and are not run again.
+    when = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    rollout_sim.set_scenario("unmanaged-nodes")
+    stopped = rehearse({"rollback_mode": "none"}, when=when)
+    assert stopped.task_states["nonprod.wait_compliance"] == "failed"
+    succeeded = {task for task, state in stopped.task_states.items() if state == "success"}
+    assert {"prepare", "canary.wait_compliance", "nonprod.deploy"} <= succeeded
+    before = len(mutations(rollout_sim))
+
+    rollout_sim.set_scenario("happy")
+    resumed = resume(stopped)
+
+    assert resumed.run_id == stopped.run_id
+    assert resumed.succeeded, resumed.task_states
+    # Not run again: their tries are the first run's; the failed gate ran once more.
+    assert {task: resumed.tries[task] for task in succeeded} == {
+        task: stopped.tries[task] for task in succeeded
+    }
+    assert all(resumed.task_states[task] == "success" for task in succeeded)
+    gate = "nonprod.wait_compliance"
+    assert resumed.tries[gate] == stopped.tries[gate] + 1
+    later = mutations(rollout_sim)[before:]
+    # Prod's instances, and no other change to the stack set or the package.
+    assert [m for m in later if m.startswith(("cloudformation:", "ssm:"))] == [
+        "cloudformation:CreateStackInstances"
+    ]
+    assert resumed.report is not None
+    assert [wave["decision"] for wave in resumed.report["waves"]] == [
+        "passed",
+        "passed",
+        "approved",
+    ]
+    nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod", "prod"]))
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
