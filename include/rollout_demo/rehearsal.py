@@ -11,6 +11,7 @@ Import this only after Airflow's environment is set (AIRFLOW_HOME and friends).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +35,8 @@ from airflow.utils.session import create_session
 from airflow.utils.state import TaskInstanceState
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -217,57 +220,79 @@ def rehearse(
 
 
 def resume(
-    dag_id: str, run_id: str, *, decide: Decide = approve_all, progress: bool = False
+    dag_id: str,
+    run_id: str,
+    *,
+    decide: Decide = approve_all,
+    progress: bool = False,
+    timeout: float = 600.0,
 ) -> Rehearsal:
     """Clear a finished run's failed tasks and everything downstream of them, as the UI's
     *Clear* (with *Downstream*) on each failed task does, and run the run on from there.
 
     Tasks outside that set keep their states and XComs. The cleared tasks run in this
     process through the same minimal loop as ``dag.test()`` (its ``_run_task``, triggers
-    inline); approvals are answered by the stand-in approver.
+    inline); approvals are answered by the stand-in approver. A run still running after
+    ``timeout`` seconds raises ``TimeoutError`` (``dag.test()`` itself would wait forever).
     """
     dag = load_dag(dag_id)
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     session = settings.Session()
-    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-    if run is None:
-        raise KeyError(f"no run {run_id} of {dag_id}")
-    instances = run.get_task_instances(session=session)
-    cleared: set[str] = set()
-    for ti in instances:
-        if ti.state == TaskInstanceState.FAILED:
-            cleared |= {ti.task_id, *dag.get_task(ti.task_id).get_flat_relative_ids(upstream=False)}
-    clear_task_instances([ti for ti in instances if ti.task_id in cleared], session)
-    session.commit()
-    print(f"[rehearsal] cleared {len(cleared)} tasks of {run_id}: {', '.join(sorted(cleared))}")
+    try:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is None:
+            raise KeyError(f"no run {run_id} of {dag_id}")
+        instances = run.get_task_instances(session=session)
+        cleared: set[str] = set()
+        for ti in instances:
+            if ti.state == TaskInstanceState.FAILED:
+                downstream = dag.get_task(ti.task_id).get_flat_relative_ids(upstream=False)
+                cleared |= {ti.task_id, *downstream}
+        if not cleared:
+            raise ValueError(f"run {run_id} of {dag_id} has no failed task to clear")
+        clear_task_instances([ti for ti in instances if ti.task_id in cleared], session)
+        session.commit()
+        print(f"[rehearsal] cleared {len(cleared)} tasks of {run_id}: {', '.join(sorted(cleared))}")
 
-    run.dag = scheduler_dag
-    run.state = DagRunState.RUNNING  # what the scheduler does with a queued run
+        run.dag = scheduler_dag
+        run.state = DagRunState.RUNNING  # what the scheduler does with a queued run
+        session.commit()
+        with Approver(dag_id, decide, progress, run_id=run_id) as approver:
+            started = time.monotonic()
+            while run.state == DagRunState.RUNNING:
+                if time.monotonic() - started > timeout:
+                    raise TimeoutError(f"run {run_id} still running after {timeout:.0f}s")
+                _step(run, dag, session)
+            elapsed = time.monotonic() - started
+        state = str(run.state)
+    finally:
+        session.close()
+    print(f"[rehearsal] {dag_id} run {run_id} resumed: {state} in {elapsed:.1f}s")
+    return _outcome(dag_id, run_id, state, approver)
+
+
+def _step(run: Any, dag: Any, session: Any) -> None:
+    """One turn of ``dag.test()``'s loop: schedule what can run, then run it here."""
+    session.expire_all()
+    schedulable, _ = run.update_state(session=session)
+    for ti in schedulable:
+        if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+            ti.try_number += 1
+        ti.state = TaskInstanceState.SCHEDULED
+        ti.scheduled_dttm = timezone.utcnow()
     session.commit()
-    with Approver(dag_id, decide, progress, run_id=run_id) as approver:
-        started = time.monotonic()
-        while run.state == DagRunState.RUNNING:
-            session.expire_all()
-            schedulable, _ = run.update_state(session=session)
-            for ti in schedulable:
-                if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
-                    ti.try_number += 1
-                ti.state = TaskInstanceState.SCHEDULED
-                ti.scheduled_dttm = timezone.utcnow()
-            session.commit()
-            scheduled = [
-                ti
-                for ti in run.get_task_instances(session=session)
-                if ti.state == TaskInstanceState.SCHEDULED
-            ]
-            if not scheduled:
-                time.sleep(1)  # an approval, a retry delay or a reschedule is pending
-            for ti in scheduled:
-                _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
-        elapsed = time.monotonic() - started
-    session.close()
-    print(f"[rehearsal] {dag_id} run {run_id} resumed: {run.state} in {elapsed:.1f}s")
-    return _outcome(dag_id, run_id, str(run.state), approver)
+    scheduled = [
+        ti
+        for ti in run.get_task_instances(session=session)
+        if ti.state == TaskInstanceState.SCHEDULED
+    ]
+    if not scheduled:
+        time.sleep(1)  # an approval, a retry delay or a reschedule is pending
+    for ti in scheduled:
+        try:
+            _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+        except Exception:  # as dag.test(): the task's state says it failed
+            log.exception("Task failed; ti=%s", ti)
 
 
 def _outcome(dag_id: str, run_id: str, state: str, approver: Approver) -> Rehearsal:

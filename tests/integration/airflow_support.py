@@ -62,8 +62,8 @@ def run_task(
 ) -> Any:
     """Run ``operator`` to completion through any number of deferrals; returns its result.
 
-    With ``deferred`` (what its ``execute`` raised earlier), resume from that deferral
-    instead of starting over."""
+    With ``deferred`` (what an earlier ``execute`` raised), resume from that deferral
+    instead of starting over: pass a freshly built operator, as Airflow resumes on one."""
     context = context or make_context(operator.task_id)
     # Airflow resumes a deferred task on a fresh copy parsed from the DAG, in another
     # process: resume on a copy of the operator as constructed, so state kept on ``self``

@@ -26,6 +26,7 @@ from compliance_support import (
 )
 
 from awssim.pytest_plugin import AwsClients
+from awssim.scenario import Latency, Scenario
 from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.targets import Target
@@ -33,6 +34,7 @@ from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, j
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.sensors.compliance import (
+    BACKSTOP_SLACK_SECONDS,
     GATE_XCOM_KEY,
     AssociationComplianceSensor,
     ComplianceGateFailed,
@@ -131,7 +133,7 @@ def test_deferred_by_default_and_passes_in_the_trigger(
     assert trigger.role_name == READER
     assert trigger.gate["threshold_percent"] == 95.0
     assert trigger.gate["bake_seconds"] == 1
-    assert deferred.value.timeout == timedelta(seconds=10 + 1 + 2)
+    assert deferred.value.timeout == timedelta(seconds=10 + 1 + 2 + BACKSTOP_SLACK_SECONDS)
 
     before = datetime.now(UTC)
     result = run_task(task, context)
@@ -265,6 +267,37 @@ def test_reschedule_mode_bakes_in_process_once_passing(
     assert time.monotonic() - started >= 2
 
 
+def test_slow_reads_past_the_deadline_end_in_the_gates_own_timeout(
+    sim: Simulator,
+    aws: AwsClients,
+    aws_conn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The clock runs in real time: the installs stay pending for the whole test.
+    prepare(aws, CANARY)
+    # Each poll's reads take longer than the gate's timeout plus two intervals: the first
+    # poll, begun in time, says WAIT; Airflow's own sensor timeout must not cut in before
+    # the next poll decides (it would leave no gate record, and a compliance_failed
+    # trigger where the truth is compliance_timeout).
+    slow = Latency(services=["ssm"], operations=["ListAssociations"], seconds=3.2)
+    sim.set_scenario(Scenario(name="slow reads", latency=[slow]))
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", "10")  # 1s and 1s
+    task = sensor(
+        write_plan(tmp_path, timeout="10s", poll_interval="10s"),
+        "canary",
+        aws_conn,
+        [str(t) for t in CANARY],
+        deferrable=False,
+    )
+    context = make_context(task.task_id)
+
+    with pytest.raises(ComplianceGateFailed, match="timed out"):
+        run_task(task, context)
+
+    assert context["ti"].xcom[GATE_XCOM_KEY]["decision"]["state"] == "FAIL"
+
+
 def test_bad_inputs_are_refused_before_any_call(
     fast_sim: Simulator, aws_conn: str, tmp_path: Path
 ) -> None:
@@ -334,7 +367,7 @@ def test_the_time_scale_divides_the_gate_at_run_time(
     )
     assert gate["threshold_percent"] == 95.0
     assert gate["min_nodes"] == 1
-    assert deferred.value.timeout == timedelta(seconds=6 + 3 + 2 * 0.5)
+    assert deferred.value.timeout == timedelta(seconds=6 + 3 + 2 * 0.5 + BACKSTOP_SLACK_SECONDS)
 
     # Poke mode waits between polls in real seconds too.
     poking = sensor(

@@ -100,7 +100,6 @@ def test_bake_time_is_respected(fast_sim: Simulator, aws: AwsClients, aws_conn: 
     assert decision["state"] == "PASS"
     assert time.monotonic() - started >= 1.5
     assert event["elapsed"] - decision["passing_since"] >= 1.5
-    assert event["polls"] >= 2  # passing at once, then polled again until the bake ended
     assert "passing for" in decision["reason"]
 
 

@@ -196,7 +196,9 @@ def test_a_foreign_operation_is_waited_out_deferred(
     assert operation_calls(sim) == ["CreateStackInstances"]
 
     sim.settle()
-    result = run_task(task, context, deferred=deferred.value)
+    # Resumed on a fresh copy, as Airflow resumes a deferred task.
+    resumed = deploy(plan, "canary", rel, aws_conn, deferrable=True)
+    result = run_task(resumed, context, deferred=deferred.value)
 
     foreign_op = cfn(aws).describe_stack_set_operation(
         StackSetName=STACK_SET, OperationId=foreign, CallAs=CALL_AS
@@ -474,7 +476,8 @@ def test_started_at_is_pushed_once_before_any_aws_call_and_not_on_resume(
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(context)
     sim.settle()
-    result = run_task(task, context, deferred=deferred.value)
+    resumed = deploy(wider, "canary", second, aws_conn, deferrable=True)
+    result = run_task(resumed, context, deferred=deferred.value)
 
     assert len(result["operations"]) == 2
     started = [(value, calls) for key, value, calls in ti.pushes if key == STARTED_AT_XCOM_KEY]

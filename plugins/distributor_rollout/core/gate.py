@@ -130,7 +130,8 @@ class GateSettings:
 
     ``timeout_seconds`` bounds the time to *reach* compliance. A gate that is passing at
     its timeout is allowed to finish its bake (it fails if it stops passing meanwhile),
-    so the longest a gate can stay open is ``timeout_seconds + bake_seconds``.
+    so the longest a gate can stay open is ``timeout_seconds + bake_seconds``, plus the
+    reading time of its last poll (a poll is judged as of when it began).
     """
 
     threshold_percent: float = 100.0

@@ -307,7 +307,10 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
     status: RollbackStatus = "failed" if failed or facts.rollback_state == FAILED else "succeeded"
     return RollbackReport(
         mode=result.get("mode", facts.plan.rollback.mode),
-        actions=len(result.get("actions") or ()),
+        # An unfinished record lists the actions it had not reached yet as pending.
+        actions=sum(
+            1 for action in result.get("actions") or () if action.get("status") != "pending"
+        ),
         restored_targets=len(result.get("restored") or ()),
         status=status,
         failed_targets=tuple(

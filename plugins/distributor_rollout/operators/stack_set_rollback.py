@@ -249,6 +249,7 @@ class RollbackOperator(StackSetOperatorBase):
                 uninstall_failed |= lost
             status = "failed" if lost else "succeeded"
             outcomes.append(_outcome(action, op_id, status, summary))
+        self._push_progress(context, plan, outcomes)  # every action done; confirming next
         failed |= self._confirm_kept_uninstalls(plan, config.plan, uninstall_failed)
         return self._finish(context, plan, outcomes, failed)
 

@@ -38,6 +38,11 @@ GATE_XCOM_KEY = "compliance_gate"
 (the rollback trigger) on FAIL."""
 
 
+BACKSTOP_SLACK_SECONDS = 300.0
+"""Real seconds Airflow's sensor timeout allows beyond the gate's own deadline, bake and
+two poll intervals: time for the last polls' reads, which may be slow."""
+
+
 class ComplianceGateFailed(AirflowFailException):
     """The gate failed: the wave's fleet did not comply (not retried: the decision stands).
 
@@ -146,8 +151,15 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         gate = self._load()
         targets = self._targets()
         self._opened_at = self._gate_opened_at(context)
-        # Airflow's sensor timeout is only a backstop: the gate fails itself in time.
-        self.timeout = gate.timeout_seconds + gate.bake_seconds + 2 * gate.poll_interval_seconds
+        # Airflow's sensor timeout is only a backstop: the gate fails itself in time. Its
+        # last polls may start just before the deadline and read slowly (a throttled read
+        # backs off in real time whatever the time scale), hence the slack.
+        self.timeout = (
+            gate.timeout_seconds
+            + gate.bake_seconds
+            + 2 * gate.poll_interval_seconds
+            + BACKSTOP_SLACK_SECONDS
+        )
         self.poke_interval = gate.poll_interval_seconds
         failed = self._failed_targets()
         self.log.info(
@@ -207,7 +219,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             if decision.state != "WAIT":
                 self._warn_missing(len(poll.missing), [str(target) for target in poll.missing])
                 return PokeReturnValue(True, self._finish(context, decision, gate))
-            pause = next_poll_in(decision, gate, elapsed)
+            pause = max(0.0, next_poll_in(decision, gate, elapsed) - (time.time() - began))
             self.log.info("%s; next poll in %.0fs", decision.reason, pause)
             if not (self.reschedule and decision.passing_since is not None):
                 self.poke_interval = pause
