@@ -35,10 +35,12 @@ def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> d
     return {
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO" if verbose else "WARNING",
         # Quiet what says nothing about the rollout: operator links looking up their XCom
-        # before it exists (a logged 404) and third-party deprecation warnings.
+        # before it exists (a logged 404) and third-party deprecation warnings. A failed
+        # task's traceback ("task") is replaced by the reason it recorded on its progress
+        # line; --verbose shows everything.
         "AIRFLOW__LOGGING__NAMESPACE_LEVELS": ""
         if verbose
-        else "airflow.sdk.api.client=CRITICAL py.warnings=ERROR",
+        else "airflow.sdk.api.client=CRITICAL py.warnings=ERROR task=CRITICAL",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -148,7 +150,7 @@ def print_rollback(result: Any) -> None:
     rollback = xcom(result.dag_id, result.run_id, "rollback", "rollback")
     if not rollback:
         return
-    print(f"rollback ({rollback['mode']}):")
+    print("rollback actions:")
     for action in rollback.get("actions") or []:
         print(f"  {action.get('kind')}: {action.get('status')} - {action.get('summary', '')}")
     print(f"  restored {len(rollback.get('restored') or [])} targets", end="")

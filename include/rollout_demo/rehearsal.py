@@ -36,6 +36,10 @@ from airflow.utils.state import TaskInstanceState
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
+from distributor_rollout.sensors.compliance import GATE_XCOM_KEY
+from distributor_rollout.sensors.stack_set import VERDICTS_XCOM_KEY
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,7 +124,14 @@ class Approver:
             if self._seen.get(task_id) != state and state not in ("scheduled", "queued"):
                 self._seen[task_id] = state
                 elapsed = time.monotonic() - self._started
-                print(f"[{elapsed:6.1f}s] {task_id:<24} {state}", flush=True)
+                why = ""
+                if state == "failed" and run_id is not None:
+                    rejected = (task_id, "Reject") in self.answered
+                    reason = (
+                        "rejected" if rejected else failure_reason(self.dag_id, run_id, task_id)
+                    )
+                    why = f": {reason}" if reason else " (--verbose shows its log)"
+                print(f"[{elapsed:6.1f}s] {task_id:<24} {state}{why}", flush=True)
 
     def _answer_waiting(self) -> None:
         answers: list[tuple[str, str]] = []
@@ -161,6 +172,29 @@ def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> A
             XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id)
         ).first()
         return XComModel.deserialize_value(row) if row is not None else None
+
+
+def failure_reason(dag_id: str, run_id: str, task_id: str) -> str | None:
+    """Why a rollout task failed, from what it recorded before failing; None if unknown."""
+    step = task_id.rpartition(".")[2]
+    if step == "wait_compliance":
+        gate = xcom(dag_id, run_id, task_id, GATE_XCOM_KEY) or {}
+        return (gate.get("decision") or {}).get("reason")
+    if step == "wait_operation":
+        verdicts = xcom(dag_id, run_id, task_id, VERDICTS_XCOM_KEY) or {}
+        failed = [
+            f"{operation_id}: {operation['summary']}"
+            for operation_id, operation in (verdicts.get("operations") or {}).items()
+            if operation.get("outcome") == "failed"
+        ]
+        return "; ".join(failed) or None
+    if step == "rollback":
+        record = xcom(dag_id, run_id, task_id, ROLLBACK_XCOM_KEY) or {}
+        failed = record.get("failed") or []
+        return f"{len(failed)} targets not restored" if failed else None
+    if step == "report":
+        return "the rollout did not succeed (its report follows)"
+    return None
 
 
 @dataclass(frozen=True)
