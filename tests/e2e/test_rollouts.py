@@ -21,6 +21,7 @@ from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.waves import resolve_waves
+from rollout_demo import rehearsal
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "ExamplePackage"
@@ -138,6 +139,9 @@ def test_a_failing_canary_is_rolled_back_and_later_waves_never_deploy(
     result = rehearse({"version": "1.1.0"})
     assert not result.succeeded
     assert result.task_states["canary.wait_compliance"] == "failed"
+    why = rehearsal.failure_reason(result.dag_id, result.run_id, "canary.wait_compliance")
+    assert why is not None
+    assert why.startswith("threshold unreachable")
     assert result.task_states["rollback"] == "success"
     assert result.task_states["nonprod.deploy"] == "upstream_failed"
     assert result.report["status"] == "rolled_back"
@@ -156,6 +160,9 @@ def test_a_failed_stack_set_operation_rolls_back_what_the_run_touched(
     result = rehearse()
     assert not result.succeeded
     assert result.task_states["nonprod.wait_operation"] == "failed"
+    why = rehearsal.failure_reason(result.dag_id, result.run_id, "nonprod.wait_operation")
+    assert why is not None
+    assert "FAILED" in why
     assert result.task_states["prod.deploy"] == "upstream_failed"
     assert result.report["status"] == "rolled_back", result.report["summary"]
     rollout_sim.settle()
