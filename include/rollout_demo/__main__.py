@@ -33,6 +33,9 @@ SCENARIOS = ("happy", "canary-failure", "stackset-failure", "throttling", "unman
 def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> dict[str, str]:
     """Airflow's settings for an in-repo, self-contained run (set before importing it)."""
     return {
+        "AIRFLOW_HOME": str(home),
+        # Explicit, so a database configured in the caller's environment is never touched.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.resolve() / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO" if verbose else "WARNING",
         # Quiet what says nothing about the rollout: operator links looking up their XCom
         # before it exists (a logged 404) and third-party deprecation warnings. A failed

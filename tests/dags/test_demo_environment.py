@@ -1,0 +1,52 @@
+"""``make demo`` (``python -m rollout_demo``) keeps Airflow inside the repository: its home
+and metadata DB are the ones it names, whatever the caller's environment says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rollout_demo.__main__ import airflow_environment
+
+# Applies the demo's environment the way main() does, then asks Airflow where it lives.
+PROBE = """
+import json, os, sys
+from pathlib import Path
+from rollout_demo.__main__ import airflow_environment
+os.environ.update(airflow_environment(Path(sys.argv[1]), 300.0))
+from airflow.configuration import AIRFLOW_HOME, conf
+print(json.dumps({"home": AIRFLOW_HOME, "db": conf.get("database", "sql_alchemy_conn")}))
+"""
+
+
+def test_the_demo_runs_airflow_from_its_own_home_and_database(tmp_path: Path) -> None:
+    home = tmp_path / "demo-home"
+    elsewhere = tmp_path / "elsewhere"
+    # The caller's environment names another home and database: the demo must not use them.
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(elsewhere),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{elsewhere / 'other.db'}",
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    seen = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert seen["home"] == str(home)
+    assert seen["db"] == f"sqlite:///{home.resolve() / 'airflow.db'}"
+    assert not elsewhere.exists()
+
+
+def test_the_demo_scales_the_rollouts_waits_by_the_clock_speed(tmp_path: Path) -> None:
+    env = airflow_environment(tmp_path, 300.0)
+    assert env["AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE"] == "300.0"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
