@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 MAX_LENGTH = 128
 """StackSets' limit on ``OperationId``, which must match ``[a-zA-Z0-9][-a-zA-Z0-9]*``."""
@@ -41,6 +42,24 @@ def step_prefix(run_id: str, part: str) -> str:
     """What every id of a run's step ``part`` starts with (e.g. all of its rollback's)."""
     run_hash = hashlib.sha256(run_id.encode()).hexdigest()[:12]
     return f"dr-{run_hash}-{_UNSAFE.sub('-', part).strip('-')}-"
+
+
+ROLLBACK_STEP = "rollback"
+"""The step whose operations undo a run (``rules.wave_name`` keeps waves off its prefix)."""
+
+
+def rollback_operation_id(run_id: str, index: int, attempt: int = 0, part: int = 0) -> str:
+    """The id of a rollback action (``index``), or of one ``part`` of its ``attempt``-th
+    retry on the targets it failed on."""
+    step = f"{index}r{attempt}p{part}" if attempt else str(index)
+    return operation_id(run_id, ROLLBACK_STEP, step)
+
+
+def rollback_among(run_id: str, operation_ids: Iterable[str]) -> str | None:
+    """The first of ``operation_ids`` that belongs to the run's rollback (the run was
+    rolled back), or None."""
+    prefix = step_prefix(run_id, ROLLBACK_STEP)
+    return next((value for value in operation_ids if value.startswith(prefix)), None)
 
 
 def is_operation_id(value: str) -> bool:

@@ -194,12 +194,29 @@ plan_name = _matching(
 )
 
 
-wave_name = _matching(
-    _WAVE_NAME,
-    "not a valid wave name",
-    "1-50 letters, digits, '_' or '-', starting with a letter or digit",
-    """A wave name, used in task ids and operation ids.""",
+RESERVED_WAVE_NAMES = frozenset(
+    {"validate", "build", "check_deployed", "publish", "prepare", "finalize", "rollback", "report"}
 )
+"""The rollout DAG's own task ids: a wave's TaskGroup of the same name would clash."""
+
+
+def wave_name(value: str) -> str | None:
+    """A wave name, used in task ids and operation ids.
+
+    Not one of the DAG's own steps, and not starting with ``rollback`` and a separator:
+    a wave's operation ids would then start like the run's rollback operations
+    (``operation_ids.step_prefix(run_id, "rollback")``) and read as a rolled-back run."""
+    expected = "1-50 letters, digits, '_' or '-', starting with a letter or digit"
+    if not _WAVE_NAME.fullmatch(value):
+        return _bad("not a valid wave name", value, expected)
+    if value in RESERVED_WAVE_NAMES or value.replace("_", "-").startswith("rollback-"):
+        steps = ", ".join(sorted(RESERVED_WAVE_NAMES))
+        return _bad(
+            "is reserved for the rollout's own steps",
+            value,
+            f"a name other than {steps}, not starting with 'rollback-' or 'rollback_'",
+        )
+    return None
 
 
 def bucket_pattern(value: str) -> str | None:

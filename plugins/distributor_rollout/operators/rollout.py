@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.deployment import Instance, deployment_gap, holds_template
-from distributor_rollout.core.operation_ids import step_prefix
+from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.run_outcome import RollbackDecision, decide_rollback, first_failure
@@ -270,15 +270,11 @@ class FinalizeRolloutOperator(AwsBaseOperator[StackSetHook]):
     def _refuse_rolled_back(self, config: RunConfig, run_id: str) -> None:
         spec = config.plan.stack_set
         hook = StackSetHook(**{**self._hook_parameters, "region_name": spec.region})
-        prefix = step_prefix(run_id, "rollback")
-        undone = [
-            summary["OperationId"]
-            for summary in hook.list_operations(spec.name, call_as=spec.call_as)
-            if summary["OperationId"].startswith(prefix)
-        ]
-        if undone:
+        summaries = hook.list_operations(spec.name, call_as=spec.call_as)
+        undone = rollback_among(run_id, (summary["OperationId"] for summary in summaries))
+        if undone is not None:
             raise AirflowFailException(
-                f"run {run_id} was rolled back (operation {undone[0]}): its release is not "
+                f"run {run_id} was rolled back (operation {undone}): its release is not "
                 "out; start a new run"
             )
 

@@ -26,7 +26,7 @@ from distributor_rollout.core.deployment import (
     next_step,
     planned_calls,
 )
-from distributor_rollout.core.operation_ids import step_prefix
+from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import Plan, WaveSpec, wave_operation
 from distributor_rollout.core.release import Release
@@ -263,16 +263,17 @@ class DeployWaveOperator(StackSetOperatorBase):
         candidates = candidate_operation_ids(base.run_id, base.wave)
         ours: dict[str, OperationRecord] = {}
         foreign: list[str] = []
-        rolled_back = step_prefix(base.run_id, "rollback")
-        for summary in self.hook.list_operations(name, call_as=call_as):
+        summaries = self.hook.list_operations(name, call_as=call_as)
+        undone = rollback_among(base.run_id, (summary["OperationId"] for summary in summaries))
+        if undone is not None:
+            # Adopting this run's earlier operations would report a deployment the
+            # rollback has undone: a cleared, rolled-back run must not pass silently.
+            raise ConfigurationError(
+                f"run {base.run_id} was rolled back (operation {undone}); its "
+                "waves cannot be deployed again: start a new run"
+            )
+        for summary in summaries:
             operation_id = summary["OperationId"]
-            if operation_id.startswith(rolled_back):
-                # Adopting this run's earlier operations would report a deployment the
-                # rollback has undone: a cleared, rolled-back run must not pass silently.
-                raise ConfigurationError(
-                    f"run {base.run_id} was rolled back (operation {operation_id}); its "
-                    "waves cannot be deployed again: start a new run"
-                )
             if operation_id in candidates:
                 results = self.hook.list_operation_results(name, operation_id, call_as=call_as)
                 ours[operation_id] = OperationRecord(

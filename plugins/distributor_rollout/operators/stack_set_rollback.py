@@ -18,7 +18,7 @@ from distributor_rollout.core.deployment import (
     rollback_preferences,
     update_operation_id,
 )
-from distributor_rollout.core.operation_ids import operation_id
+from distributor_rollout.core.operation_ids import rollback_operation_id
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
@@ -82,7 +82,7 @@ class RollbackOperator(StackSetOperatorBase):
     """Undo this run's changes: ``core.rollback.plan_rollback`` over the waves' records,
     then each action in order, one StackSet operation each, waited for before the next.
 
-    Each action's operation id is ``operation_id(run_id, "rollback", index)``: a retried
+    Each action's operation id is ``rollback_operation_id(run_id, index)``: a retried
     or resumed task adopts what it started. Rollback operations attempt every target
     (100% failure tolerance), and failures are read from their results. An action that
     fails is reported and the rest still run, except that a ``DeleteInstances`` reaching a
@@ -226,7 +226,7 @@ class RollbackOperator(StackSetOperatorBase):
             # Recorded before each action: if the task dies here, the report still says
             # which actions ran and which targets may not be restored.
             self._push_progress(context, plan, outcomes)
-            op_id = operation_id(context["run_id"], "rollback", str(index))
+            op_id = rollback_operation_id(context["run_id"], index)
             if isinstance(action, DeleteInstances) and not self._operation(release, op_id):
                 # Deleting an instance deletes its association: only once its nodes have
                 # run the uninstall. Decided again on every resume, from AWS.
@@ -262,7 +262,7 @@ class RollbackOperator(StackSetOperatorBase):
         StackSets failures in a rollback are mostly transient (throttled resource
         handlers, a member account busy): retrying just those targets usually restores
         them, and a target that keeps failing is reported, never hidden."""
-        op_id = operation_id(context["run_id"], "rollback", str(index))
+        op_id = rollback_operation_id(context["run_id"], index)
         verdict = self._run_action(context, release, plan, action, op_id)
         lost = unrestored(verdict, action.targets())
         summary = verdict.summary
@@ -278,16 +278,16 @@ class RollbackOperator(StackSetOperatorBase):
                 ROLLBACK_RETRIES,
             )
             still: frozenset[Target] = frozenset()
+            # Deterministic: on a resume, ``lost`` is read again from the same operations.
+            parts = narrowed(action, lost)
             retry_ids = [
-                operation_id(context["run_id"], "rollback", f"{index}r{attempt}p{k}")
-                for k in range(len(narrowed(action, lost)))
+                rollback_operation_id(context["run_id"], index, attempt, k)
+                for k in range(len(parts))
             ]
             if not any(self._operation(release, retry_id) for retry_id in retry_ids):
                 # A short pause before trying again (not on a resume that already did).
                 time.sleep(scaled_seconds(self.retry_pause))
-            for k, part in enumerate(narrowed(action, lost)):
-                # Deterministic: on a resume, ``lost`` is read again from the same operations.
-                retry_id = operation_id(context["run_id"], "rollback", f"{index}r{attempt}p{k}")
+            for part, retry_id in zip(parts, retry_ids, strict=True):
                 retried = self._run_action(context, release, plan, part, retry_id)
                 still |= unrestored(retried, part.targets())
             summary += f"; retry {attempt}: {len(lost) - len(still)} of {len(lost)} restored"
@@ -417,7 +417,7 @@ class RollbackOperator(StackSetOperatorBase):
         """Push an unfinished record: the actions so far, the rest ``pending``, and every
         target of the plan counted as not restored until the rollback has finished."""
         pending = [
-            _outcome(action, operation_id(context["run_id"], "rollback", str(index)), "pending", "")
+            _outcome(action, rollback_operation_id(context["run_id"], index), "pending", "")
             for index, action in enumerate(plan.actions)
             if index >= len(outcomes)
         ]
