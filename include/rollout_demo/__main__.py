@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from distributor_rollout.core.steps import DEPLOY, ROLLBACK, wave_task_id
+
 REPO = Path(__file__).resolve().parents[2]
 PLAN = "examplepackage"
 SCENARIOS = ("happy", "canary-failure", "stackset-failure", "throttling", "unmanaged-nodes")
@@ -134,8 +136,8 @@ def print_planned(result: Any) -> None:
     """What a dry run would have done, wave by wave (the deploy tasks' plans)."""
     from rollout_demo.rehearsal import xcom  # noqa: PLC0415 (after Airflow's environment)
 
-    for wave in ("canary", "nonprod", "prod"):
-        deployed = xcom(result.dag_id, result.run_id, f"{wave}.deploy") or {}
+    for wave in [wave["name"] for wave in (result.report or {}).get("waves") or []]:
+        deployed = xcom(result.dag_id, result.run_id, wave_task_id(wave, DEPLOY)) or {}
         targets = deployed.get("targets") or []
         print(f"dry run, wave {wave}: {len(targets)} account/Region targets")
         for call in deployed.get("planned") or []:
@@ -148,9 +150,12 @@ def print_planned(result: Any) -> None:
 
 def print_rollback(result: Any) -> None:
     """What the rollback did, action by action."""
-    from rollout_demo.rehearsal import xcom  # noqa: PLC0415 (after Airflow's environment)
+    from distributor_rollout.operators.stack_set_rollback import (  # noqa: PLC0415
+        ROLLBACK_XCOM_KEY,  # (after Airflow's environment, like every Airflow import here)
+    )
+    from rollout_demo.rehearsal import xcom  # noqa: PLC0415
 
-    rollback = xcom(result.dag_id, result.run_id, "rollback", "rollback")
+    rollback = xcom(result.dag_id, result.run_id, ROLLBACK, ROLLBACK_XCOM_KEY)
     if not rollback:
         return
     print("rollback actions:")

@@ -36,6 +36,8 @@ from airflow.utils.state import TaskInstanceState
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from distributor_rollout.core.steps import REPORT, ROLLBACK, WAIT_COMPLIANCE, WAIT_OPERATION
+from distributor_rollout.operators.report import REPORT_XCOM_KEY
 from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
 from distributor_rollout.sensors.compliance import GATE_XCOM_KEY
 from distributor_rollout.sensors.stack_set import VERDICTS_XCOM_KEY
@@ -177,10 +179,10 @@ def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> A
 def failure_reason(dag_id: str, run_id: str, task_id: str) -> str | None:
     """Why a rollout task failed, from what it recorded before failing; None if unknown."""
     step = task_id.rpartition(".")[2]
-    if step == "wait_compliance":
+    if step == WAIT_COMPLIANCE:
         gate = xcom(dag_id, run_id, task_id, GATE_XCOM_KEY) or {}
         return (gate.get("decision") or {}).get("reason")
-    if step == "wait_operation":
+    if step == WAIT_OPERATION:
         verdicts = xcom(dag_id, run_id, task_id, VERDICTS_XCOM_KEY) or {}
         failed = [
             f"{operation_id}: {operation['summary']}"
@@ -188,11 +190,11 @@ def failure_reason(dag_id: str, run_id: str, task_id: str) -> str | None:
             if operation.get("outcome") == "failed"
         ]
         return "; ".join(failed) or None
-    if step == "rollback":
+    if step == ROLLBACK:
         record = xcom(dag_id, run_id, task_id, ROLLBACK_XCOM_KEY) or {}
         failed = record.get("failed") or []
         return f"{len(failed)} targets not restored" if failed else None
-    if step == "report":
+    if step == REPORT:
         return "the rollout did not succeed (its report follows)"
     return None
 
@@ -341,7 +343,7 @@ def _outcome(dag_id: str, run_id: str, state: str, approver: Approver) -> Rehear
         dag_id=dag_id,
         run_id=run_id,
         state=state,
-        report=xcom(dag_id, run_id, "report", "report"),
+        report=xcom(dag_id, run_id, REPORT, REPORT_XCOM_KEY),
         task_states=states,
         approvals=tuple(approver.answered),
         tries=tries,

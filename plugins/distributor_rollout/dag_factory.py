@@ -38,9 +38,17 @@ from airflow.sdk.bases.operator import BaseOperator
 
 from distributor_rollout.core.plan import Plan, WaveSpec
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.run_outcome import (
+from distributor_rollout.core.steps import (
     APPROVE,
+    BUILD,
+    CHECK_DEPLOYED,
     DEPLOY,
+    FINALIZE,
+    PREPARE,
+    PUBLISH,
+    REPORT,
+    ROLLBACK,
+    VALIDATE,
     WAIT_COMPLIANCE,
     WAIT_OPERATION,
     wave_task_id,
@@ -54,7 +62,6 @@ from distributor_rollout.operators.rollout import (
     ValidateRunOperator,
     WaveApprovalOperator,
 )
-from distributor_rollout.operators.run_facts import ROLLBACK_TASK_ID
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_prepare import PrepareStackSetOperator
 from distributor_rollout.params_form import params_form
@@ -68,6 +75,9 @@ START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 AWS_POLL_SECONDS = 30.0
 """How often the stack set tasks poll AWS (StackSets operations take minutes)."""
 RUN_PARAMS = "{{ params }}"
+BUILD_RESULT = f"{{{{ ti.xcom_pull(task_ids='{BUILD}') }}}}"
+RELEASE = f"{{{{ ti.xcom_pull(task_ids='{PREPARE}') }}}}"
+"""The prepare task's ``Release``, which the deploy and rollback tasks act on."""
 
 
 def dag_id_for(plan_name: str) -> str:
@@ -106,12 +116,11 @@ def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
             "retry_exponential_backoff": True,
         },
     ) as dag:
-        validate = ValidateRunOperator(task_id="validate", retries=0, **common)
-        build = BuildPackageOperator(task_id="build", **common)
-        build_result = "{{ ti.xcom_pull(task_ids='build') }}"
-        check = CheckDeployedOperator(task_id="check_deployed", build=build_result, **common)
-        publish = PublishPackageOperator(task_id="publish", build=build_result, **common)
-        prepare = PrepareStackSetOperator(task_id="prepare", build=build_result, **common)
+        validate = ValidateRunOperator(task_id=VALIDATE, retries=0, **common)
+        build = BuildPackageOperator(task_id=BUILD, **common)
+        check = CheckDeployedOperator(task_id=CHECK_DEPLOYED, build=BUILD_RESULT, **common)
+        publish = PublishPackageOperator(task_id=PUBLISH, build=BUILD_RESULT, **common)
+        prepare = PrepareStackSetOperator(task_id=PREPARE, build=BUILD_RESULT, **common)
         validate >> build >> check >> publish >> prepare
 
         previous: BaseOperator | None = None
@@ -128,21 +137,21 @@ def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
             wave_tasks.extend(tasks)
 
         finalize = FinalizeRolloutOperator(
-            task_id="finalize",
+            task_id=FINALIZE,
             outlets=[package_asset(plan)],
             trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
             **common,
         )
         rollback = RolloutRollbackOperator(
-            task_id=ROLLBACK_TASK_ID,
-            release="{{ ti.xcom_pull(task_ids='prepare') }}",
+            task_id=ROLLBACK,
+            release=RELEASE,
             wave_results=_wave_results(plan),
             trigger_rule=TriggerRule.ONE_FAILED,
             poll_interval=poll,
             **common,
         )
         report = RunReportOperator(
-            task_id="report", trigger_rule=TriggerRule.ALL_DONE, retries=1, **common
+            task_id=REPORT, trigger_rule=TriggerRule.ALL_DONE, retries=1, **common
         )
         for upstream in (prepare, *wave_ends):
             upstream >> finalize
@@ -167,7 +176,7 @@ def _wave_group(
         deploy = DeployWaveOperator(
             task_id=DEPLOY,
             wave=wave.name,
-            release="{{ ti.xcom_pull(task_ids='prepare') }}",
+            release=RELEASE,
             poll_interval=poll,
             **common,
         )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from distributor_rollout.core.errors import describe
 from distributor_rollout.core.regions import KNOWN_REGIONS
+from distributor_rollout.core.steps import RUN_STEPS
 
 Rule = Callable[[str], "str | None"]
 
@@ -194,9 +195,7 @@ plan_name = _matching(
 )
 
 
-RESERVED_WAVE_NAMES = frozenset(
-    {"validate", "build", "check_deployed", "publish", "prepare", "finalize", "rollback", "report"}
-)
+RESERVED_WAVE_NAMES = frozenset(RUN_STEPS)
 """The rollout DAG's own task ids: a wave's TaskGroup of the same name would clash."""
 
 

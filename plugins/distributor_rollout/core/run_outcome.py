@@ -29,26 +29,18 @@ from distributor_rollout.core.report import (
     WaveReport,
     summarize,
 )
-from distributor_rollout.core.targets import Target
-
-DEPLOY, WAIT_OPERATION, WAIT_COMPLIANCE, APPROVE = (
-    "deploy",
-    "wait_operation",
-    "wait_compliance",
-    "approve",
+from distributor_rollout.core.steps import (
+    APPROVE,
+    DEPLOY,
+    WAIT_COMPLIANCE,
+    WAIT_OPERATION,
 )
-WAVE_STEPS = (DEPLOY, WAIT_OPERATION, WAIT_COMPLIANCE, APPROVE)
-"""The task ids inside each wave's TaskGroup, in order (``approve`` only where asked)."""
+from distributor_rollout.core.targets import Target
 
 FAILED = "failed"
 SUCCESS = "success"
 SKIPPED = "skipped"
 UPSTREAM_FAILED = "upstream_failed"
-
-
-def wave_task_id(wave: str, step: str) -> str:
-    """The task id of a wave's step: ``<wave>.<step>`` (the TaskGroup prefixes it)."""
-    return f"{wave}.{step}"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from airflow.sdk import get_current_context
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.params import RunConfig, apply_params
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.steps import VALIDATE
 
-VALIDATE_TASK_ID = "validate"
 PLAN_DIGEST_KEY = "plan_digest"
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def _validated_digest() -> str | None:
     except RuntimeError:
         return None  # not inside a running task (tests, the CLI)
     ti = context.get("ti")
-    if ti is None or ti.task_id == VALIDATE_TASK_ID:
+    if ti is None or ti.task_id == VALIDATE:
         return None
-    summary = ti.xcom_pull(task_ids=VALIDATE_TASK_ID)
+    summary = ti.xcom_pull(task_ids=VALIDATE)
     digest = summary.get(PLAN_DIGEST_KEY) if isinstance(summary, Mapping) else None
     return str(digest) if digest else None

@@ -18,15 +18,15 @@ from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import RunReport, RunStatus, render_table
 from distributor_rollout.core.rules import fill_bucket_pattern
 from distributor_rollout.core.run_outcome import FAILED, SKIPPED, SUCCESS, RunFacts, build_report
+from distributor_rollout.core.steps import CHECK_DEPLOYED, FINALIZE, ROLLBACK, STEPS_BEFORE_WAVES
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.rollout import ROLLBACK_DECISION_XCOM_KEY
-from distributor_rollout.operators.run_facts import ROLLBACK_TASK_ID, task_states, wave_facts
+from distributor_rollout.operators.run_facts import task_states, wave_facts
 from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
 
 REPORT_XCOM_KEY = "report"
-STEPS_BEFORE_WAVES = ("validate", "build", "check_deployed", "publish", "prepare")
 NOTIFY_EVENT: dict[RunStatus, NotifyEvent] = {
     "succeeded": "success",
     "failed": "failure",
@@ -75,15 +75,13 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         plan, dry_run = self._plan()
         states = task_states(context)
         ti = context["ti"]
-        rollback_state = states.get(ROLLBACK_TASK_ID)
+        rollback_state = states.get(ROLLBACK)
         # A rollback cleared with a resumed run keeps its old XComs until it runs again:
         # read them only when it ran in this try of the run.
         ran = rollback_state in (SUCCESS, FAILED)
-        rollback = ti.xcom_pull(task_ids=ROLLBACK_TASK_ID, key=ROLLBACK_XCOM_KEY)
+        rollback = ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_XCOM_KEY)
         decision = (
-            ti.xcom_pull(task_ids=ROLLBACK_TASK_ID, key=ROLLBACK_DECISION_XCOM_KEY) or {}
-            if ran
-            else {}
+            ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_DECISION_XCOM_KEY) or {} if ran else {}
         )
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None)
@@ -96,11 +94,11 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             started_at=started.isoformat() if isinstance(started, datetime) else None,
             finished_at=datetime.now(UTC).isoformat(),
             waves=wave_facts(context, plan, states),
-            step_states={step: states.get(step) for step in (*STEPS_BEFORE_WAVES, "finalize")},
+            step_states={step: states.get(step) for step in (*STEPS_BEFORE_WAVES, FINALIZE)},
             rollback_state=rollback_state,
             rollback=rollback if ran else None,
             rollback_reason=decision.get("reason"),
-            nothing_to_do=states.get("check_deployed") == SKIPPED,
+            nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
         )
         report = build_report(facts)
         self.log.info("Rollout report\n%s", render_table(report))

@@ -10,20 +10,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from distributor_rollout.core.plan import Plan
-from distributor_rollout.core.run_outcome import (
+from distributor_rollout.core.run_outcome import WaveFacts
+from distributor_rollout.core.steps import (
     APPROVE,
     DEPLOY,
     WAIT_COMPLIANCE,
     WAIT_OPERATION,
     WAVE_STEPS,
-    WaveFacts,
     wave_task_id,
 )
+from distributor_rollout.operators.stack_set_deploy import STARTED_AT_XCOM_KEY
 from distributor_rollout.sensors.compliance import GATE_XCOM_KEY
 from distributor_rollout.sensors.stack_set import VERDICTS_XCOM_KEY
-
-STARTED_AT_XCOM_KEY = "started_at"
-ROLLBACK_TASK_ID = "rollback"
 
 
 def task_states(context: Any) -> dict[str, str | None]:

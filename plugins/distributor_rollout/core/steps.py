@@ -1,0 +1,35 @@
+"""The rollout DAG's task ids: the run's own steps and each wave's steps.
+
+One place, because several parts find each other's results by these names (the report
+reads the rollback's XCom, every task reads validate's plan digest) and a name that
+drifted would read as "no result" rather than fail.
+"""
+
+from __future__ import annotations
+
+VALIDATE = "validate"
+BUILD = "build"
+CHECK_DEPLOYED = "check_deployed"
+PUBLISH = "publish"
+PREPARE = "prepare"
+FINALIZE = "finalize"
+ROLLBACK = "rollback"
+REPORT = "report"
+
+STEPS_BEFORE_WAVES = (VALIDATE, BUILD, CHECK_DEPLOYED, PUBLISH, PREPARE)
+RUN_STEPS = (*STEPS_BEFORE_WAVES, FINALIZE, ROLLBACK, REPORT)
+"""Every task id outside the waves' TaskGroups (a wave may not take one as its name)."""
+
+DEPLOY, WAIT_OPERATION, WAIT_COMPLIANCE, APPROVE = (
+    "deploy",
+    "wait_operation",
+    "wait_compliance",
+    "approve",
+)
+WAVE_STEPS = (DEPLOY, WAIT_OPERATION, WAIT_COMPLIANCE, APPROVE)
+"""The task ids inside each wave's TaskGroup, in order (``approve`` only where asked)."""
+
+
+def wave_task_id(wave: str, step: str) -> str:
+    """The task id of a wave's step: ``<wave>.<step>`` (the TaskGroup prefixes it)."""
+    return f"{wave}.{step}"
