@@ -53,6 +53,8 @@ class RunConfig:
     dry_run: bool
     skip_approvals: bool
     overrides: tuple[str, ...]  # which params changed something, for the report
+    plan_digest: str = ""
+    """The digest of the plan as written, before the params: what a run is pinned to."""
 
     def runs_wave(self, name: str) -> bool:
         """Whether this run deploys the named wave."""
@@ -158,4 +160,5 @@ def _apply(plan: Plan, run: RunParams, source: str | None) -> RunConfig:
         dry_run=run.dry_run,
         skip_approvals=run.skip_approvals,
         overrides=tuple(overrides),
+        plan_digest=plan.digest(),
     )

@@ -71,7 +71,7 @@ class ValidateRunOperator(BaseOperator):
             f"; overridden by params: {', '.join(config.overrides)}" if config.overrides else "",
         )
         # The plan as written: every later task of the run checks it is still that plan.
-        return {**run_summary(config), PLAN_DIGEST_KEY: load_plan(Path(self.plan_path)).digest()}
+        return {**run_summary(config), PLAN_DIGEST_KEY: config.plan_digest}
 
 
 def run_summary(config: RunConfig) -> dict[str, Any]:
@@ -303,7 +303,7 @@ class RolloutRollbackOperator(RollbackOperator):
         self.log.info("%s", decision.reason)
         if not decision.act:
             raise AirflowSkipException(decision.reason)
-        return super().execute(context)
+        return self._rollback(context, config)
 
 
 def _decision_dict(decision: RollbackDecision) -> dict[str, Any]:

@@ -207,9 +207,9 @@ class RollbackOperator(StackSetOperatorBase):
                 return unconfirmed
             time.sleep(interval)
 
-    def _rollback(self, context: Any) -> dict[str, Any]:
+    def _rollback(self, context: Any, config: RunConfig | None = None) -> dict[str, Any]:
         # Undoing must happen even if the plan file changed since the run validated it.
-        config = load_run_config(self.plan_path, self.run_params, pinned=False)
+        config = config or load_run_config(self.plan_path, self.run_params, pinned=False)
         if config.dry_run:
             raise AirflowSkipException("dry run: nothing was deployed to roll back")
         release = self.load_release(self._release_dict())
