@@ -47,12 +47,15 @@ def wave_targets(plan: Plan, names: Iterable[str]) -> set[tuple[str, str]]:
 
 
 def targeted_nodes(sim: Simulator, targets: set[tuple[str, str]]) -> list[Any]:
-    """The nodes the association reaches in those targets (tagged Distributor=enabled)."""
-    return [
+    """The nodes the association reaches in those targets (tagged Distributor=enabled);
+    never none, so assertions over all of them cannot pass vacuously."""
+    nodes = [
         node
         for node in sim.fleet
         if (node.account_id, node.region) in targets and node.tags.get("Distributor") == "enabled"
     ]
+    assert nodes, f"no targeted nodes in {sorted(targets)}"
+    return nodes
 
 
 def others(sim: Simulator, nodes: list[Any]) -> list[Any]:

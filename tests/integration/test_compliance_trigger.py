@@ -135,7 +135,9 @@ def test_nodes_that_never_report_time_the_gate_out_naming_how_many(
 
     decision = event["decision"]
     assert decision["state"] == "FAIL"
-    assert re.match(r"timed out after \d+s", decision["reason"])
+    timed_out = re.match(r"timed out after (\d+)s", decision["reason"])
+    assert timed_out is not None
+    assert int(timed_out.group(1)) >= 2
     assert event["elapsed"] >= 2
     assert f"{len(silent)} nodes pending" in decision["reason"]
     assert decision["totals"]["pending"] == len(silent)

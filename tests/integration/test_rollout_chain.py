@@ -8,6 +8,7 @@ node has installed — not on task results alone.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from airflow_support import make_context, run_task
 
+from awssim.faults import CallDecision
 from awssim.simulator import Simulator
 from distributor_rollout.core.targets import Target
 from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
@@ -240,13 +242,26 @@ def test_after_an_uninstall_rollback_the_next_rollout_installs_again(
 
 
 def test_the_whole_chain_rides_out_a_throttling_storm(
-    fast_sim: Simulator, aws_conn: str, tmp_path: Path
+    fast_sim: Simulator, aws_conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = write_plan(tmp_path)
     fast_sim.set_scenario("throttling")  # 30% of SSM and CloudFormation reads throttled
+    throttled: Counter[str] = Counter()
+    decide = fast_sim.faults.for_call
+
+    def recording(service: str, operation: str) -> CallDecision:
+        decision = decide(service, operation)
+        if decision.error is not None:
+            throttled[f"{service}.{operation}"] += 1
+        return decision
+
+    monkeypatch.setattr(fast_sim.faults, "for_call", recording)
     run = rollout(plan, aws_conn, tmp_path / "builds", "run-1", "1.0.2")
     assert gate(run, "run-1")["state"] == "PASS"
-    assert all(node.installed == {PACKAGE: "1.0.2"} for node in canary_nodes(fast_sim))
+    nodes = canary_nodes(fast_sim)
+    assert nodes
+    assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+    assert throttled  # the storm was real: some reads were throttled, and retried
 
 
 def test_an_uninstall_that_keeps_failing_is_retried_then_reported(

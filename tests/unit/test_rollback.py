@@ -18,6 +18,7 @@ from distributor_rollout.core.rollback import (
 )
 from distributor_rollout.core.rollback_actions import (
     MAX_OUS_PER_ACTION,
+    UNINSTALL_ACTIONS,
     DeleteInstances,
     RestoreTemplate,
     UninstallInstances,
@@ -97,7 +98,8 @@ def test_uninstall_mode_uninstalls_everything_and_deletes_only_created() -> None
     ]
     assert delete.accounts == (acct(2),)
     assert delete.api_request()["RetainStacks"] is False
-    assert UninstallInstances.wait_for_compliance
+    # The rollback task waits for the nodes to run an uninstall before deleting.
+    assert isinstance(uninstall, UNINSTALL_ACTIONS)
 
 
 def test_none_mode_plans_nothing_and_says_so() -> None:

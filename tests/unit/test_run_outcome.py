@@ -100,7 +100,13 @@ def test_the_first_failed_wave_in_plan_order_is_the_one_that_counts() -> None:
 
 def test_rollback_acts_only_on_a_listed_trigger_and_a_mode_that_acts(plan: Plan) -> None:
     failed = [wave("canary", deploy="success", wait_operation="failed")]
-    assert decide_rollback(plan, "previous_version", failed).act
+    acting = decide_rollback(plan, "previous_version", failed)
+    assert acting.act
+    assert acting.to_dict() == {
+        "act": True,
+        "reason": "wave canary failed (operation_failed): rolling back (previous_version)",
+        "failure": {"wave": "canary", "trigger": "operation_failed"},
+    }
 
     narrowed = plan.model_copy(
         update={"rollback": plan.rollback.model_copy(update={"triggers": ["compliance_failed"]})}

@@ -116,7 +116,6 @@ class UninstallInstances(_Action):
 
     kind: ClassVar[str] = "uninstall"
     api_call: ClassVar[str] = "UpdateStackInstances"
-    wait_for_compliance: ClassVar[bool] = True
 
     def api_request(self) -> dict[str, Any]:
         """``UpdateStackInstances`` arguments (see ``_Action.api_request``)."""
@@ -161,7 +160,6 @@ class UninstallByTemplate(_Action):
 
     kind: ClassVar[str] = "uninstall_by_template"
     api_call: ClassVar[str] = "UpdateStackSet"
-    wait_for_compliance: ClassVar[bool] = True
     template: TemplateRef
 
     def api_request(self) -> dict[str, Any]:

@@ -127,6 +127,14 @@ class RollbackDecision:
     reason: str
     failure: Failure | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (the rollback task's ``rollback_decision`` XCom)."""
+        return {
+            "act": self.act,
+            "reason": self.reason,
+            "failure": self.failure.to_dict() if self.failure else None,
+        }
+
 
 def decide_rollback(plan: Plan, mode: str, waves: Sequence[WaveFacts]) -> RollbackDecision:
     """Roll back only for a wave failure whose trigger the plan lists, in a mode that acts.

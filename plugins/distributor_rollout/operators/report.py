@@ -79,7 +79,7 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         # A rollback cleared with a resumed run keeps its old XComs until it runs again:
         # read them only when it ran in this try of the run.
         ran = rollback_state in (SUCCESS, FAILED)
-        rollback = ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_XCOM_KEY)
+        rollback = ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_XCOM_KEY) if ran else None
         decision = (
             ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_DECISION_XCOM_KEY) or {} if ran else {}
         )
@@ -96,7 +96,7 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             waves=wave_facts(context, plan, states),
             step_states={step: states.get(step) for step in (*STEPS_BEFORE_WAVES, FINALIZE)},
             rollback_state=rollback_state,
-            rollback=rollback if ran else None,
+            rollback=rollback,
             rollback_reason=decision.get("reason"),
             nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
         )

@@ -22,7 +22,7 @@ from distributor_rollout.core.deployment import Instance, deployment_gap, holds_
 from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.run_outcome import RollbackDecision, decide_rollback, first_failure
+from distributor_rollout.core.run_outcome import decide_rollback, first_failure
 from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
@@ -299,16 +299,8 @@ class RolloutRollbackOperator(RollbackOperator):
         config = load_run_config(self.plan_path, self.run_params, pinned=False)
         mode = self.mode or config.plan.rollback.mode
         decision = decide_rollback(config.plan, mode, waves)
-        context["ti"].xcom_push(key=ROLLBACK_DECISION_XCOM_KEY, value=_decision_dict(decision))
+        context["ti"].xcom_push(key=ROLLBACK_DECISION_XCOM_KEY, value=decision.to_dict())
         self.log.info("%s", decision.reason)
         if not decision.act:
             raise AirflowSkipException(decision.reason)
         return self._rollback(context, config)
-
-
-def _decision_dict(decision: RollbackDecision) -> dict[str, Any]:
-    return {
-        "act": decision.act,
-        "reason": decision.reason,
-        "failure": decision.failure.to_dict() if decision.failure else None,
-    }
