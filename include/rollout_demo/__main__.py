@@ -18,7 +18,6 @@ time_scale``), so the plan's "bake 5 minutes" is 5 minutes of the simulated flee
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from distributor_rollout.core.steps import DEPLOY, ROLLBACK, wave_task_id
+from rollout_demo import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = "examplepackage"
@@ -52,18 +52,6 @@ def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> d
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE": str(speed),
     }
-
-
-def aws_connection(endpoint_url: str) -> str:
-    """``aws_default`` as the delegated administrator, against ``endpoint_url``."""
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "awssim-admin",
-            "password": "awssim",
-            "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
-        }
-    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

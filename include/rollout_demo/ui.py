@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -21,10 +20,10 @@ from types import FrameType
 
 from awssim.orgspec import OrgSpecError
 from awssim.scenario import ScenarioError, shipped_scenarios
+from rollout_demo import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
 ORG = "demo"
-REGION = "us-east-1"
 STANDALONE = (sys.executable, "-m", "airflow", "standalone")
 # How long Airflow gets to stop its components after SIGINT before they are killed.
 STOP_TIMEOUT = 60.0
@@ -37,14 +36,6 @@ def password_file(repo: Path) -> Path:
 
 def ui_environment(repo: Path, endpoint_url: str, speed: float, port: int) -> dict[str, str]:
     """The variables ``airflow standalone`` needs on top of the caller's environment."""
-    connection = {
-        "conn_type": "aws",
-        # awssim takes any key (an unknown one acts as the delegated administrator); without
-        # one boto3 would go looking for real credentials.
-        "login": "awssim-admin",
-        "password": "awssim",
-        "extra": {"endpoint_url": endpoint_url, "region_name": REGION},
-    }
     return {
         "AIRFLOW_HOME": str(repo / ".airflow" / "ui"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
@@ -55,7 +46,7 @@ def ui_environment(repo: Path, endpoint_url: str, speed: float, port: int) -> di
         "AIRFLOW__API__PORT": str(port),
         # Tasks reach the API server here; its default assumes port 8080.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(endpoint_url),
         # awssim's clock runs `speed` times real time: the rollout's own waits follow it.
         "AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE": f"{speed:g}",
     }

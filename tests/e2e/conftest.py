@@ -3,7 +3,6 @@ the rollout's waits scaled to awssim's clock."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from airflow.utils.db import upgradedb
 from awssim.server import SimServer
 from awssim.simulator import Simulator
 from distributor_rollout.dag_factory import dag_id_for
-from rollout_demo import rehearsal
+from rollout_demo import aws_connection, rehearsal
 
 SPEED = 300.0
 """awssim's clock, and the rollout's time scale: the plan's gates hold in fleet time."""
@@ -32,13 +31,7 @@ def rollout_sim(
 ) -> Simulator:
     """The demo organization at SPEED, with aws_default and the time scale pointing at it."""
     sim.load("demo", None, speed=SPEED, seed=0)
-    connection = {
-        "conn_type": "aws",
-        "login": "awssim-admin",
-        "password": "awssim",
-        "extra": {"endpoint_url": awssim_server.endpoint_url, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(awssim_server.endpoint_url))
     monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", str(SPEED))
     return sim
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from awssim.server import SimServer
 from awssim.simulator import Simulator
+from rollout_demo import aws_connection
 
 CONN_ID = "aws_default"
 
@@ -22,11 +21,7 @@ def fast_sim(sim: Simulator) -> Simulator:
 @pytest.fixture
 def aws_conn(awssim_server: SimServer, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """``aws_default`` pointing at awssim, acting as the delegated administrator."""
-    connection = {
-        "conn_type": "aws",
-        "login": "awssim-admin",
-        "password": "awssim",
-        "extra": {"endpoint_url": awssim_server.endpoint_url, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", aws_connection(awssim_server.endpoint_url)
+    )
     return CONN_ID
