@@ -216,6 +216,14 @@ def test_next_poll_lands_on_the_timeout() -> None:
     assert next_poll_in(decision, SETTINGS, elapsed=590) == 10
 
 
+def test_a_slow_poll_shortens_the_wait_for_the_next() -> None:
+    decision = evaluate_gate([node_counts(20, 10)], SETTINGS, elapsed=0)
+    assert next_poll_in(decision, SETTINGS, elapsed=0, polling_took=12) == 18
+    assert next_poll_in(decision, SETTINGS, elapsed=0, polling_took=45) == 0
+    late = evaluate_gate([node_counts(20, 10)], SETTINGS, elapsed=590)
+    assert next_poll_in(late, SETTINGS, elapsed=590, polling_took=4) == 6
+
+
 def test_next_poll_lands_on_the_bake_end() -> None:
     decision = evaluate_gate([node_counts(20, 20)], SETTINGS, elapsed=700, passing_since=590)
     assert next_poll_in(decision, SETTINGS, elapsed=700) == 10

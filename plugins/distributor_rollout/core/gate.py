@@ -310,11 +310,15 @@ def evaluate_gate(
     return decide("WAIT", f"waiting: {unmet}", None)
 
 
-def next_poll_in(decision: GateDecision, settings: GateSettings, elapsed: float) -> float:
+def next_poll_in(
+    decision: GateDecision, settings: GateSettings, elapsed: float, polling_took: float = 0.0
+) -> float:
     """Seconds until the gate should be evaluated again; 0.0 once it has decided.
 
     The poll interval, shortened so a poll lands exactly when the bake ends (while
-    passing) or when the timeout strikes (while not yet there).
+    passing) or when the timeout strikes (while not yet there). A poll is judged as of
+    when it began (``elapsed``); the ``polling_took`` seconds its reads took since are
+    already spent, so the next poll still starts an interval after this one did.
     """
     if decision.state != "WAIT":
         return 0.0
@@ -326,7 +330,7 @@ def next_poll_in(decision: GateDecision, settings: GateSettings, elapsed: float)
     timeout_left = settings.timeout_seconds - elapsed
     if timeout_left > 0:
         wait = min(wait, timeout_left)
-    return float(wait)
+    return float(max(0.0, wait - polling_took))
 
 
 def _unmet(

@@ -219,7 +219,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             if decision.state != "WAIT":
                 self._warn_missing(len(poll.missing), [str(target) for target in poll.missing])
                 return PokeReturnValue(True, self._finish(context, decision, gate))
-            pause = max(0.0, next_poll_in(decision, gate, elapsed) - (time.time() - began))
+            pause = next_poll_in(decision, gate, elapsed, polling_took=time.time() - began)
             self.log.info("%s; next poll in %.0fs", decision.reason, pause)
             if not (self.reschedule and decision.passing_since is not None):
                 self.poke_interval = pause

@@ -154,9 +154,7 @@ class AssociationComplianceTrigger(BaseTrigger):
                 yield _event(decided_event(decision, poll, len(targets), elapsed, polls))
                 return
             passing_since = decision.passing_since
-            # Measured from the poll's start, so polls keep their interval however long
-            # the reads took (and land on the bake's end or the deadline).
-            pause = max(0.0, next_poll_in(decision, settings, elapsed) - (time.time() - began))
+            pause = next_poll_in(decision, settings, elapsed, polling_took=time.time() - began)
             self.log.info("Poll %d: %s; next poll in %.0fs", polls, decision.reason, pause)
             await asyncio.sleep(pause)
 
