@@ -7,9 +7,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from awssim.fleet import Fleet, Node
+from awssim.fleet import Fleet, Node, Outage
 from awssim.orgspec import OrgSpec
-from awssim.scenario import Scenario, draw
+from awssim.scenario import OfflineNodes, Scenario, draw
 
 # The error code each service's throttling returns (botocore retries on all of them).
 THROTTLING_CODES = {
@@ -42,9 +42,11 @@ class CallDecision:
 class FaultInjector:
     """The active scenario's faults for one org and fleet."""
 
-    def __init__(self, scenario: Scenario, org: OrgSpec, fleet: Fleet) -> None:
+    def __init__(self, scenario: Scenario, org: OrgSpec, fleet: Fleet, loaded: float = 0.0) -> None:
         self.scenario = scenario
+        self.loaded = loaded  # simulated seconds when the scenario was loaded
         self._org = org
+        self._after_install_done: set[tuple[int, str]] = set()
         self._streams: dict[tuple[str, str], random.Random] = {}
         self._instance_failures: Counter[tuple[int, str, str]] = Counter()
         # Versions some node already had when the scenario was loaded: never "new".
@@ -52,14 +54,48 @@ class FaultInjector:
             (package, version) for node in fleet for package, version in node.installed.items()
         }
 
-    def apply_to_fleet(self, fleet: Fleet) -> None:
-        """Mark the scenario's unmanaged nodes (their agents stop reporting)."""
+    def apply_to_fleet(self, fleet: Fleet) -> list[tuple[Node, Outage]]:
+        """Mark the unmanaged nodes (never report) and give the offline nodes their clock
+        windows; returns the outages added, so the caller can schedule the agents' returns."""
         for rule in self.scenario.unmanaged_nodes:
             for node in fleet:
                 if rule.matches(self._org, node.account_id, node.region) and (
                     draw(self.scenario.seed, "unmanaged", node.instance_id) < rule.fraction
                 ):
                     node.managed = False
+        added = []
+        for index, rule in enumerate(self.scenario.offline_nodes):
+            if rule.after_install is not None:
+                continue
+            start, end = rule.window(self.loaded)
+            for node in fleet:
+                if self._selects(index, rule, node):
+                    outage = Outage(start, end)
+                    node.outages.append(outage)
+                    added.append((node, outage))
+        return added
+
+    def after_install(self, node: Node, moment: float) -> list[Outage]:
+        """Outages that start because ``node`` installed a package at ``moment`` (each
+        ``after_install`` rule takes a node offline once: after its first install)."""
+        added = []
+        for index, rule in enumerate(self.scenario.offline_nodes):
+            if rule.after_install is None or (index, node.instance_id) in self._after_install_done:
+                continue
+            if not self._selects(index, rule, node):
+                continue
+            self._after_install_done.add((index, node.instance_id))
+            start = moment + rule.after_install
+            end = None if rule.duration is None else start + rule.duration
+            outage = Outage(start, end)
+            node.outages.append(outage)
+            added.append(outage)
+        return added
+
+    def _selects(self, index: int, rule: OfflineNodes, node: Node) -> bool:
+        return rule.matches(self._org, node.account_id, node.region) and (
+            draw(self.scenario.seed, "offline", index, node.instance_id) < rule.fraction
+        )
 
     def for_call(self, service: str, operation: str) -> CallDecision:
         """Latency and error (if any) for one call; each (service, operation) draws in turn."""

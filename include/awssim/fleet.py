@@ -2,15 +2,19 @@
 
 Nodes are generated deterministically from the org's fleet profiles and the seed, so the
 same org and seed give the same instance ids, platforms and tags on every run. What a node
-has installed is ground truth: only the simulated agent changes it.
+has installed is ground truth: only the simulated agent changes it. Whether its agent is
+reachable is a function of simulated time: ``managed`` False means never (the org's profile
+or a scenario's ``unmanaged_nodes``), and ``outages`` are the windows a scenario's
+``offline_nodes`` take it offline for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from awssim.orgspec import NodeProfile, OrgSpec
 
@@ -30,6 +34,22 @@ PLATFORM_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+# Simulated seconds of the last report of an agent that never reports (before the start).
+NEVER_REPORTED = -3600.0
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A stretch of simulated seconds during which a node's agent does not report."""
+
+    start: float
+    end: float | None = None  # None: it never comes back
+
+    def covers(self, moment: float) -> bool:
+        """Whether the agent is offline at ``moment``."""
+        return self.start <= moment and (self.end is None or moment < self.end)
+
+
 @dataclass
 class Node:
     """One EC2 instance with (or without) a working SSM Agent."""
@@ -45,6 +65,7 @@ class Node:
     installed: dict[str, str] = field(default_factory=dict)
     # What the org file says; a scenario may take a node's agent offline (managed=False).
     profile_managed: bool = True
+    outages: list[Outage] = field(default_factory=list)
 
     @property
     def platform_type(self) -> str:
@@ -56,13 +77,48 @@ class Node:
         """The operating system's display name."""
         return PLATFORM_NAMES.get(self.platform, ("Linux", self.platform))[1]
 
-    @property
-    def ping_status(self) -> str:
-        """Online for a managed node; ConnectionLost for one whose agent never reports."""
-        return "Online" if self.managed else "ConnectionLost"
+    def online_at(self, moment: float) -> bool:
+        """Whether the node's agent reports at ``moment`` (simulated seconds)."""
+        return self.managed and not any(outage.covers(moment) for outage in self.outages)
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-safe ground truth for the state endpoint."""
+    def outage_at(self, moment: float) -> Outage | None:
+        """The outage the agent is in at ``moment`` (None: online, or never managed)."""
+        return next((outage for outage in self.outages if outage.covers(moment)), None)
+
+    def last_ping(self, moment: float) -> float:
+        """When the agent last reported, as of ``moment``: then, while online; when its outage
+        began, while offline; an hour before the simulation for an agent that never reports."""
+        if not self.managed:
+            return NEVER_REPORTED
+        outage = self.outage_at(moment)
+        return moment if outage is None else outage.start
+
+    def ping_status(self, moment: float) -> str:
+        """Online, or ConnectionLost while the agent does not report."""
+        return "Online" if self.online_at(moment) else "ConnectionLost"
+
+    def to_dict(
+        self, moment: float | None = None, at: Callable[[float], datetime] | None = None
+    ) -> dict[str, object]:
+        """JSON-safe ground truth for the state endpoint; reachability when given the time."""
+        reachability: dict[str, object] = {}
+        if moment is not None and at is not None:
+            online, outage = self.online_at(moment), self.outage_at(moment)
+            reachability = {
+                "online": online,
+                # When the agent went offline (its LastPingDateTime); None while online.
+                "offline_since": None if online else at(self.last_ping(moment)).isoformat(),
+                "back_at": (
+                    None if outage is None or outage.end is None else at(outage.end).isoformat()
+                ),
+                "outages": [
+                    {
+                        "from": at(o.start).isoformat(),
+                        "until": None if o.end is None else at(o.end).isoformat(),
+                    }
+                    for o in self.outages
+                ],
+            }
         return {
             "instance_id": self.instance_id,
             "account_id": self.account_id,
@@ -72,6 +128,7 @@ class Node:
             "arch": self.arch,
             "tags": dict(self.tags),
             "managed": self.managed,
+            **reachability,
             "installed": dict(self.installed),
         }
 
@@ -107,9 +164,11 @@ class Fleet:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def to_dict(self) -> list[dict[str, object]]:
-        """Every node as ground truth."""
-        return [node.to_dict() for node in self]
+    def to_dict(
+        self, moment: float | None = None, at: Callable[[float], datetime] | None = None
+    ) -> list[dict[str, object]]:
+        """Every node as ground truth (with reachability at ``moment`` when given)."""
+        return [node.to_dict(moment, at) for node in self]
 
 
 def instance_id(seed: int, account_id: str, region: str, index: int) -> str:

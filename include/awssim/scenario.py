@@ -10,17 +10,41 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from awssim.orgspec import OrgSpec, validation_report
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: Any) -> Any:
+    """``90``, ``"90s"``, ``"10m"``, ``"1h30m"`` → simulated seconds (others left to pydantic)."""
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if not text or _DURATION_PART.sub("", text):
+            msg = f"{value!r} is not a duration: use seconds or e.g. 90s, 10m, 1h30m, 2d"
+            raise ValueError(msg)
+        return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0.0)]
 
 
 class ScenarioError(ValueError):
@@ -82,6 +106,47 @@ class UnmanagedNodes(Where):
     fraction: Fraction = 1.0
 
 
+class OfflineNodes(Where):
+    """Nodes whose SSM Agent loses its connection for a while (PingStatus ConnectionLost).
+
+    Either a window on the simulated clock, ``from`` (default 0) and optionally ``until``,
+    counted from when the scenario was loaded (the simulation start for ``--scenario`` and
+    ``reset``); or ``after_install``: the agent goes offline that long after the node's
+    first successful install while the scenario is loaded, whatever the clock then reads
+    (robust against the timing of a rollout driven in real time). ``for`` bounds an outage
+    of either kind; with neither ``until`` nor ``for`` the agent never comes back.
+    """
+
+    fraction: Fraction = 1.0
+    start: Duration | None = Field(default=None, alias="from")
+    until: Duration | None = None
+    after_install: Duration | None = None
+    duration: Duration | None = Field(default=None, alias="for", gt=0.0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OfflineNodes:
+        if self.after_install is not None and self.start is not None:
+            msg = "give either 'from' (a time on the simulated clock) or 'after_install', not both"
+            raise ValueError(msg)
+        if self.after_install is not None and self.until is not None:
+            msg = "'until' is a time on the simulated clock; with 'after_install' use 'for'"
+            raise ValueError(msg)
+        if self.until is not None and self.duration is not None:
+            msg = "give either 'until' or 'for', not both"
+            raise ValueError(msg)
+        if self.until is not None and self.until <= (self.start or 0.0):
+            msg = f"'until' ({self.until:g}s) must be later than 'from' ({self.start or 0.0:g}s)"
+            raise ValueError(msg)
+        return self
+
+    def window(self, loaded: float) -> tuple[float, float | None]:
+        """(start, end) in simulated seconds of a clock-window outage (end None: never back)."""
+        start = loaded + (self.start or 0.0)
+        if self.until is not None:
+            return start, loaded + self.until
+        return start, (None if self.duration is None else start + self.duration)
+
+
 class CallFault(_Strict):
     """Faults on API calls, by service and operation globs."""
 
@@ -123,6 +188,7 @@ class Scenario(_Strict):
     stack_instance_failures: list[StackInstanceFailure] = Field(default_factory=list)
     package_failures: list[PackageFailure] = Field(default_factory=list)
     unmanaged_nodes: list[UnmanagedNodes] = Field(default_factory=list)
+    offline_nodes: list[OfflineNodes] = Field(default_factory=list)
     throttling: list[Throttling] = Field(default_factory=list)
     server_errors: list[ServerErrors] = Field(default_factory=list)
     latency: list[Latency] = Field(default_factory=list)

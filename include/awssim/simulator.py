@@ -22,6 +22,7 @@ from awssim.fleet import Fleet, generate_fleet
 from awssim.ledger import Ledger
 from awssim.organization import OrgView, seed_organization
 from awssim.orgspec import OrgSpec, load_org
+from awssim.reachability import Reachability
 from awssim.scenario import Scenario, load_scenario
 from awssim.stacksets import StackSetEngine
 from awssim.statemanager import StateManager
@@ -60,6 +61,7 @@ class Simulator:
         self.seed = seed
         self.statemanager = StateManager(self)
         self.stacksets = StackSetEngine(self)
+        self.reachability = Reachability(self)
         runtime.set_current(self)
         self.load(org, scenario, speed=speed, seed=seed)
 
@@ -91,14 +93,27 @@ class Simulator:
             self.set_scenario(scenario)
 
     def set_scenario(self, scenario: str | Path | Scenario | None) -> Scenario:
-        """Switch faults without touching AWS state ("new" versions are counted from now)."""
+        """Switch faults without touching AWS state ("new" versions are counted from now).
+
+        The scenario's offline windows count from now. Nodes whose agents the switch brings
+        back online run what they missed, as a reconnecting agent does.
+        """
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         with self.lock:
+            self.tick()
+            now = self.now()
+            offline = {node.instance_id for node in self.fleet if not node.online_at(now)}
+            self.reachability.reset()
             for node in self.fleet:
                 node.managed = node.profile_managed
-            self.faults = FaultInjector(loaded, self.org_spec, self.fleet)
-            self.faults.apply_to_fleet(self.fleet)
+                node.outages = []
+            self.faults = FaultInjector(loaded, self.org_spec, self.fleet, loaded=now)
+            for node, outage in self.faults.apply_to_fleet(self.fleet):
+                self.reachability.watch(node, outage)
             self.scenario = loaded
+            self.reachability.back(
+                [node for node in self.fleet if node.instance_id in offline], now
+            )
         return loaded
 
     # --- time ---------------------------------------------------------------------------
@@ -173,7 +188,7 @@ class Simulator:
                 },
                 "scenario": self.scenario.name,
                 "seed": self.seed,
-                "nodes": self.fleet.to_dict(),
+                "nodes": self.fleet.to_dict(self.clock.seconds(), self.clock.at),
                 "associations": self.statemanager.state(),
                 "stack_sets": self.stacksets.state(),
                 "calls": [call.to_dict() for call in self.ledger.calls()],

@@ -2,6 +2,8 @@
 
 ``AWS-ConfigureAWSPackage`` installs or uninstalls a Distributor package and is the only
 document that changes ``node.installed``; any other document succeeds without changing it.
+An install may start an outage of the node's agent (a scenario's ``offline_nodes`` with
+``after_install``); what it installed stays installed while it is offline.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ if TYPE_CHECKING:
     from awssim.simulator import Simulator
 
 
-def apply_document(sim: Simulator, node: Node, settings: Settings) -> str | None:
-    """Run the association's document on ``node``: None on success, else the failure reason."""
+def apply_document(
+    sim: Simulator, node: Node, settings: Settings, at: float | None = None
+) -> str | None:
+    """Run the association's document on ``node`` (at simulated second ``at``, default now):
+    None on success, else the failure reason."""
     if settings.document != CONFIGURE_PACKAGE:
         return None
     parameters = {name: values[0] for name, values in settings.parameters.items() if values}
@@ -38,4 +43,7 @@ def apply_document(sim: Simulator, node: Node, settings: Settings) -> str | None
     if reason is not None:
         return reason
     node.installed[name] = version
+    moment = sim.now() if at is None else at
+    for outage in sim.faults.after_install(node, moment):
+        sim.reachability.watch(node, outage)
     return None

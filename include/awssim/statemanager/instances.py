@@ -1,8 +1,15 @@
 """DescribeInstanceInformation: the managed nodes of an account/Region as SSM lists them.
 
-A node whose agent does not report is listed with PingStatus ConnectionLost and a last ping
-from before the simulation started. Association fields summarize the node's latest result
-for each association that targets it.
+PingStatus and LastPingDateTime are read as of the call: an agent that is offline now is
+ConnectionLost with its last ping when it went offline (an hour before the simulation for
+one that never reports); an online agent pinged just now. Association fields summarize the
+node's latest result for each association that targets it.
+
+Filters are checked as SSM checks them: ``InstanceInformationFilterList`` (legacy) and
+``Filters`` may not be used together, and a tag filter (``tag:<key>``, ``tag-key``) may not
+be combined with any other filter ("Tag filters can't be combined with other filter types";
+ValidationException "Cannot mix tag or inventory filter with any other filter."). Values of
+one filter are alternatives; separate filters must all pass.
 """
 
 from __future__ import annotations
@@ -10,12 +17,22 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 from awssim.fleet import Node
-from awssim.statemanager.errors import InvalidFilterKey, InvalidInstanceInformationFilterValue
-from awssim.statemanager.models import FAILED, IN_PROGRESS, PENDING, SUCCESS, Association
+from awssim.statemanager.errors import (
+    InvalidFilterKey,
+    InvalidInstanceInformationFilterValue,
+    ValidationException,
+)
+from awssim.statemanager.models import (
+    FAILED,
+    IN_PROGRESS,
+    PENDING,
+    SKIPPED,
+    SUCCESS,
+    Association,
+)
 from awssim.statemanager.views import Clock
 
 AGENT_VERSION = "3.3.1142.0"
@@ -31,6 +48,8 @@ _ROW_KEYS = {
     "SourceIds": "SourceId",
     "SourceTypes": "SourceType",
 }
+# InstanceInformationFilterKey: the legacy list's keys (no Source*, no tags).
+_LEGACY_KEYS = frozenset(_ROW_KEYS) - {"SourceIds", "SourceTypes"}
 _ALLOWED_VALUES = {
     "PingStatus": ("Online", "ConnectionLost", "Inactive"),
     "PlatformTypes": ("Windows", "Linux", "MacOS"),
@@ -52,7 +71,7 @@ def _association_fields(
     counts = Counter(record.status for record in records)
     if counts[FAILED]:
         status = detailed = FAILED
-    elif counts[PENDING] or counts[IN_PROGRESS]:
+    elif counts[PENDING] or counts[IN_PROGRESS] or counts[SKIPPED]:
         status, detailed = PENDING, (IN_PROGRESS if counts[IN_PROGRESS] else PENDING)
     else:
         status = detailed = SUCCESS
@@ -78,11 +97,10 @@ def instance_row(
     """One InstanceInformation entry."""
     ip_address = _ip_address(node)
     domain = "ec2.internal" if node.region == "us-east-1" else f"{node.region}.compute.internal"
-    last_ping = clock(now) if node.managed else clock(0.0) - timedelta(hours=1)
     return {
         "InstanceId": node.instance_id,
-        "PingStatus": node.ping_status,
-        "LastPingDateTime": last_ping,
+        "PingStatus": node.ping_status(now),
+        "LastPingDateTime": clock(node.last_ping(now)),
         "AgentVersion": AGENT_VERSION,
         "IsLatestVersion": True,
         "PlatformType": node.platform_type,
@@ -97,16 +115,28 @@ def instance_row(
     }
 
 
+def _is_tag(key: str) -> bool:
+    return key == "tag-key" or key.startswith("tag:")
+
+
 def _normalize(
     filter_list: list[dict[str, Any]] | None, filters: list[dict[str, Any]] | None
 ) -> list[tuple[str, list[str]]]:
-    wanted = [(f.get("key"), f.get("valueSet")) for f in filter_list or []]
+    if filter_list and filters:
+        msg = "Cannot use both legacy and new filter simultaneously."
+        raise ValidationException(msg)
+    wanted = [(f.get("key"), f.get("valueSet"), False) for f in filter_list or []]
     for string_filter in filters or []:
-        wanted.append((string_filter.get("Key"), string_filter.get("Values")))
+        wanted.append((string_filter.get("Key"), string_filter.get("Values"), True))
+    if len(wanted) > 1 and any(_is_tag(str(key or "")) for key, _values, _new in wanted):
+        msg = "Cannot mix tag or inventory filter with any other filter."
+        raise ValidationException(msg)
     normalized = []
-    for raw_key, values in wanted:
+    for raw_key, values, new_style in wanted:
         key = str(raw_key or "")
-        if key not in _ROW_KEYS and key != "tag-key" and not key.startswith("tag:"):
+        # The legacy list's keys are an enum without tags; Filters also take tag keys.
+        known = (key in _ROW_KEYS or _is_tag(key)) if new_style else key in _LEGACY_KEYS
+        if not known:
             msg = f"The filter key {key} is not valid."
             raise InvalidFilterKey(msg)
         allowed = _ALLOWED_VALUES.get(key)
@@ -114,6 +144,9 @@ def _normalize(
             not str(value) or (allowed is not None and value not in allowed) for value in values
         ):
             msg = f"The filter {key} has an invalid value in {values}."
+            raise InvalidInstanceInformationFilterValue(msg)
+        if key == "ResourceType" and len(values) > 1:
+            msg = "ResourceType filter may contain only one value."
             raise InvalidInstanceInformationFilterValue(msg)
         normalized.append((key, [str(value) for value in values]))
     return normalized

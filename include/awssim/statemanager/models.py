@@ -100,6 +100,10 @@ class Execution:
     status: str = PENDING
     running: int = 0
     errors: int = 0
+    # Targets whose agent was offline when their turn came: Pending until they reconnect.
+    waiting: set[str] = field(default_factory=set)
+    # The run hit MaxErrors: it sends the association to no further target.
+    stopped: bool = False
     done: bool = False
     finished: float | None = None
     handles: list[EventHandle] = field(default_factory=list)

@@ -3,9 +3,15 @@
 An execution resolves its targets when it starts. Each node picks the association up after a
 pickup delay and runs it for a while (tens of simulated seconds, a pure function of the
 execution and instance ids). At most MaxConcurrency nodes run at once, in pickup order; a
-node whose agent does not report is never dispatched and stays Pending. When the failures
-exceed MaxErrors no further node is dispatched: the rest of the run is Skipped, as State
-Manager stops sending the association to additional targets (running nodes finish).
+node whose agent is offline when its turn comes (or when it would pick the run up) is not
+dispatched and stays Pending, installing and uninstalling nothing. When its agent comes back
+it catches up: it joins the association's latest run if that is of the current version (the
+run reopens if it had finished) and runs it after a pickup delay, as a reconnecting SSM Agent
+runs the associations it missed. A node that goes offline while it runs finishes that run
+and reports it first. When the failures exceed MaxErrors no further node is dispatched: the
+rest of the run is Skipped, in the run's targets and in the association's per-node status,
+as State Manager stops sending the association to additional targets (running nodes
+finish); a node that reconnects after that is Skipped too, until the next run.
 
 A new run of an association (an update, StartAssociationsOnce) supersedes one still in
 flight: its nodes that have not finished are Cancelled, so the newest version is the one
@@ -120,6 +126,33 @@ class Runner:
         self._settle(association, execution, now)
         return execution
 
+    def catch_up(self, node: Node, now: float) -> None:
+        """``node``'s agent is back online: it runs the associations it has not run yet."""
+        for association in self.sim.statemanager.associations(node.account_id, node.region):
+            if not association.executions:
+                continue
+            execution = association.executions[-1]
+            if (
+                execution.version != association.latest.number
+                or node.instance_id not in execution.waiting
+            ):
+                continue
+            execution.waiting.discard(node.instance_id)
+            run = execution.targets[node.instance_id]
+            if execution.stopped:
+                self._skip(association, execution, [node.instance_id], now)
+                continue
+            low, high = PICKUP_SECONDS
+            pickup = low + (high - low) * draw(
+                self.sim.seed, "return", execution.id, node.instance_id, round(now, 3)
+            )
+            run.ready = now + pickup
+            targets = execution.targets
+            execution.queue.append(node.instance_id)
+            execution.queue.sort(key=lambda instance_id: (targets[instance_id].ready, instance_id))
+            execution.done, execution.finished = False, None
+            self._pump(association, execution, now)
+
     def stop(self, association: Association) -> None:
         """Cancel everything the association has scheduled (it is being deleted)."""
         now = self.sim.now()
@@ -187,7 +220,8 @@ class Runner:
         while execution.queue and execution.running < execution.limit:
             instance_id = execution.queue.pop(0)
             node = self.sim.fleet.get(instance_id)
-            if node is None or not node.managed:
+            if node is None or not node.online_at(now):
+                execution.waiting.add(instance_id)
                 continue
             run = execution.targets[instance_id]
             run.dispatched = True
@@ -203,10 +237,23 @@ class Runner:
         self, association: Association, execution: Execution, instance_id: str, due: float
     ) -> None:
         run = execution.targets[instance_id]
+        node = self.sim.fleet.get(instance_id)
+        if node is None or not node.online_at(due):
+            # Offline before it picked the run up: it waits for its agent to come back.
+            run.dispatched = False
+            execution.running -= 1
+            execution.waiting.add(instance_id)
+            self._pump(association, execution, due)
+            self._settle(association, execution, due)
+            return
         run.status, run.date, run.output_id = IN_PROGRESS, due, self.ids.uuid("command")
         execution.status = IN_PROGRESS
         record = association.nodes.get(instance_id)
-        if record is not None and record.status == PENDING and record.version == execution.version:
+        if (
+            record is not None
+            and record.status in (PENDING, SKIPPED)
+            and record.version == execution.version
+        ):
             record.status, record.date, record.execution_id = IN_PROGRESS, due, execution.id
         self._at(
             due + run.run_time,
@@ -221,7 +268,7 @@ class Runner:
         run = execution.targets[instance_id]
         node = self.sim.fleet.get(instance_id)
         assert node is not None  # only nodes of the fleet are dispatched, and it never shrinks
-        reason = apply_document(self.sim, node, execution.settings)
+        reason = apply_document(self.sim, node, execution.settings, due)
         run.status, run.reason, run.date = (FAILED if reason else SUCCESS), reason, due
         record = association.nodes.get(instance_id)
         if record is not None and record.version == execution.version:
@@ -238,11 +285,22 @@ class Runner:
         if reason:
             execution.errors += 1
         if execution.max_errors is not None and execution.errors > execution.max_errors:
-            for rest in execution.queue:
-                execution.targets[rest].status, execution.targets[rest].date = SKIPPED, due
+            execution.stopped = True
+            self._skip(association, execution, execution.queue, due)
             execution.queue.clear()
         self._pump(association, execution, due)
         self._settle(association, execution, due)
+
+    def _skip(
+        self, association: Association, execution: Execution, instance_ids: list[str], now: float
+    ) -> None:
+        """Targets a run stopped by MaxErrors will not send the association to."""
+        for instance_id in instance_ids:
+            run = execution.targets[instance_id]
+            run.status, run.date = SKIPPED, now
+            record = association.nodes.get(instance_id)
+            if record and record.version == execution.version and record.status == PENDING:
+                record.status, record.date, record.execution_id = SKIPPED, now, execution.id
 
     def _settle(self, association: Association, execution: Execution, now: float) -> None:
         if execution.done or execution.queue or execution.running:
@@ -266,6 +324,7 @@ class Runner:
         for instance_id in execution.queue:
             execution.targets[instance_id].status = CANCELLED
         execution.queue.clear()
+        execution.waiting.clear()
         execution.running = 0
         statuses = {run.status for run in execution.targets.values()}
         execution.status = FAILED if FAILED in statuses else CANCELLED

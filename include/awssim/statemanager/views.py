@@ -33,14 +33,15 @@ def overview_status(association: Association) -> tuple[str, str, dict[str, int]]
     """(Status, DetailedStatus, counts by status) over the targets' latest results.
 
     Failed when any target failed; Success when every target succeeded (after a run);
-    otherwise Pending, detailed as AWS does: Creating until a node of the current version
-    has started, then InProgress while nodes run.
+    otherwise (nodes not run yet, running, or skipped by a run stopped at MaxErrors)
+    Pending, detailed as AWS does: Creating until a node of the current version has
+    started, then InProgress while nodes run.
     """
     counts = Counter(record.status for record in association.nodes.values())
     ran = any(execution.done for execution in association.executions)
     if counts[FAILED]:
         return FAILED, FAILED, _nonzero(counts)
-    if not (counts[PENDING] or counts[IN_PROGRESS] or not ran):
+    if not (counts[PENDING] or counts[IN_PROGRESS] or counts[SKIPPED] or not ran):
         return SUCCESS, SUCCESS, _nonzero(counts)
     if counts[IN_PROGRESS]:
         detailed = IN_PROGRESS

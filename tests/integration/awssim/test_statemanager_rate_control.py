@@ -87,11 +87,13 @@ def test_max_errors_stops_sending_to_more_targets(sim: Simulator, ssm: Any) -> N
     assert len(by_status["Failed"]) == 1, "the first failure stops the run"
     assert by_status["Skipped"], "nodes after the failure were never sent the association"
     assert "OutputSource" not in next(t for t in targets if t["Status"] == "Skipped")
+    # The association's per-node status says Skipped too (not Pending): those nodes were
+    # not left waiting for an agent, the run stopped sending to them.
     counts = overview(ssm, association_id)["AssociationStatusAggregatedCount"]
     assert counts == {
         "Success": len(by_status.get("Success", ())),
         "Failed": 1,
-        "Pending": len(by_status["Skipped"]),
+        "Skipped": len(by_status["Skipped"]),
     }
     skipped = [n for n in nodes(sim, tagged=None) if n.instance_id in by_status["Skipped"]]
     assert all(PACKAGE not in n.installed for n in skipped)
