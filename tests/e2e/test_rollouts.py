@@ -14,12 +14,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from awssim.server import SimServer
 from awssim.simulator import Simulator
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.report import RunReport, render_table
 from distributor_rollout.core.waves import resolve_waves
 from rollout_demo import rehearsal
 
@@ -148,6 +150,20 @@ def test_a_failing_canary_is_rolled_back_and_later_waves_never_deploy(
     assert result.task_states["rollback"] == "success"
     assert result.task_states["nonprod.deploy"] == "upstream_failed"
     assert result.report["status"] == "rolled_back"
+    # The report says why, in the gate's words, and names where: the canary account/Regions
+    # whose nodes failed the new version, with their node counts.
+    canary = result.report["waves"][0]
+    assert (canary["name"], canary["decision"], canary["reason"]) == ("canary", "failed", why)
+    named = {entry["target"]: entry["reason"] for entry in canary["failed_targets"]}
+    assert 0 < len(named) <= 5
+    assert canary["failed_targets_total"] >= len(named)
+    assert set(named) <= {f"{a}/{r}" for a, r in wave_targets(plan, ["canary"])}
+    assert any(", " in reason and " failed" in reason for reason in named.values()), named
+    assert canary["compliance"]["failed"] > 0
+    table = render_table(RunReport.from_dict(result.report))
+    assert f"wave canary failed: {why}" in table
+    assert all(target in table for target in named)
+    assert f"failed targets: {next(iter(named))}" in result.report["summary"]
     rollout_sim.settle()
     before = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod"]))
     assert all(node.installed == {PACKAGE: "1.0.2"} for node in before)
@@ -168,6 +184,13 @@ def test_a_failed_stack_set_operation_rolls_back_what_the_run_touched(
     assert "FAILED" in why
     assert result.task_states["prod.deploy"] == "upstream_failed"
     assert result.report["status"] == "rolled_back", result.report["summary"]
+    # The failed stack instances are named: NonProd accounts in us-west-2, with AWS's reason.
+    nonprod = result.report["waves"][1]
+    assert nonprod["reason"].startswith("operation FAILED, ")
+    assert nonprod["failed_targets"]
+    assert all(entry["target"].endswith("/us-west-2") for entry in nonprod["failed_targets"])
+    assert all(entry["reason"] for entry in nonprod["failed_targets"])
+    assert nonprod["failed_targets_total"] == nonprod["operation"]["failed"]
     rollout_sim.settle()
     # A first install rolls back to nothing: no node keeps the package, no instance stays.
     assert all(node.installed == {} for node in rollout_sim.fleet)
@@ -203,7 +226,7 @@ def test_a_rejected_approval_rolls_the_run_back(
 
 
 def test_invalid_params_fail_the_run_in_validate_before_any_change(
-    rehearse: Rehearse, rollout_sim: Simulator
+    rehearse: Rehearse, rollout_sim: Simulator, awssim_server: SimServer
 ) -> None:
     result = rehearse({"source": "does/not/exist"})
     assert not result.succeeded
@@ -211,6 +234,16 @@ def test_invalid_params_fail_the_run_in_validate_before_any_change(
     assert result.task_states["rollback"] == "skipped"
     assert result.report["status"] == "failed"
     assert "failed before the waves: validate" in result.report["summary"]
+    # The report names the problem, field by field; it is in XCom, not uploaded.
+    [problem] = result.report["validation"]["problems"]
+    assert (problem["field"], problem["what"], problem["got"]) == (
+        "source",
+        "not an existing folder",
+        "'does/not/exist'",
+    )
+    assert "source: not an existing folder (got 'does/not/exist'" in result.report["summary"]
+    with pytest.raises(ClientError):
+        report_in_s3(awssim_server, result.run_id)
     assert mutations(rollout_sim) == []
 
 

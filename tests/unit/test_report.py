@@ -6,20 +6,28 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distributor_rollout.core.changes import TargetChange, WaveChanges
-from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.errors import Problem, ValidationError, describe, wrong
 from distributor_rollout.core.gate import GateSettings, TargetCompliance, evaluate_gate
 from distributor_rollout.core.report import (
     FAILED_TARGETS_CAP,
+    WAVE_TARGETS_SHOWN,
     ComplianceReport,
     FailedTargetEntry,
     OperationReport,
     RollbackReport,
     RunReport,
+    ValidationFailure,
+    ValidationProblemEntry,
     WaveReport,
+    first_few,
+    node_breakdown,
     render_table,
     summarize,
+    target_shortfall,
 )
 from distributor_rollout.core.rollback import plan_rollback
 from distributor_rollout.core.targets import Target
@@ -68,12 +76,20 @@ def sample_report() -> RunReport:
             success=390,
             failed=60,
             pending=0,
+            offline=30,
             expected=480,
             decision="FAIL",
             reason="threshold unreachable: 60 of 480 nodes failed, at most 87.5% can comply, "
             "need 95%",
         ),
         decision="failed",
+        failed_targets=(
+            FailedTargetEntry(target="000000000007/eu-west-1", reason="boom"),
+            FailedTargetEntry(
+                target="000000000008/eu-west-1", reason="0 of 4 nodes compliant, 4 failed"
+            ),
+        ),
+        failed_targets_total=7,
         started_at="2025-03-01T10:07:05+00:00",
         finished_at="2025-03-01T11:10:00+00:00",
         duration_seconds=3775,
@@ -99,12 +115,14 @@ def sample_report() -> RunReport:
 
 GOLDEN_TABLE = """\
 package demo-agent 1.4.0 | run manual__2025-03-01T10:00:00+00:00 | status rolled_back
-wave          | targets | operation | failed | compliance % | decision | duration
---------------+---------+-----------+--------+--------------+----------+---------
-canary        |       4 | SUCCEEDED |      0 |        100.0 | passed   |     7m5s
-production-eu |     120 | SUCCEEDED |      1 |         81.2 | failed   |  1h2m55s
-production-us |     300 | -         |      - |            - | not_run  |        -
-rollback (previous_version): succeeded, 3 actions, 124 targets restored, 0 failed"""
+wave          | targets | operation | failed | compliance % | nodes                                | decision | duration
+--------------+---------+-----------+--------+--------------+--------------------------------------+----------+---------
+canary        |       4 | SUCCEEDED |      0 |        100.0 | 12 compliant                         | passed   |     7m5s
+production-eu |     120 | SUCCEEDED |      1 |         81.2 | 390 compliant, 60 failed, 30 offline | failed   |  1h2m55s
+production-us |     300 | -         |      - |            - | -                                    | not_run  |        -
+wave production-eu failed: threshold unreachable: 60 of 480 nodes failed, at most 87.5% can comply, need 95%
+wave production-eu failed targets: 000000000007/eu-west-1 (boom); 000000000008/eu-west-1 (0 of 4 nodes compliant, 4 failed) and 5 more
+rollback (previous_version): succeeded, 3 actions, 124 targets restored, 0 failed"""  # noqa: E501
 
 
 def test_golden_table() -> None:
@@ -114,8 +132,8 @@ def test_golden_table() -> None:
 def test_table_without_waves_or_rollback() -> None:
     report = sample_report().model_copy(update={"waves": (), "rollback": None, "status": "dry_run"})
     assert render_table(report).splitlines()[1:] == [
-        "wave | targets | operation | failed | compliance % | decision | duration",
-        "-----+---------+-----------+--------+--------------+----------+---------",
+        "wave | targets | operation | failed | compliance % | nodes | decision | duration",
+        "-----+---------+-----------+--------+--------------+-------+----------+---------",
     ]
 
 
@@ -213,6 +231,11 @@ def test_compliance_report_from_decision() -> None:
         "failed": 0,
         "pending": 1,
         "expected": 3,
+        # Kinds this gate did not see read as 0 (and as counted, once the gate counts them).
+        "skipped": 0,
+        "offline": 0,
+        "excluded_offline": 0,
+        "unreported": 0,
         "decision": "PASS",
         "reason": decision.reason,
     }
@@ -222,6 +245,7 @@ def test_summary_names_the_failed_wave_and_the_rollback() -> None:
     assert summarize(sample_report()) == (
         "demo-agent 1.4.0: rolled_back, 1 of 3 waves passed; wave production-eu failed: "
         "threshold unreachable: 60 of 480 nodes failed, at most 87.5% can comply, need 95%; "
+        "failed targets: 000000000007/eu-west-1, 000000000008/eu-west-1 and 5 more; "
         "rollback succeeded (124 targets restored)"
     )
 
@@ -244,4 +268,189 @@ def test_rollback_report_from_plan() -> None:
     assert (rollback.mode, rollback.actions, rollback.restored_targets) == ("uninstall", 2, 2)
     assert rollback.failed_targets == (
         FailedTargetEntry(target="000000000002/eu-west-1", reason="uninstall failed"),
+    )
+
+
+# --- Naming the first few of many ------------------------------------------------------------
+
+NAME = st.text(alphabet="0123456789/abcdefghij-", min_size=1, max_size=24)
+
+
+@given(
+    names=st.lists(NAME, max_size=WAVE_TARGETS_SHOWN, unique=True),
+    hidden=st.integers(min_value=0, max_value=10_000),
+    at_least=st.booleans(),
+)
+def test_first_few_names_what_it_shows_and_counts_the_rest(
+    names: list[str], hidden: int, at_least: bool
+) -> None:
+    text = first_few(names, len(names) + hidden, at_least=at_least)
+    assert text.startswith(", ".join(names))
+    tail = text.removeprefix(", ".join(names))
+    if hidden:
+        assert tail == f" and {'at least ' if at_least else ''}{hidden} more"
+    elif at_least and names:
+        assert tail == " and maybe more"
+    else:
+        assert tail == ""
+
+
+@given(
+    total=st.integers(min_value=0, max_value=200),
+    cap_hit=st.booleans(),
+    with_reasons=st.booleans(),
+)
+def test_a_wave_names_at_most_the_first_few_failed_targets(
+    total: int, cap_hit: bool, with_reasons: bool
+) -> None:
+    entries = tuple(
+        FailedTargetEntry(target=f"{n:012d}/eu-west-1", reason=f"reason {n}")
+        for n in range(min(total, WAVE_TARGETS_SHOWN))
+    )
+    wave = WaveReport(
+        name="w",
+        targets=total,
+        decision="failed",
+        failed_targets=entries,
+        failed_targets_total=total,
+        failed_targets_total_is_minimum=cap_hit,
+    )
+    text = wave.failed_targets_text(reasons=with_reasons)
+    for entry in entries:
+        assert entry.target in text
+        assert (entry.reason in text) == with_reasons
+    hidden = total - len(entries)
+    assert (f"{hidden} more" in text) == (hidden > 0)
+
+
+def test_a_wave_lists_no_more_than_it_shows_and_counts_no_fewer() -> None:
+    entry = FailedTargetEntry(target="000000000001/eu-west-1", reason="x")
+    with pytest.raises(ValueError, match=f"at most {WAVE_TARGETS_SHOWN}"):
+        WaveReport(
+            name="w",
+            targets=9,
+            decision="failed",
+            failed_targets=(entry,) * (WAVE_TARGETS_SHOWN + 1),
+            failed_targets_total=9,
+        )
+    with pytest.raises(ValueError, match="less than"):
+        WaveReport(name="w", targets=9, decision="failed", failed_targets=(entry,))
+
+
+# --- The gate's breakdown --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("counts", "text"),
+    [
+        ({"success": 12}, "12 compliant"),
+        (
+            {"success": 36, "failed": 1, "pending": 1, "skipped": 1, "offline": 1},
+            "36 compliant, 1 failed, 1 in progress, 1 skipped by MaxErrors, 1 offline",
+        ),
+        ({"success": 5, "offline": 3, "excluded_offline": 3}, "5 compliant, 3 offline (excluded)"),
+        (
+            {"success": 5, "offline": 3, "excluded_offline": 1},
+            "5 compliant, 3 offline (1 excluded)",
+        ),
+        ({"success": 0, "unreported": 4}, "0 compliant, 4 never reported"),
+    ],
+)
+def test_the_breakdown_names_each_kind_of_node_apart(counts: dict[str, int], text: str) -> None:
+    assert node_breakdown(counts) == text
+
+
+def test_the_compliance_report_reads_skipped_and_offline_nodes_from_the_gates_record() -> None:
+    decision = evaluate_gate(
+        [TargetCompliance(Target("000000000001", "eu-west-1"), 9, 4, 0, 0)],
+        GateSettings(threshold_percent=40),
+        elapsed=0,
+    ).to_dict()
+    # A gate that counts the new kinds records them in its totals: they are read as written.
+    totals = {**decision["totals"], "skipped": 2, "offline": 3, "excluded_offline": 3}
+    compliance = ComplianceReport.from_record({**decision, "totals": totals})
+    assert (compliance.skipped, compliance.offline, compliance.excluded_offline) == (2, 3, 3)
+    assert compliance.breakdown().startswith("4 compliant, 2 skipped by MaxErrors")
+    assert compliance.breakdown().endswith("3 offline (excluded)")
+    # A record from before the gate counted them reads them as 0.
+    before = {key: decision["totals"][key] for key in ("expected", "success", "failed", "pending")}
+    old = ComplianceReport.from_record({**decision, "totals": before})
+    assert (old.skipped, old.offline, old.excluded_offline, old.unreported) == (0, 0, 0, 0)
+
+
+def test_a_lagging_target_says_where_its_nodes_stand() -> None:
+    item = TargetCompliance(Target("000000000001", "eu-west-1"), 6, 2, 3, 0)
+    assert target_shortfall(item) == "2 of 6 nodes compliant, 3 failed, 1 never reported"
+    assert target_shortfall(TargetCompliance(Target("000000000001", "eu-west-1"), 2, 2, 0, 0)) == (
+        "2 of 2 nodes compliant"
+    )
+
+
+# --- Validation problems ---------------------------------------------------------------------
+
+PART = st.text(min_size=1, max_size=30).filter(lambda t: "(got " not in t and "; expected" not in t)
+
+
+@given(path=st.text(max_size=20), what=PART, got=st.text(max_size=30), expected=PART)
+def test_a_problem_splits_into_field_what_got_and_expected(
+    path: str, what: str, got: str, expected: str
+) -> None:
+    problem = wrong(path, what, got, expected)
+    entry = ValidationProblemEntry.from_problem(problem)
+    assert (entry.field, entry.what, entry.got, entry.expected) == (
+        path,
+        what,
+        describe(got),
+        expected,
+    )
+    assert str(entry) == str(problem)
+
+
+@given(path=st.text(max_size=20), message=st.text(max_size=60))
+def test_any_problem_reads_back_as_it_was_written(path: str, message: str) -> None:
+    problem = Problem(path, message)
+    assert str(ValidationProblemEntry.from_problem(problem)) == str(problem)
+
+
+def test_a_run_that_failed_validation_names_its_problems_in_the_table_and_json() -> None:
+    error = ValidationError(
+        "run params",
+        [
+            wrong("source", "not a package folder", "does/not/exist", "a folder under packages/"),
+            Problem("waves", "name at least one wave"),
+        ],
+    )
+    validation = ValidationFailure.from_error(error)
+    report = sample_report().model_copy(
+        update={"waves": (), "rollback": None, "status": "failed", "validation": validation}
+    )
+    assert render_table(report).splitlines()[-3:] == [
+        "validate: run params: 2 problems",
+        "  - source: not a package folder (got 'does/not/exist'; expected a folder under "
+        "packages/)",
+        "  - waves: name at least one wave",
+    ]
+    data = json.loads(report.to_json())
+    assert data["validation"]["problems"][0] == {
+        "field": "source",
+        "what": "not a package folder",
+        "got": "'does/not/exist'",
+        "expected": "a folder under packages/",
+    }
+    assert RunReport.from_json(report.to_json()) == report
+    assert ValidationFailure.from_dict(validation.to_dict()) == validation
+    with pytest.raises(ValidationError, match=r"problems\[0\]\.field"):
+        ValidationFailure.from_dict({"subject": "x", "problems": [{"what": "y"}]})
+
+
+def test_a_report_without_recorded_reasons_never_gives_an_operation_status_as_one() -> None:
+    # A hand-built (or older) report: a failed wave whose gate did not FAIL and whose
+    # operation had no failures has no reason to give but that.
+    report = sample_report()
+    wave = report.waves[0].model_copy(update={"decision": "failed"})
+    quiet = report.model_copy(update={"waves": (wave,), "rollback": None})
+    assert summarize(quiet).endswith("wave canary failed: no reason recorded")
+    said = wave.model_copy(update={"reason": "task failed by Airflow after the gate passed"})
+    assert summarize(quiet.model_copy(update={"waves": (said,)})).endswith(
+        "wave canary failed: task failed by Airflow after the gate passed"
     )

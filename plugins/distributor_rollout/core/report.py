@@ -8,6 +8,7 @@ never raw API responses, and long failure lists are capped (with their full coun
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -17,13 +18,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from distributor_rollout.core.durations import format_duration
 from distributor_rollout.core.errors import Problem, ValidationError
-from distributor_rollout.core.gate import GateDecision
+from distributor_rollout.core.gate import GateDecision, TargetCompliance
 from distributor_rollout.core.rollback import RollbackMode, RollbackPlan
 from distributor_rollout.core.verdict import FailedTarget, OperationVerdict, truncate_list
 
 SCHEMA_VERSION: Literal[1] = 1
 FAILED_TARGETS_CAP = 50
 """Failed targets listed per operation or rollback; the count covers the rest."""
+WAVE_TARGETS_SHOWN = 5
+"""Failed targets a wave's line names (report, table, summary); then "and N more"."""
 
 RunStatus = Literal["succeeded", "failed", "rolled_back", "rollback_failed", "dry_run", "running"]
 WaveDecision = Literal["passed", "failed", "skipped", "not_run", "approved", "rejected"]
@@ -93,34 +96,120 @@ class OperationReport(_FailureList):
 
 
 class ComplianceReport(_Model):
-    """The wave's last gate evaluation."""
+    """The wave's last gate evaluation, with its nodes in separate kinds.
+
+    ``success`` nodes are compliant, ``failed`` failed to install, ``pending`` are still
+    in progress, ``skipped`` were skipped by State Manager after MaxErrors, ``offline``
+    have an offline agent (``excluded_offline`` of them left out of ``percent``), and
+    ``unreported`` never reported at all. Gate records from before a kind was counted
+    read it as 0.
+    """
 
     percent: float
     success: Count
     failed: Count
     pending: Count
     expected: Count
+    skipped: Count = 0
+    offline: Count = 0
+    excluded_offline: Count = 0
+    unreported: Count = 0
     decision: Literal["PASS", "WAIT", "FAIL"]
     reason: str
 
     @classmethod
     def from_decision(cls, decision: GateDecision) -> ComplianceReport:
         """Condense a gate decision: totals and the reason, not the per-target counts."""
-        totals = decision.totals
+        return cls.from_record(decision.to_dict())
+
+    @classmethod
+    def from_record(cls, decision: Mapping[str, Any]) -> ComplianceReport:
+        """Condense a recorded decision (``GateDecision.to_dict``): read as written, so
+        the kinds a gate counts are reported whether or not this reader knows its
+        ``GateDecision`` to have them, and a record from before them reads them as 0."""
+        totals = decision["totals"]
         return cls(
-            percent=round(decision.compliant_percent, 2),
-            success=totals.success,
-            failed=totals.failed,
-            pending=totals.pending,
-            expected=totals.expected,
-            decision=decision.state,
-            reason=decision.reason,
+            percent=round(float(decision["compliant_percent"]), 2),
+            success=totals["success"],
+            failed=totals["failed"],
+            pending=totals["pending"],
+            expected=totals["expected"],
+            skipped=totals.get("skipped", 0),
+            offline=totals.get("offline", 0),
+            excluded_offline=totals.get("excluded_offline", 0),
+            unreported=totals.get("unreported", 0),
+            decision=decision["state"],
+            reason=decision["reason"],
         )
+
+    def breakdown(self) -> str:
+        """Where the wave's nodes stand, each kind apart, empty kinds left out:
+        ``36 compliant, 1 failed, 1 in progress, 1 skipped by MaxErrors, 1 offline
+        (excluded)`` (the words of the gate's own messages)."""
+        return node_breakdown(
+            {
+                "success": self.success,
+                "failed": self.failed,
+                "pending": self.pending,
+                "skipped": self.skipped,
+                "unreported": self.unreported,
+                "offline": self.offline,
+                "excluded_offline": self.excluded_offline,
+            }
+        )
+
+
+def node_breakdown(counts: Mapping[str, int]) -> str:
+    """Node counts by kind in words: compliant always, the other kinds when not 0.
+
+    ``counts`` uses the gate's record keys (``success``, ``failed``, ``pending``,
+    ``skipped``, ``unreported``, ``offline``, ``excluded_offline``); missing keys are 0.
+    """
+    return ", ".join([f"{counts.get('success', 0)} compliant", *_other_kinds(counts)])
+
+
+def target_shortfall(item: TargetCompliance) -> str:
+    """Why a target is among the gate's least compliant, from its own counts:
+    ``3 of 5 nodes compliant, 2 failed``."""
+    # to_dict, not attributes: kinds a gate record does not have yet read as 0.
+    counts = {**item.to_dict(), "unreported": item.unreported}
+    head = f"{item.success} of {item.effective_expected} nodes compliant"
+    return ", ".join([head, *_other_kinds(counts)])
+
+
+def _other_kinds(counts: Mapping[str, Any]) -> list[str]:
+    parts = [
+        f"{counts[key]} {label}"
+        for key, label in (
+            ("failed", "failed"),
+            ("pending", "in progress"),
+            ("skipped", "skipped by MaxErrors"),
+            ("unreported", "never reported"),
+        )
+        if counts.get(key, 0)
+    ]
+    offline, excluded = counts.get("offline", 0), counts.get("excluded_offline", 0)
+    if offline:
+        # Whether the gate's percentage counted them is what a reader needs to weigh them.
+        if excluded >= offline:
+            parts.append(f"{offline} offline (excluded)")
+        elif excluded:
+            parts.append(f"{offline} offline ({excluded} excluded)")
+        else:
+            parts.append(f"{offline} offline")
+    return parts
 
 
 class WaveReport(_Model):
     """One wave. ``skipped`` counts targets the wave did not deploy to (e.g. suspended
-    accounts); a wave that never deployed has ``decision`` ``skipped`` or ``not_run``."""
+    accounts); a wave that never deployed has ``decision`` ``skipped`` or ``not_run``.
+
+    ``reason`` says why a failed or rejected wave stopped, from what its tasks recorded.
+    ``failed_targets`` names the first few account/Regions that failed (stack instances
+    the operation failed, then the gate's least compliant targets), each with why;
+    ``failed_targets_total`` counts them all, and is only a lower bound when
+    ``failed_targets_total_is_minimum`` (the gate records a capped list).
+    """
 
     name: str
     targets: Count
@@ -128,9 +217,110 @@ class WaveReport(_Model):
     operation: OperationReport | None = None
     compliance: ComplianceReport | None = None
     decision: WaveDecision
+    reason: str | None = None
+    failed_targets: tuple[FailedTargetEntry, ...] = ()
+    failed_targets_total: Count = 0
+    failed_targets_total_is_minimum: bool = False
     started_at: IsoTime = None
     finished_at: IsoTime = None
     duration_seconds: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check_failed_targets(self) -> WaveReport:
+        if len(self.failed_targets) > WAVE_TARGETS_SHOWN:
+            raise ValueError(f"failed_targets lists at most {WAVE_TARGETS_SHOWN} entries")
+        if self.failed_targets_total < len(self.failed_targets):
+            raise ValueError("failed_targets_total is less than the failed targets listed")
+        return self
+
+    def failed_targets_text(self, *, reasons: bool = True) -> str:
+        """The failed targets in one line: the first few, then ``and N more``."""
+        names = [
+            f"{item.target} ({item.reason})" if reasons and item.reason else item.target
+            for item in self.failed_targets
+        ]
+        return first_few(
+            names,
+            self.failed_targets_total,
+            at_least=self.failed_targets_total_is_minimum,
+            separator="; " if reasons else ", ",
+        )
+
+
+def first_few(
+    shown: Sequence[str], total: int, *, at_least: bool = False, separator: str = ", "
+) -> str:
+    """``a, b and N more``: the names shown, then how many of ``total`` are not.
+
+    ``at_least`` says ``total`` is a lower bound (a capped source), so the tail reads
+    ``and at least N more`` (or ``and maybe more`` when every known name is shown).
+    """
+    text = separator.join(shown)
+    hidden = max(total - len(shown), 0)
+    if hidden:
+        return f"{text} and {'at least ' if at_least else ''}{hidden} more"
+    return f"{text} and maybe more" if at_least and shown else text
+
+
+_WRONG = re.compile(r"^(?P<what>.*) \(got (?P<got>.*?); expected (?P<expected>.*)\)$", re.DOTALL)
+"""The shape ``core.errors.wrong`` gives a problem's message."""
+
+
+class ValidationProblemEntry(_Model):
+    """One problem ``validate`` found: the field, what is wrong, what it got and what
+    would be valid (``got``/``expected`` are None when the message does not say)."""
+
+    field: str
+    what: str
+    got: str | None = None
+    expected: str | None = None
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> ValidationProblemEntry:
+        """Split a ``Problem`` back into its parts (the message as a whole when it is not
+        in ``what (got X; expected Y)`` form)."""
+        match = _WRONG.match(problem.message)
+        if match is None:
+            return cls(field=problem.path, what=problem.message)
+        return cls(field=problem.path, **match.groupdict())
+
+    def __str__(self) -> str:
+        text = f"{self.field}: {self.what}" if self.field else self.what
+        if self.got is not None or self.expected is not None:
+            text += f" (got {self.got}; expected {self.expected})"
+        return text
+
+
+class ValidationFailure(_Model):
+    """Why a run stopped in ``validate``: the input checked (``subject``) and every problem."""
+
+    subject: str
+    problems: tuple[ValidationProblemEntry, ...]
+
+    @classmethod
+    def from_error(cls, error: ValidationError) -> ValidationFailure:
+        """The record ``validate`` keeps of the error it raises."""
+        return cls(
+            subject=error.subject,
+            problems=tuple(ValidationProblemEntry.from_problem(p) for p in error.problems),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (``validate``'s XCom)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationFailure:
+        """The inverse of ``to_dict``; problems name their field path."""
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as error:
+            raise _translated(error, "validation record") from error
+
+    def summary(self, limit: int = 3) -> str:
+        """One line: the first ``limit`` problems, then ``and N more``."""
+        shown = [str(problem) for problem in self.problems[:limit]]
+        return first_few(shown, len(self.problems), separator="; ")
 
 
 class RollbackReport(_FailureList):
@@ -172,6 +362,8 @@ class RunReport(_Model):
     status: RunStatus
     waves: tuple[WaveReport, ...] = ()
     rollback: RollbackReport | None = None
+    validation: ValidationFailure | None = None
+    """Set when the run stopped in ``validate``: the problems it found."""
     summary: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,7 +392,7 @@ class RunReport(_Model):
 
 
 def summarize(report: RunReport) -> str:
-    """One line for the run: how far it got and, if it stopped, why."""
+    """One line for the run: how far it got and, if it stopped, why and where."""
     passed = sum(wave.decision in ("passed", "approved") for wave in report.waves)
     text = (
         f"{report.package_name} {report.package_version}: {report.status}, "
@@ -209,6 +401,8 @@ def summarize(report: RunReport) -> str:
     stopped = next((w for w in report.waves if w.decision in ("failed", "rejected")), None)
     if stopped is not None:
         text += f"; wave {stopped.name} {stopped.decision}: {_why(stopped)}"
+        if stopped.failed_targets:
+            text += f"; failed targets: {stopped.failed_targets_text(reasons=False)}"
     if report.rollback is not None:
         rollback = report.rollback
         text += f"; rollback {rollback.status} ({rollback.restored_targets} targets restored)"
@@ -216,12 +410,23 @@ def summarize(report: RunReport) -> str:
 
 
 def render_table(report: RunReport) -> str:
-    """A fixed-width, wave-by-wave table for task logs, with a header and a rollback footer."""
+    """A fixed-width, wave-by-wave table for task logs: a header, one row per wave (its
+    nodes by kind), then why each stopped wave stopped and where it failed, the
+    validation problems of a run that stopped in ``validate``, and a rollback footer."""
     header = (
         f"package {report.package_name} {report.package_version} | run {report.run_id} "
         f"| status {report.status}"
     )
-    columns = ("wave", "targets", "operation", "failed", "compliance %", "decision", "duration")
+    columns = (
+        "wave",
+        "targets",
+        "operation",
+        "failed",
+        "compliance %",
+        "nodes",
+        "decision",
+        "duration",
+    )
     right = {"targets", "failed", "compliance %", "duration"}
     rows = [_row(wave) for wave in report.waves]
     widths = [max(len(cell) for cell in column) for column in zip(columns, *rows, strict=True)]
@@ -235,6 +440,10 @@ def render_table(report: RunReport) -> str:
 
     lines = [header, line(columns), "-+-".join("-" * width for width in widths)]
     lines += [line(row) for row in rows]
+    for wave in report.waves:
+        lines += _wave_details(wave)
+    if report.validation is not None:
+        lines += _validation_lines(report.validation)
     if report.rollback is not None:
         lines.append(_rollback_line(report.rollback))
     return "\n".join(lines)
@@ -249,9 +458,27 @@ def _row(wave: WaveReport) -> tuple[str, ...]:
         operation.status if operation else "-",
         str(operation.failed) if operation else "-",
         f"{compliance.percent:.1f}" if compliance else "-",
+        compliance.breakdown() if compliance else "-",
         wave.decision,
         format_duration(duration) if duration is not None else "-",
     )
+
+
+def _wave_details(wave: WaveReport) -> list[str]:
+    """Under the table: why a wave stopped, and the first few targets that failed."""
+    lines = []
+    if wave.decision in ("failed", "rejected"):
+        lines.append(f"wave {wave.name} {wave.decision}: {_why(wave)}")
+    if wave.failed_targets:
+        lines.append(f"wave {wave.name} failed targets: {wave.failed_targets_text()}")
+    return lines
+
+
+def _validation_lines(validation: ValidationFailure) -> list[str]:
+    count = len(validation.problems)
+    lines = [f"validate: {validation.subject}: {count} problem{'s' if count != 1 else ''}"]
+    lines += [f"  - {problem}" for problem in validation.problems]
+    return lines
 
 
 def _rollback_line(rollback: RollbackReport) -> str:
@@ -267,22 +494,24 @@ def _rollback_line(rollback: RollbackReport) -> str:
 
 
 def _why(wave: WaveReport) -> str:
+    """The recorded reason; for a report built without one, what its records show (a gate
+    FAIL, failed stack instances), never an operation's status as a gate's reason."""
+    if wave.reason:
+        return wave.reason
     if wave.decision == "rejected":
         return "its approval was rejected or timed out"
     if wave.compliance is not None and wave.compliance.decision == "FAIL":
         return wave.compliance.reason
     if wave.operation is not None and wave.operation.failed:
         return f"operation {wave.operation.status}, {wave.operation.failed} targets failed"
-    if wave.operation is not None:
-        return f"operation {wave.operation.status}"
-    return "no details recorded"
+    return "no reason recorded"
 
 
-def _translated(error: pydantic.ValidationError) -> ValidationError:
+def _translated(error: pydantic.ValidationError, subject: str = "run report") -> ValidationError:
     problems = []
     for item in error.errors():
         path = ""
         for part in item["loc"]:
             path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
         problems.append(Problem(path, item["msg"]))
-    return ValidationError("run report", problems)
+    return ValidationError(subject, problems)

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from distributor_rollout.core.gate import GateDecision
+from distributor_rollout.core.errors import RolloutError
+from distributor_rollout.core.gate import WORST_LIMIT, GateDecision, TargetCompliance
 from distributor_rollout.core.plan import Plan, RollbackTrigger
 from distributor_rollout.core.report import (
     FAILED_TARGETS_CAP,
+    WAVE_TARGETS_SHOWN,
     ComplianceReport,
     FailedTargetEntry,
     OperationReport,
@@ -25,15 +27,20 @@ from distributor_rollout.core.report import (
     RollbackStatus,
     RunReport,
     RunStatus,
+    ValidationFailure,
     WaveDecision,
     WaveReport,
     summarize,
+    target_shortfall,
 )
 from distributor_rollout.core.steps import (
     APPROVE,
     DEPLOY,
+    VALIDATE,
     WAIT_COMPLIANCE,
     WAIT_OPERATION,
+    WAVE_STEPS,
+    wave_task_id,
 )
 from distributor_rollout.core.targets import Target
 
@@ -41,6 +48,43 @@ FAILED = "failed"
 SUCCESS = "success"
 SKIPPED = "skipped"
 UPSTREAM_FAILED = "upstream_failed"
+
+TASK_FAILED: Literal["task_failed"] = "task_failed"
+"""A wave task that Airflow failed after its own check passed (the gate or the operation
+recorded success; e.g. Airflow's "state mismatch" race on deferred tasks). It is not a
+rollback trigger (the plan cannot list it): the wave is healthy as far as anything
+recorded shows, so rolling it back would undo a good rollout because Airflow lost a task.
+Clearing the failed task resumes the run from its records."""
+FailureCause = RollbackTrigger | Literal["task_failed"]
+"""What stopped a wave: a rollback trigger, or ``task_failed``."""
+
+AFTER_GATE_PASSED = "task failed by Airflow after the gate passed (state mismatch)"
+AFTER_OPERATION_SUCCEEDED = "task failed by Airflow after the operation succeeded (state mismatch)"
+AFTER_APPROVAL = "task failed by Airflow after it was approved (state mismatch)"
+REJECTED = "its approval was rejected or timed out"
+
+
+def undecided(task_id: str) -> str:
+    """The reason of a task that failed with no decision recorded: its log says why."""
+    return f"task {task_id} failed before it decided (see its log)"
+
+
+@dataclass(frozen=True)
+class FailedTargets:
+    """A wave's failed targets; ``more_unlisted`` when a capped record may hide more."""
+
+    entries: tuple[FailedTargetEntry, ...]
+    more_unlisted: bool = False
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A wave task that failed: which step, what it means for the rollback, and why, in
+    the words of what the task recorded before it failed."""
+
+    step: str
+    cause: FailureCause
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -50,7 +94,8 @@ class WaveFacts:
     ``states`` maps a step (``deploy``, ...) to its task state (``None``: no task, or
     not started). ``deployed`` is the deploy task's return value, ``operation`` the
     operation sensor's, ``gate`` the compliance sensor's ``compliance_gate`` XCom and
-    ``started_at`` the deploy task's ``started_at`` XCom.
+    ``started_at`` the deploy task's ``started_at`` XCom. ``approved_at`` is when a human
+    approved the wave (the approval task records a result only for an approval).
     """
 
     name: str
@@ -65,22 +110,77 @@ class WaveFacts:
         """The state of one step's task."""
         return self.states.get(step)
 
-    def failure(self) -> RollbackTrigger | None:
-        """What failed in this wave, as a rollback trigger; None when nothing did.
+    def failed_step(self) -> StepFailure | None:
+        """The wave's first failed task, judged by what it recorded; None when none failed.
 
-        Only a task's own failure counts (``upstream_failed`` is a consequence). A deploy
-        failure counts as a failed operation; a compliance sensor that failed without a
-        gate record (it could not read the fleet) counts as a failed gate: the wave is
-        not proven healthy.
+        Only a task's own failure counts (``upstream_failed`` is a consequence). The
+        reason and the cause come only from recorded decisions, never from a neighbour's
+        record: a wait that recorded success but was failed anyway is ``task_failed``; one
+        that recorded a failure gives its own reason; one that recorded nothing "failed
+        before it decided", and counts as its step's failure (the wave is not proven
+        healthy).
         """
-        if FAILED in (self.state(DEPLOY), self.state(WAIT_OPERATION)):
-            return "operation_failed"
-        if self.state(WAIT_COMPLIANCE) == FAILED:
-            trigger = (self.gate or {}).get("trigger")
-            return "compliance_timeout" if trigger == "compliance_timeout" else "compliance_failed"
-        if self.state(APPROVE) == FAILED:
-            return "approval_rejected"
+        for step in WAVE_STEPS:
+            if self.state(step) == FAILED:
+                return self._judge(step)
         return None
+
+    def _judge(self, step: str) -> StepFailure:
+        task_id = wave_task_id(self.name, step)
+        if step == WAIT_OPERATION:
+            outcome = (self.operation or {}).get("outcome")
+            if outcome == "succeeded":
+                return StepFailure(step, TASK_FAILED, AFTER_OPERATION_SUCCEEDED)
+            if outcome == "failed":
+                return StepFailure(step, "operation_failed", _operation_reason(self.operation))
+            return StepFailure(step, "operation_failed", undecided(task_id))
+        if step == WAIT_COMPLIANCE:
+            return _judge_gate(self.gate, task_id)
+        if step == APPROVE:
+            # The approval's result is recorded only when a human approved (a rejection
+            # or a timeout fails the task without one).
+            if self.approved_at:
+                return StepFailure(step, TASK_FAILED, AFTER_APPROVAL)
+            return StepFailure(step, "approval_rejected", REJECTED)
+        # deploy: it decides nothing; its failure leaves the operations' outcome unknown.
+        return StepFailure(step, "operation_failed", undecided(task_id))
+
+    def failed_targets(self) -> FailedTargets:
+        """The wave's failed account/Regions, each once, from what its tasks recorded.
+
+        First the stack instances its operations failed (AWS's reason), then the gate's
+        least compliant targets (their node counts): all of them when the gate failed,
+        since they are why; only those with failed nodes otherwise, since a passing gate
+        also lists targets that are merely still installing.
+        """
+        entries: dict[str, FailedTargetEntry] = {}
+        for summary in ((self.operation or {}).get("operations") or {}).values():
+            for item in summary.get("failed") or ():
+                target = _target_text(item)
+                entries.setdefault(
+                    target, FailedTargetEntry(target=target, reason=str(item.get("reason", "")))
+                )
+        named_by_gate: list[TargetCompliance] = []
+        decision = (self.gate or {}).get("decision")
+        if decision:
+            gate = GateDecision.from_dict(decision)
+            named_by_gate = [i for i in gate.worst if gate.state == "FAIL" or i.failed]
+            for item in named_by_gate:
+                target = str(item.target)
+                entries.setdefault(
+                    target, FailedTargetEntry(target=target, reason=target_shortfall(item))
+                )
+            # The gate records only its WORST_LIMIT least compliant targets: a full list
+            # may have left out more of the kind it named.
+            more = bool(named_by_gate) and len(gate.worst) >= WORST_LIMIT
+            return FailedTargets(tuple(entries.values()), more_unlisted=more)
+        return FailedTargets(tuple(entries.values()))
+
+    def failure(self) -> FailureCause | None:
+        """What stopped this wave (a rollback trigger or ``task_failed``); None when
+        nothing did. See ``failed_step``."""
+        failed = self.failed_step()
+        return failed.cause if failed else None
 
     def decision(self) -> WaveDecision:
         """The wave's line in the report."""
@@ -98,12 +198,40 @@ class WaveFacts:
         return "not_run"
 
 
+def _judge_gate(gate: Mapping[str, Any] | None, task_id: str) -> StepFailure:
+    """A failed compliance wait, by its ``compliance_gate`` record.
+
+    The sensor records ``{"decision", "decided_at"}`` on PASS and adds the rollback
+    ``trigger`` on FAIL; a WAIT decision or no record means it never decided.
+    """
+    record = gate or {}
+    state = (record.get("decision") or {}).get("state")
+    if state == "PASS":
+        return StepFailure(WAIT_COMPLIANCE, TASK_FAILED, AFTER_GATE_PASSED)
+    trigger = record.get("trigger")
+    if state == "FAIL" or trigger is not None:
+        cause: FailureCause = (
+            "compliance_timeout" if trigger == "compliance_timeout" else "compliance_failed"
+        )
+        reason = (record.get("decision") or {}).get("reason") or f"the gate failed ({cause})"
+        return StepFailure(WAIT_COMPLIANCE, cause, str(reason))
+    return StepFailure(WAIT_COMPLIANCE, "compliance_failed", undecided(task_id))
+
+
+def _operation_reason(record: Mapping[str, Any] | None) -> str:
+    """A failed operation wait, by its verdicts: the worst status and the failure count."""
+    report = _operation_report(record)
+    if report is None:
+        return "operation failed"
+    return f"operation {report.status}, {report.failed} targets failed"
+
+
 @dataclass(frozen=True)
 class Failure:
     """The first wave that failed and how: what the rollback answers to."""
 
     wave: str
-    trigger: RollbackTrigger
+    trigger: FailureCause
 
     def to_dict(self) -> dict[str, str]:
         """JSON-safe form."""
@@ -146,10 +274,18 @@ def decide_rollback(plan: Plan, mode: str, waves: Sequence[WaveFacts]) -> Rollba
     if failure is None:
         return RollbackDecision(False, "no wave failed: nothing this run deployed to roll back")
     where = f"wave {failure.wave} failed ({failure.trigger})"
-    if failure.trigger not in plan.rollback.triggers:
-        listed = ", ".join(plan.rollback.triggers) or "none"
+    listed = failure.trigger in plan.rollback.triggers
+    if failure.trigger == TASK_FAILED and not listed:
         return RollbackDecision(
-            False, f"{where}, which is not a rollback trigger of the plan ({listed})", failure
+            False,
+            f"{where}: Airflow failed a task after the wave's checks passed, which is not a "
+            "rollback trigger; clear the failed task to resume the run",
+            failure,
+        )
+    if not listed:
+        triggers = ", ".join(plan.rollback.triggers) or "none"
+        return RollbackDecision(
+            False, f"{where}, which is not a rollback trigger of the plan ({triggers})", failure
         )
     if mode == "none":
         return RollbackDecision(False, f"{where}; rollback mode is 'none'", failure)
@@ -174,6 +310,8 @@ class RunFacts:
     rollback: Mapping[str, Any] | None = None
     rollback_reason: str | None = None
     nothing_to_do: bool = False
+    validation: Mapping[str, Any] | None = None
+    """``validate``'s record of the problems it failed on (``ValidationFailure.to_dict``)."""
 
 
 def run_status(facts: RunFacts) -> RunStatus:
@@ -203,8 +341,20 @@ def build_report(facts: RunFacts) -> RunReport:
         status=status,
         waves=tuple(_wave_report(wave) for wave in facts.waves),
         rollback=_rollback_report(facts),
+        validation=_validation(facts),
     )
     return report.model_copy(update={"summary": _summary(facts, report)})
+
+
+def _validation(facts: RunFacts) -> ValidationFailure | None:
+    """The validation problems, for a run that failed in ``validate`` (a record left by an
+    earlier try of a run that has since validated is not news)."""
+    if facts.validation is None or facts.step_states.get(VALIDATE) != FAILED:
+        return None
+    try:
+        return ValidationFailure.from_dict(facts.validation)
+    except RolloutError:
+        return None  # the summary still says the run failed in validate; its log says why
 
 
 def _summary(facts: RunFacts, report: RunReport) -> str:
@@ -224,6 +374,8 @@ def _summary(facts: RunFacts, report: RunReport) -> str:
     failed_steps = [step for step, state in facts.step_states.items() if state == FAILED]
     if failed_steps and first_failure(facts.waves) is None:
         text += f"; failed before the waves: {', '.join(failed_steps)}"
+        if report.validation is not None:
+            text += f" ({report.validation.subject}: {report.validation.summary()})"
     if facts.rollback_reason and report.rollback is None and report.status != "succeeded":
         text += f"; no rollback: {facts.rollback_reason}"
     return text
@@ -235,12 +387,18 @@ def _wave_report(wave: WaveFacts) -> WaveReport:
     if wave.approved_at:
         finished = wave.approved_at
     duration = _seconds_between(wave.started_at, finished)
+    failed = wave.failed_step()
+    failures = wave.failed_targets()
     return WaveReport(
         name=wave.name,
         targets=len(deployed.get("targets") or ()),
         operation=_operation_report(wave.operation),
         compliance=_compliance_report(wave.gate),
         decision=wave.decision(),
+        reason=failed.reason if failed else None,
+        failed_targets=failures.entries[:WAVE_TARGETS_SHOWN],
+        failed_targets_total=len(failures.entries),
+        failed_targets_total_is_minimum=failures.more_unlisted,
         started_at=wave.started_at,
         finished_at=finished if wave.started_at else None,
         duration_seconds=duration,
@@ -290,7 +448,7 @@ def _compliance_report(gate: Mapping[str, Any] | None) -> ComplianceReport | Non
     decision = (gate or {}).get("decision")
     if not decision:
         return None
-    return ComplianceReport.from_decision(GateDecision.from_dict(decision))
+    return ComplianceReport.from_record(decision)
 
 
 def _rollback_report(facts: RunFacts) -> RollbackReport | None:

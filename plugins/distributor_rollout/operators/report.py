@@ -18,11 +18,17 @@ from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import RunReport, RunStatus, render_table
 from distributor_rollout.core.rules import fill_bucket_pattern
 from distributor_rollout.core.run_outcome import FAILED, SKIPPED, SUCCESS, RunFacts, build_report
-from distributor_rollout.core.steps import CHECK_DEPLOYED, FINALIZE, ROLLBACK, STEPS_BEFORE_WAVES
+from distributor_rollout.core.steps import (
+    CHECK_DEPLOYED,
+    FINALIZE,
+    ROLLBACK,
+    STEPS_BEFORE_WAVES,
+    VALIDATE,
+)
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.operators.config import load_run_config
-from distributor_rollout.operators.rollout import ROLLBACK_DECISION_XCOM_KEY
+from distributor_rollout.operators.rollout import ROLLBACK_DECISION_XCOM_KEY, VALIDATION_XCOM_KEY
 from distributor_rollout.operators.run_facts import task_states, wave_facts
 from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
 
@@ -51,7 +57,9 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
     uploads the report as JSON to ``s3://<artifacts bucket>/rollouts/<package>/<run_id>.json``,
     pushes it as XCom (key ``report``, and the return value on success), and sends the
     summary to the plan's SNS topic for the events it lists. Dry runs and "nothing to do"
-    runs change nothing, so they only log it. A run that did not succeed fails this task
+    runs change nothing, so they only log it; a run that stopped in ``validate`` changed
+    nothing either and has no release, so its report (naming the validation problems) is
+    not uploaded, but its summary is still sent. A run that did not succeed fails this task
     with the one-line summary, so the DAG run ends failed with its reason.
     """
 
@@ -83,6 +91,9 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         decision = (
             ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_DECISION_XCOM_KEY) or {} if ran else {}
         )
+        # A run that stopped in validate changed nothing and has no release or bucket.
+        invalid = states.get(VALIDATE) == FAILED
+        validation = ti.xcom_pull(task_ids=VALIDATE, key=VALIDATION_XCOM_KEY) if invalid else None
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None)
         facts = RunFacts(
@@ -99,6 +110,7 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             rollback=rollback,
             rollback_reason=decision.get("reason"),
             nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
+            validation=validation,
         )
         report = build_report(facts)
         self.log.info("Rollout report\n%s", render_table(report))
@@ -109,8 +121,13 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
         if dry_run or facts.nothing_to_do:
             self.log.info("Nothing changed in this run: the report is not uploaded")
         else:
+            if invalid:
+                self.log.info(
+                    "The run stopped in validate and changed nothing: the report is not "
+                    "uploaded (it is in this log and in XCom)"
+                )
             try:
-                self._publish(plan, report)
+                self._publish(plan, report, upload=not invalid)
             except Exception as error:
                 if succeeded:
                     raise  # retried; the rollout's own outcome is already recorded
@@ -130,7 +147,12 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             return load_plan(Path(self.plan_path)), False
         return config.plan, config.dry_run
 
-    def _publish(self, plan: Plan, report: RunReport) -> None:
+    def _publish(self, plan: Plan, report: RunReport, *, upload: bool = True) -> None:
+        if upload:
+            self._upload(plan, report)
+        self._notify(plan, report)
+
+    def _upload(self, plan: Plan, report: RunReport) -> None:
         spec = plan.stack_set
         hook_parameters = {**self._hook_parameters, "region_name": spec.region}
         account = AccountIdentityHook(**hook_parameters).caller_account_id()
@@ -144,7 +166,6 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             key = report_key(plan.package.name, report.run_id)
             s3.put_text(bucket, key, report.to_json(), content_type="application/json")
             self.log.info("Report uploaded to s3://%s/%s", bucket, key)
-        self._notify(plan, report)
 
     def _notify(self, plan: Plan, report: RunReport) -> None:
         topic = plan.notify.sns_topic_arn

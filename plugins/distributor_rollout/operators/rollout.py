@@ -19,9 +19,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.deployment import Instance, deployment_gap, holds_template
+from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.run_outcome import decide_rollback, first_failure
 from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.identity import AccountIdentityHook
@@ -36,14 +38,18 @@ DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=24)
 """How long an approval waits for an answer. No answer in time fails the approval task
 (HITLTimeoutError), which the rollback treats like a rejection (``approval_rejected``)."""
 ROLLBACK_DECISION_XCOM_KEY = "rollback_decision"
+VALIDATION_XCOM_KEY = "validation_problems"
+"""Where ``validate`` records the problems it failed on, for the report."""
 
 
 class ValidateRunOperator(BaseOperator):
     """Validate the plan and the run's params; log what the run will do.
 
-    Every problem is reported at once, naming its field, before any AWS call. Returns
-    ``{"version", "waves", "dry_run", "skip_approvals", "overrides", "plan_digest"}``; later
-    tasks refuse a plan file whose digest changed since (``operators.config``).
+    Every problem is reported at once, naming its field, before any AWS call, and recorded
+    (field, what is wrong, got, expected) under the XCom key ``validation_problems`` before
+    the task fails, so the run's report can name them. Returns ``{"version", "waves",
+    "dry_run", "skip_approvals", "overrides", "plan_digest"}``; later tasks refuse a plan
+    file whose digest changed since (``operators.config``).
     """
 
     template_fields: Sequence[str] = ("plan_path", "run_params")
@@ -58,8 +64,13 @@ class ValidateRunOperator(BaseOperator):
         self.run_params = run_params
 
     def execute(self, context: Any) -> dict[str, Any]:
-        """Raise the validation report, or return the run's shape."""
-        config = load_run_config(self.plan_path, self.run_params)
+        """Raise the validation report (recorded first), or return the run's shape."""
+        try:
+            config = load_run_config(self.plan_path, self.run_params)
+        except ValidationError as error:
+            record = ValidationFailure.from_error(error).to_dict()
+            context["ti"].xcom_push(key=VALIDATION_XCOM_KEY, value=record)
+            raise
         plan = config.plan
         self.log.info(
             "Plan %s: %s %s, waves %s%s%s",
