@@ -33,6 +33,9 @@ def _airflow_home() -> None:
 _airflow_home()
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+# Tasks here run in-process (dag.test(), run_task) with no scheduler: no deferral race to
+# hold triggers back for. Tests of the floor set it themselves; the live layer keeps it.
+os.environ.setdefault("AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS", "0")
 
 # Property tests judge logic, not speed: on 2 cores shared by two xdist workers and the
 # in-process simulators, one example can stall past hypothesis' 200 ms default deadline.
@@ -65,5 +68,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by its folder (tests/unit → ``unit``) so ``-m`` selects by level."""
     for item in items:
         level = item.path.relative_to(REPO / "tests").parts[0]
-        if level in {"unit", "integration", "dags", "e2e"}:
+        if level in {"unit", "integration", "dags", "e2e", "live"}:
             item.add_marker(level)

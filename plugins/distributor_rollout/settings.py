@@ -8,6 +8,15 @@ intervals. It exists for simulators whose clock runs faster than real time (awss
 5 minutes of the simulated fleet's time. Against real AWS it must stay 1 (the default).
 Tasks read it when they run; the DAG factory reads it at parse time for the operators'
 poll intervals, so set it alike for the DAG processor, workers and triggerer.
+
+``[distributor_rollout] min_deferral_seconds`` (env
+``AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS``, default 30) is the fewest real
+seconds between a task deferring and its trigger's event, whatever the time scale. Airflow
+3.2-3.3's scheduler can fail a task whose trigger fires before it has processed the
+executor's "success" for the process that deferred (the "state mismatch" race, apache/airflow
+issues 66374, 67287, 71580, 72716; only the ``scheduled`` variant is fixed in 3.3.2): by
+the time a trigger may fire, that event has long been handled. 0 turns the floor off, which
+is safe only without a scheduler (``dag.test()``, as ``make demo`` runs).
 """
 
 from __future__ import annotations
@@ -32,6 +41,31 @@ def time_scale() -> float:
         raise ValidationError(
             "Airflow configuration",
             [wrong(f"{SECTION}.time_scale", "not a positive number", raw, "a number > 0, e.g. 1")],
+        )
+    return value
+
+
+DEFAULT_MIN_DEFERRAL_SECONDS = 30.0
+
+
+def min_deferral_seconds() -> float:
+    """The configured floor between a deferral and its trigger's event (real seconds)."""
+    raw = conf.get(SECTION, "min_deferral_seconds", fallback=str(DEFAULT_MIN_DEFERRAL_SECONDS))
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValidationError(
+            "Airflow configuration",
+            [
+                wrong(
+                    f"{SECTION}.min_deferral_seconds",
+                    "not a duration",
+                    raw,
+                    "seconds ≥ 0, e.g. 30 (0 only without a scheduler)",
+                )
+            ],
         )
     return value
 

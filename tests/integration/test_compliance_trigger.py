@@ -120,15 +120,20 @@ def test_canary_failure_fails_the_gate_with_the_reason(
     assert any(item["failed"] for item in decision["worst"])
 
 
+@pytest.mark.parametrize("offline_nodes", ["exclude", "count"])
 def test_nodes_that_never_report_time_the_gate_out_naming_how_many(
-    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, offline_nodes: str
 ) -> None:
     fast_sim.set_scenario("unmanaged-nodes")
     wave = prepare(aws, targets(NONPROD, ["us-east-1"]))
     silent = [node for node in tagged_nodes(fast_sim, wave) if not node.managed]
     assert silent
     short = GateSettings(
-        threshold_percent=95, min_nodes=1, timeout_seconds=2, poll_interval_seconds=0.5
+        threshold_percent=95,
+        min_nodes=1,
+        timeout_seconds=2,
+        poll_interval_seconds=0.5,
+        offline_nodes=offline_nodes,  # type: ignore[arg-type]
     )
 
     event = run(trigger(aws_conn, wave, short))
@@ -139,8 +144,15 @@ def test_nodes_that_never_report_time_the_gate_out_naming_how_many(
     assert timed_out is not None
     assert int(timed_out.group(1)) >= 2
     assert event["elapsed"] >= 2
-    assert f"{len(silent)} nodes pending" in decision["reason"]
-    assert decision["totals"]["pending"] == len(silent)
+    # Read as offline through DescribeInstanceInformation (PingStatus), not as pending.
+    assert decision["totals"]["offline"] == len(silent)
+    assert decision["totals"]["pending"] == 0
+    if offline_nodes == "exclude":
+        assert f"{len(silent)} offline (excluded)" in decision["reason"]
+        assert decision["totals"]["excluded_offline"] == len(silent)
+    else:
+        assert f"{len(silent)} offline (counted as not compliant)" in decision["reason"]
+        assert decision["totals"]["excluded_offline"] == 0
 
 
 def test_a_throttling_storm_delays_the_gate_but_never_fails_it(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distributor_rollout.core.compliance_poll import (
     as_failed,
@@ -29,7 +31,46 @@ def test_compliance_counts_every_status_against_the_nodes_targeted() -> None:
 
     compliance = compliance_from_counts(HERE, counts)
 
-    assert compliance == TargetCompliance(HERE, expected=12, success=7, failed=1, pending=4)
+    assert compliance == TargetCompliance(
+        HERE, expected=12, success=7, failed=1, pending=3, skipped=1
+    )
+
+
+def test_offline_nodes_come_out_of_the_unfinished_ones_pending_first() -> None:
+    counts = {"Success": 7, "Failed": 1, "Pending": 2, "Skipped": 2}
+
+    assert compliance_from_counts(HERE, counts, offline=3) == TargetCompliance(
+        HERE, expected=12, success=7, failed=1, pending=0, skipped=1, offline=3
+    )
+    # More offline agents than unfinished nodes: the rest reported before going away.
+    assert compliance_from_counts(HERE, counts, offline=9).offline == 4
+
+
+@given(
+    counts=st.dictionaries(
+        st.sampled_from(["Success", "Failed", "Pending", "InProgress", "Skipped", "Odd"]),
+        st.integers(0, 50),
+    ),
+    offline=st.integers(0, 120),
+)
+def test_offline_never_changes_results_nor_the_node_total(
+    counts: dict[str, int], offline: int
+) -> None:
+    plain = compliance_from_counts(HERE, counts)
+    split = compliance_from_counts(HERE, counts, offline=offline)
+
+    assert (split.expected, split.success, split.failed) == (
+        plain.expected,
+        plain.success,
+        plain.failed,
+    )
+    assert split.reported_total == plain.reported_total == split.expected
+    assert split.offline == min(offline, plain.pending + plain.skipped)
+
+
+def test_a_negative_offline_count_is_named() -> None:
+    with pytest.raises(ValidationError, match="offline"):
+        compliance_from_counts(HERE, {"Success": 1}, offline=-1)
 
 
 def test_compliance_of_statuses_aws_may_add_is_never_success_nor_failure() -> None:
@@ -116,7 +157,7 @@ def test_failure_message_names_the_wave_the_reason_and_the_worst_targets() -> No
     assert message.startswith(f"compliance gate of wave 'canary' failed: {decision.reason}")
     assert message.endswith(
         ". Least compliant: 111122223333/eu-west-1 (2/10 succeeded, 8 failed); "
-        "444455556666/us-east-1 (9/12 succeeded, 1 pending, 2 never reported)"
+        "444455556666/us-east-1 (9/12 succeeded, 1 in progress, 2 never reported)"
     )
 
 

@@ -92,7 +92,8 @@ def test_waits_while_below_threshold() -> None:
     assert decision.state == "WAIT"
     assert decision.passing_since is None
     assert decision.reason == (
-        "waiting: 50.0% compliant, need 95%; 5 nodes pending; 5 nodes never reported"
+        "waiting: 50.0% compliant, need 95%; "
+        "20 nodes: 10 compliant, 5 in progress, 5 never reported"
     )
 
 
@@ -105,7 +106,9 @@ def test_passing_starts_the_bake_and_passes_after_it() -> None:
     assert during.state == "WAIT"
     done = evaluate_gate(targets, SETTINGS, elapsed=220, passing_since=first.passing_since)
     assert (done.state, done.passing_since) == ("PASS", 100)
-    assert done.reason == "95.0% compliant (need 95%), 19 nodes reported, passing for 120s"
+    assert done.reason == (
+        "95.0% compliant (need 95%); 20 nodes: 19 compliant, 1 never reported; passing for 120s"
+    )
 
 
 def test_zero_bake_passes_at_once() -> None:
@@ -125,7 +128,8 @@ def test_fails_early_when_threshold_is_unreachable() -> None:
     assert decision.state == "FAIL"
     assert decision.passing_since is None
     assert decision.reason == (
-        "threshold unreachable: 2 of 20 nodes failed, at most 90.0% can comply, need 95%"
+        "threshold unreachable: 2 of 20 nodes failed, at most 90.0% can comply, need 95%; "
+        "20 nodes: 2 compliant, 2 failed, 16 never reported"
     )
 
 
@@ -153,13 +157,17 @@ def test_times_out_naming_the_shortfall() -> None:
     decision = evaluate_gate([node_counts(15, 12)], SETTINGS, elapsed=600)
     assert decision.state == "FAIL"
     assert (
-        decision.reason == "timed out after 600s: 80.0% compliant, need 95%; 3 nodes never reported"
+        decision.reason == "timed out after 600s: 80.0% compliant, need 95%; "
+        "15 nodes: 12 compliant, 3 never reported"
     )
 
 
 def test_times_out_when_too_few_nodes_reported() -> None:
     decision = evaluate_gate([node_counts(2, 2)], SETTINGS, elapsed=601)
-    assert decision.reason == "timed out after 601s: only 2 nodes reported, need at least 5"
+    assert decision.reason == (
+        "timed out after 601s: only 2 nodes reported, need at least 5 (the wave has only 2); "
+        "2 nodes: 2 compliant"
+    )
 
 
 def test_times_out_when_no_nodes_are_targeted() -> None:
@@ -379,3 +387,152 @@ def test_a_scaled_gate_decides_as_the_fleet_gate_at_the_same_fleet_time(
         fleet_decision = evaluate_gate(fleet, settings, fleet_elapsed)
         real_decision = evaluate_gate(fleet, scaled, fleet_elapsed / factor)
         assert real_decision.state == fleet_decision.state
+
+
+# --- offline and skipped nodes ------------------------------------------------------------
+
+OFFLINE_SETTINGS = dataclasses.replace(SETTINGS, bake_seconds=0, max_offline_percent=20)
+
+
+def fleet(
+    success: int, failed: int = 0, pending: int = 0, skipped: int = 0, offline: int = 0
+) -> TargetCompliance:
+    expected = success + failed + pending + skipped + offline
+    return TargetCompliance(
+        Target("000000000001", "eu-west-1"), expected, success, failed, pending, skipped, offline
+    )
+
+
+def test_offline_nodes_are_left_out_of_the_percentage_by_default() -> None:
+    # 95 of 100 nodes compliant and 5 offline: 95/95 = 100% of the nodes that can answer.
+    decision = evaluate_gate([fleet(95, offline=5)], OFFLINE_SETTINGS, elapsed=60)
+
+    assert decision.state == "PASS"
+    assert decision.compliant_percent == 100.0
+    assert decision.totals.excluded_offline == 5
+    assert "100 nodes: 95 compliant, 5 offline (excluded)" in decision.reason
+
+
+def test_offline_nodes_count_against_the_gate_when_the_plan_says_count() -> None:
+    settings = dataclasses.replace(OFFLINE_SETTINGS, offline_nodes="count")
+
+    decision = evaluate_gate([fleet(90, offline=10)], settings, elapsed=60)
+
+    assert decision.state == "WAIT"
+    assert decision.compliant_percent == 90.0
+    assert "10 offline (counted as not compliant)" in decision.reason
+
+
+def test_a_wave_mostly_offline_does_not_pass_and_times_out_saying_why() -> None:
+    items = [fleet(66, offline=34)]
+
+    waiting = evaluate_gate(items, OFFLINE_SETTINGS, elapsed=60)
+    timed_out = evaluate_gate(items, OFFLINE_SETTINGS, elapsed=600)
+
+    assert waiting.state == "WAIT"
+    assert timed_out.state == "FAIL"
+    assert timed_out.reason == (
+        "timed out after 600s: 34.0% of nodes offline, above the 20% cap; "
+        "100 nodes: 66 compliant, 34 offline (excluded)"
+    )
+
+
+def test_skipped_nodes_are_named_and_never_compliant() -> None:
+    decision = evaluate_gate([fleet(90, failed=2, skipped=8)], OFFLINE_SETTINGS, elapsed=60)
+
+    assert decision.state == "WAIT"
+    assert decision.totals.skipped == 8
+    assert "8 skipped by MaxErrors" in decision.reason
+
+
+def test_min_nodes_names_a_wave_too_small_once_offline_nodes_are_out() -> None:
+    decision = evaluate_gate([fleet(1, offline=1)], OFFLINE_SETTINGS, elapsed=600)
+
+    assert decision.state == "FAIL"
+    assert "need at least 5 (the wave has only 1 online)" in decision.reason
+
+
+def test_a_wave_whose_every_node_is_offline_says_so() -> None:
+    decision = evaluate_gate([fleet(0, offline=7)], OFFLINE_SETTINGS, elapsed=60)
+
+    assert decision.state == "WAIT"
+    assert decision.reason.startswith("waiting: all 7 nodes are offline")
+
+
+node_buckets = st.tuples(*(st.integers(0, 60) for _ in range(5)))
+
+
+@given(buckets=node_buckets, offline=st.integers(1, 60), data=st.data())
+def test_offline_share_above_the_cap_never_passes(
+    buckets: tuple[int, int, int, int, int], offline: int, data: st.DataObject
+) -> None:
+    item = fleet(*buckets[:4], offline=offline)
+    share = offline * 100 / item.expected
+    cap = data.draw(st.integers(0, math.ceil(share) - 1), label="cap")
+
+    for offline_nodes in ("exclude", "count"):
+        settings = dataclasses.replace(
+            OFFLINE_SETTINGS, max_offline_percent=cap, offline_nodes=offline_nodes
+        )
+        assert evaluate_gate([item], settings, elapsed=60).state != "PASS"
+
+
+@given(buckets=node_buckets)
+def test_counting_offline_nodes_is_the_same_as_them_pending(
+    buckets: tuple[int, int, int, int, int],
+) -> None:
+    success, failed, pending, skipped, offline = buckets
+    settings = dataclasses.replace(OFFLINE_SETTINGS, offline_nodes="count", max_offline_percent=100)
+
+    counted = evaluate_gate([fleet(*buckets)], settings, elapsed=60)
+    as_pending = evaluate_gate(
+        [fleet(success, failed, pending + offline, skipped)], settings, elapsed=60
+    )
+
+    assert (counted.state, counted.compliant_percent) == (
+        as_pending.state,
+        as_pending.compliant_percent,
+    )
+
+
+@given(buckets=node_buckets)
+def test_excluding_offline_nodes_never_makes_a_gate_stricter(
+    buckets: tuple[int, int, int, int, int],
+) -> None:
+    settings = dataclasses.replace(OFFLINE_SETTINGS, max_offline_percent=100)
+    excluded = evaluate_gate([fleet(*buckets)], settings, elapsed=60)
+    counted = evaluate_gate(
+        [fleet(*buckets)], dataclasses.replace(settings, offline_nodes="count"), elapsed=60
+    )
+
+    assert excluded.compliant_percent >= counted.compliant_percent
+    if counted.state == "PASS":
+        assert excluded.state == "PASS"
+    # Failed nodes decide "unreachable" the same way under both: offline ones may return.
+    assert (excluded.state == "FAIL") == (counted.state == "FAIL")
+
+
+@given(buckets=node_buckets)
+def test_every_node_is_in_one_bucket_of_the_totals(
+    buckets: tuple[int, int, int, int, int],
+) -> None:
+    totals = evaluate_gate([fleet(*buckets)], OFFLINE_SETTINGS, elapsed=60).totals
+
+    assert totals.expected == sum(buckets)
+    assert (
+        totals.success
+        + totals.failed
+        + totals.pending
+        + totals.skipped
+        + totals.offline
+        + totals.unreported
+    ) == totals.expected
+
+
+def test_gate_settings_name_a_bad_offline_policy_and_cap() -> None:
+    with pytest.raises(ValidationError) as caught:
+        GateSettings(offline_nodes="ignore", max_offline_percent=120)  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert "offline_nodes" in text
+    assert "exclude | count" in text
+    assert "max_offline_percent" in text

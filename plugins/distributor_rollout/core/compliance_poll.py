@@ -24,22 +24,33 @@ from distributor_rollout.core.targets import Target
 
 SUCCESS_STATUSES = frozenset({"Success"})
 FAILED_STATUSES = frozenset({"Failed"})
-# Every other status is a node that has not finished: Pending and InProgress, but also
-# Skipped (its run stopped at MaxErrors) and Cancelled (a newer run superseded it), since
-# the association's schedule runs those nodes again. Unknown statuses count the same way:
-# never as compliant, never as a failure the gate would stop on.
+SKIPPED_STATUSES = frozenset({"Skipped"})
+# Skipped: State Manager stopped the run at MaxErrors before these nodes; its schedule runs
+# them again. Every other status is a node that has not finished: Pending and InProgress,
+# but also Cancelled (a newer run superseded it) and unknown statuses: never compliant,
+# never a failure the gate would stop on.
 
 FailureTrigger = Literal["compliance_failed", "compliance_timeout"]
 SHOWN_TARGETS = 5
 """How many targets a message names before it says "and N more"."""
 
 
-def compliance_from_counts(target: Target, counts: Mapping[str, int] | None) -> TargetCompliance:
+def compliance_from_counts(
+    target: Target, counts: Mapping[str, int] | None, offline: int = 0
+) -> TargetCompliance:
     """A target's node counts from the association's counts by status.
 
     ``counts`` is ``AssociationStatusAggregatedCount`` (status → nodes); every node the
     association targets has a status, so ``expected`` is their sum. ``None`` means the
     association does not exist there (yet): nothing expected, nothing reported.
+
+    ``offline`` is how many of the targeted nodes have an offline agent (SSM PingStatus
+    ConnectionLost or Inactive). The counts do not say which status those nodes hold, but
+    an offline agent runs nothing, so they are taken out of the unfinished nodes (pending
+    first, then skipped), never out of success or failed. A node that reported this
+    version and then went offline is therefore counted by its result where the target has
+    fewer unfinished nodes than offline ones, and may stand in for an online pending node
+    otherwise; both only while its agent stays away.
     """
     if counts is None:
         return TargetCompliance(target, 0, 0, 0, 0)
@@ -48,12 +59,26 @@ def compliance_from_counts(target: Target, counts: Mapping[str, int] | None) -> 
         for status, count in counts.items()
         if not isinstance(count, int) or isinstance(count, bool) or count < 0
     ]
+    if not isinstance(offline, int) or isinstance(offline, bool) or offline < 0:
+        problems.append(wrong("offline", "not a node count", offline, "an integer ≥ 0"))
     if problems:
         raise ValidationError(f"association status of {target}", problems)
     success = sum(count for status, count in counts.items() if status in SUCCESS_STATUSES)
     failed = sum(count for status, count in counts.items() if status in FAILED_STATUSES)
+    skipped = sum(count for status, count in counts.items() if status in SKIPPED_STATUSES)
     expected = sum(counts.values())
-    return TargetCompliance(target, expected, success, failed, expected - success - failed)
+    pending = expected - success - failed - skipped
+    from_pending = min(offline, pending)
+    from_skipped = min(offline - from_pending, skipped)
+    return TargetCompliance(
+        target,
+        expected,
+        success,
+        failed,
+        pending - from_pending,
+        skipped - from_skipped,
+        from_pending + from_skipped,
+    )
 
 
 def elapsed_since(opened_at: float, now: float) -> float:
@@ -73,6 +98,7 @@ def as_failed(
     """
     return [
         TargetCompliance(item.target, item.effective_expected, 0, item.effective_expected, 0)
+        # (its offline nodes too: whatever they run, it is not the new version)
         if item.target in failed_targets
         else item
         for item in compliances
@@ -146,7 +172,9 @@ def _target_status(item: TargetCompliance) -> str:
     parts = [f"{item.success}/{item.effective_expected} succeeded"]
     for count, label in (
         (item.failed, "failed"),
-        (item.pending, "pending"),
+        (item.pending, "in progress"),
+        (item.skipped, "skipped by MaxErrors"),
+        (item.offline, "offline"),
         (item.unreported, "never reported"),
     ):
         if count:

@@ -4,6 +4,14 @@ A sensor or trigger polls every account/Region of the wave for the association's
 counts and hands them here with how long the gate has been open. The decision is a pure
 function of those numbers, so it can be replayed, tested and explained in the report.
 
+Real fleets always have nodes that cannot answer: agents that are offline (SSM PingStatus
+ConnectionLost or Inactive) and nodes State Manager skipped once a run hit MaxErrors. The
+counts keep them apart from nodes still installing, so every message says which is which.
+Offline nodes are left out of the percentage by default (``offline_nodes: exclude``), as
+they cannot receive the package until their agent is back, but a wave where more than
+``max_offline_percent`` of the nodes are offline does not pass: a gate over a fleet that
+mostly cannot answer proves nothing.
+
 Percentages are compared as exact fractions of the threshold as written (``99.9`` means
 999/1000), so 999 of 1000 nodes meet 99.9% even though ``999 / 1000 * 100`` in floating
 point falls a hair short.
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -21,18 +29,23 @@ from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.targets import Target
 
 GateState = Literal["PASS", "WAIT", "FAIL"]
+OfflinePolicy = Literal["exclude", "count"]
+OFFLINE_POLICIES: tuple[OfflinePolicy, ...] = ("exclude", "count")
 WORST_LIMIT = 10
 """How many of the least compliant targets a decision carries."""
 
 
 @dataclass(frozen=True, slots=True)
 class TargetCompliance:
-    """Association node counts in one target.
+    """Association node counts in one target, each node in exactly one bucket.
 
-    ``expected`` is the number of nodes the association targets; nodes that are neither
-    succeeded, failed nor pending have not reported at all (often: not SSM-managed).
-    More reports than expected nodes (a stale node count) is a data error: the counts
-    are then taken as reported, i.e. expected is raised to their sum.
+    ``expected`` is the number of nodes the association targets. ``success`` and
+    ``failed`` finished; ``pending`` are still to run (Pending, InProgress, ...) on an
+    agent that is online; ``skipped`` were skipped by State Manager after the run hit
+    MaxErrors (the next scheduled run tries them again); ``offline`` have not finished and
+    their agent is offline. Nodes in none of these have not reported at all (often: not
+    SSM-managed). More reports than expected nodes (a stale node count) is a data error:
+    the counts are then taken as reported, i.e. expected is raised to their sum.
     """
 
     target: Target
@@ -40,11 +53,13 @@ class TargetCompliance:
     success: int
     failed: int
     pending: int
+    skipped: int = 0
+    offline: int = 0
 
     def __post_init__(self) -> None:
         problems = [
             wrong(name, "not a node count", getattr(self, name), "an integer ≥ 0")
-            for name in ("expected", "success", "failed", "pending")
+            for name in COUNT_FIELDS
             if not _is_count(getattr(self, name))
         ]
         if problems:
@@ -52,8 +67,8 @@ class TargetCompliance:
 
     @property
     def reported_total(self) -> int:
-        """Nodes that reported anything: succeeded + failed + pending."""
-        return self.success + self.failed + self.pending
+        """Nodes in a bucket: succeeded, failed, pending, skipped or offline."""
+        return self.success + self.failed + self.pending + self.skipped + self.offline
 
     @property
     def effective_expected(self) -> int:
@@ -75,53 +90,62 @@ class TargetCompliance:
         """JSON-safe form."""
         return {
             "target": self.target.to_dict(),
-            "expected": self.expected,
-            "success": self.success,
-            "failed": self.failed,
-            "pending": self.pending,
+            **{name: getattr(self, name) for name in COUNT_FIELDS},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TargetCompliance:
-        """The inverse of ``to_dict``."""
+        """The inverse of ``to_dict`` (records from before skipped/offline read as 0)."""
         return cls(
             target=Target.from_dict(data["target"]),
             expected=data["expected"],
             success=data["success"],
             failed=data["failed"],
             pending=data["pending"],
+            skipped=data.get("skipped", 0),
+            offline=data.get("offline", 0),
         )
+
+
+COUNT_FIELDS = ("expected", "success", "failed", "pending", "skipped", "offline")
 
 
 @dataclass(frozen=True, slots=True)
 class ComplianceTotals:
-    """Node counts summed over a wave's targets (after the per-target clamp)."""
+    """Node counts summed over a wave's targets (after the per-target clamp).
+
+    ``excluded_offline`` is how many of the ``offline`` nodes the gate left out of its
+    percentage (all of them under ``offline_nodes: exclude``, none under ``count``):
+    the percentage is ``success`` of ``counted`` nodes.
+    """
 
     expected: int = 0
     success: int = 0
     failed: int = 0
     pending: int = 0
     unreported: int = 0
+    skipped: int = 0
+    offline: int = 0
+    excluded_offline: int = 0
 
     @property
     def reported(self) -> int:
         """Nodes with a final result: succeeded or failed (pending has not finished)."""
         return self.success + self.failed
 
+    @property
+    def counted(self) -> int:
+        """The nodes the percentage is over: expected, less the excluded offline ones."""
+        return self.expected - self.excluded_offline
+
     def to_dict(self) -> dict[str, int]:
         """JSON-safe form."""
-        return {
-            "expected": self.expected,
-            "success": self.success,
-            "failed": self.failed,
-            "pending": self.pending,
-            "unreported": self.unreported,
-        }
+        return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ComplianceTotals:
-        """The inverse of ``to_dict``."""
-        return cls(**{key: int(data[key]) for key in cls.__slots__})
+        """The inverse of ``to_dict`` (counts a record does not have read as 0)."""
+        return cls(**{key: int(data.get(key, 0)) for key in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +156,10 @@ class GateSettings:
     its timeout is allowed to finish its bake (it fails if it stops passing meanwhile),
     so the longest a gate can stay open is ``timeout_seconds + bake_seconds``, plus the
     reading time of its last poll (a poll is judged as of when it began).
+
+    ``offline_nodes`` says whether nodes with an offline agent are left out of the
+    percentage (``exclude``) or count as not compliant (``count``); under either, a wave
+    with more than ``max_offline_percent`` of its nodes offline does not pass.
     """
 
     threshold_percent: float = 100.0
@@ -139,6 +167,8 @@ class GateSettings:
     timeout_seconds: float = 3600.0
     bake_seconds: float = 0.0
     poll_interval_seconds: float = 60.0
+    offline_nodes: OfflinePolicy = "exclude"
+    max_offline_percent: float = 20.0
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -148,6 +178,14 @@ class GateSettings:
             )
         if not _is_count(self.min_nodes):
             problems.append(wrong("min_nodes", "not a node count", self.min_nodes, "≥ 0"))
+        if self.offline_nodes not in OFFLINE_POLICIES:
+            problems.append(
+                wrong("offline_nodes", "unknown policy", self.offline_nodes, "exclude | count")
+            )
+        if not _is_number(self.max_offline_percent) or not 0 <= self.max_offline_percent <= 100:
+            problems.append(
+                wrong("max_offline_percent", "not a percentage", self.max_offline_percent, "0-100")
+            )
         for name, minimum in (
             ("timeout_seconds", "> 0"),
             ("bake_seconds", "≥ 0"),
@@ -171,9 +209,8 @@ class GateSettings:
             )
         if factor == 1:
             return self
-        return GateSettings(
-            threshold_percent=self.threshold_percent,
-            min_nodes=self.min_nodes,
+        return replace(
+            self,
             timeout_seconds=self.timeout_seconds / factor,
             bake_seconds=self.bake_seconds / factor,
             poll_interval_seconds=self.poll_interval_seconds / factor,
@@ -233,16 +270,19 @@ class GateDecision:
         )
 
 
-def total_compliance(targets: Iterable[TargetCompliance]) -> ComplianceTotals:
-    """Sum the per-target counts (each clamped first, see ``TargetCompliance``)."""
-    expected = success = failed = pending = unreported = 0
+def total_compliance(
+    targets: Iterable[TargetCompliance], offline_nodes: OfflinePolicy = "count"
+) -> ComplianceTotals:
+    """Sum the per-target counts (each clamped first, see ``TargetCompliance``); under
+    ``offline_nodes="exclude"`` the offline nodes are left out of the percentage."""
+    sums = dict.fromkeys((*COUNT_FIELDS, "unreported"), 0)
     for item in targets:
-        expected += item.effective_expected
-        success += item.success
-        failed += item.failed
-        pending += item.pending
-        unreported += item.unreported
-    return ComplianceTotals(expected, success, failed, pending, unreported)
+        sums["expected"] += item.effective_expected
+        sums["unreported"] += item.unreported
+        for name in COUNT_FIELDS[1:]:
+            sums[name] += getattr(item, name)
+    excluded = sums["offline"] if offline_nodes == "exclude" else 0
+    return ComplianceTotals(**sums, excluded_offline=excluded)
 
 
 def evaluate_gate(
@@ -253,11 +293,13 @@ def evaluate_gate(
 ) -> GateDecision:
     """Decide PASS, WAIT or FAIL for a wave's compliance ``elapsed`` seconds into the gate.
 
-    Passing means: some nodes are targeted, compliant% (succeeded / targeted; pending and
-    unreported nodes count against) reaches the threshold, and at least ``min_nodes``
-    nodes reported a final result. The gate FAILs at once when failed nodes alone make
-    the threshold unreachable; PASSes once it has been passing for ``bake_seconds``
-    without a break; and FAILs at its timeout if it is not passing then.
+    Passing means: some nodes are counted, compliant% (succeeded / counted nodes; nodes
+    pending, skipped or never reported count against, offline ones per
+    ``offline_nodes``) reaches the threshold, at least ``min_nodes`` nodes reported a
+    final result, and no more than ``max_offline_percent`` of the nodes are offline. The
+    gate FAILs at once when failed nodes alone make the threshold unreachable (even if
+    every offline node came back and installed); PASSes once it has been passing for
+    ``bake_seconds`` without a break; and FAILs at its timeout if it is not passing then.
     """
     problems = []
     if not _is_number(elapsed) or elapsed < 0:
@@ -272,9 +314,9 @@ def evaluate_gate(
         raise ValidationError("gate evaluation", problems)
 
     items = list(targets)
-    totals = total_compliance(items)
+    totals = total_compliance(items, settings.offline_nodes)
     threshold = Fraction(str(settings.threshold_percent))
-    ratio = Fraction(totals.success * 100, totals.expected) if totals.expected else Fraction(0)
+    ratio = Fraction(totals.success * 100, totals.counted) if totals.counted else Fraction(0)
     percent = float(ratio)
     worst = _worst(items)
     need = f"need {settings.threshold_percent:g}%"
@@ -288,18 +330,24 @@ def evaluate_gate(
             return decide(
                 "FAIL",
                 f"threshold unreachable: {totals.failed} of {totals.expected} nodes failed, "
-                f"at most {_shown(best_case, threshold)}% can comply, {need}",
+                f"at most {_shown(best_case, threshold)}% can comply, {need}; "
+                f"{breakdown(totals)}",
                 None,
             )
 
-    passing = totals.expected > 0 and ratio >= threshold and totals.reported >= settings.min_nodes
+    passing = (
+        totals.counted > 0
+        and ratio >= threshold
+        and totals.reported >= settings.min_nodes
+        and not _too_many_offline(totals, settings)
+    )
     if passing:
         since = elapsed if passing_since is None else passing_since
         baked = elapsed - since
         shown = _shown(ratio, threshold)
-        status = f"{shown}% compliant ({need}), {totals.reported} nodes reported"
+        status = f"{shown}% compliant ({need}); {breakdown(totals)}"
         if baked >= settings.bake_seconds:
-            return decide("PASS", f"{status}, passing for {baked:.0f}s", since)
+            return decide("PASS", f"{status}; passing for {baked:.0f}s", since)
         return decide(
             "WAIT", f"{status}; baking: {baked:.0f}s of {settings.bake_seconds:.0f}s", since
         )
@@ -308,6 +356,33 @@ def evaluate_gate(
     if elapsed >= settings.timeout_seconds:
         return decide("FAIL", f"timed out after {elapsed:.0f}s: {unmet}", None)
     return decide("WAIT", f"waiting: {unmet}", None)
+
+
+def breakdown(totals: ComplianceTotals) -> str:
+    """Where a wave's nodes stand, each kind apart: "40 nodes: 36 compliant, 1 failed,
+    1 in progress, 1 skipped by MaxErrors, 1 offline (excluded)"; empty kinds left out."""
+    parts = [f"{totals.success} compliant"]
+    for count, label in (
+        (totals.failed, "failed"),
+        (totals.pending, "in progress"),
+        (totals.skipped, "skipped by MaxErrors"),
+        (totals.unreported, "never reported"),
+    ):
+        if count:
+            parts.append(f"{count} {label}")
+    if totals.offline:
+        excluded = " (excluded)" if totals.excluded_offline else " (counted as not compliant)"
+        parts.append(f"{totals.offline} offline{excluded}")
+    return f"{totals.expected} {_nodes(totals.expected)}: {', '.join(parts)}"
+
+
+def offline_percent(totals: ComplianceTotals) -> Fraction:
+    """Offline nodes as an exact percentage of the wave's nodes (0 when there are none)."""
+    return Fraction(totals.offline * 100, totals.expected) if totals.expected else Fraction(0)
+
+
+def _too_many_offline(totals: ComplianceTotals, settings: GateSettings) -> bool:
+    return offline_percent(totals) > Fraction(str(settings.max_offline_percent))
 
 
 def next_poll_in(
@@ -336,23 +411,31 @@ def next_poll_in(
 def _unmet(
     totals: ComplianceTotals, ratio: Fraction, threshold: Fraction, settings: GateSettings
 ) -> str:
-    """Which passing conditions fail, in the words an operator would act on."""
+    """Which passing conditions fail, in the words an operator would act on, then where
+    the wave's nodes stand."""
     if not totals.expected:
         return "no targeted nodes found"
     parts = []
-    if ratio < threshold:
+    if not totals.counted:
+        parts.append(f"all {totals.expected} nodes are offline")
+    elif ratio < threshold:
         shown = _shown(ratio, threshold)
-        parts.append(f"{shown}% compliant, need {settings.threshold_percent:g}%")
+        of = f" of {totals.counted} online" if totals.excluded_offline else ""
+        parts.append(f"{shown}%{of} compliant, need {settings.threshold_percent:g}%")
     if totals.reported < settings.min_nodes:
+        reachable = totals.expected - totals.offline
+        short = ""
+        if reachable < settings.min_nodes:
+            online = " online" if totals.offline else ""
+            short = f" (the wave has only {reachable}{online})"
         parts.append(
             f"only {totals.reported} {_nodes(totals.reported)} reported, "
-            f"need at least {settings.min_nodes}"
+            f"need at least {settings.min_nodes}{short}"
         )
-    if totals.pending:
-        parts.append(f"{totals.pending} {_nodes(totals.pending)} pending")
-    if totals.unreported:
-        parts.append(f"{totals.unreported} {_nodes(totals.unreported)} never reported")
-    return "; ".join(parts)
+    if _too_many_offline(totals, settings):
+        shown = _shown(offline_percent(totals), Fraction(str(settings.max_offline_percent)))
+        parts.append(f"{shown}% of nodes offline, above the {settings.max_offline_percent:g}% cap")
+    return f"{'; '.join(parts)}; {breakdown(totals)}"
 
 
 def _worst(items: list[TargetCompliance]) -> tuple[TargetCompliance, ...]:

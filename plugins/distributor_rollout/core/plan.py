@@ -175,6 +175,14 @@ class GateSettingsSpec(_Model):
     timeout: GateTimeout | None = Field(None, description="a duration like '30m'")
     bake: BakeTime | None = Field(None, description="a duration like '5m'")
     poll_interval: PollInterval | None = Field(None, description="a duration like '30s'")
+    offline_nodes: Literal["exclude", "count"] | None = Field(
+        None,
+        description="'exclude' (nodes whose agent is offline are left out of the percentage) "
+        "or 'count' (they count as not compliant)",
+    )
+    max_offline_percent: float | None = Field(
+        None, ge=0, le=100, description="a number 0-100: above it the gate does not pass"
+    )
 
 
 class Defaults(_Model):
@@ -263,7 +271,13 @@ BUILTIN_OPERATION = OperationSettings(
     concurrency_mode="STRICT_FAILURE_TOLERANCE",
 )
 BUILTIN_GATE = GateSettingsSpec(
-    threshold_percent=95.0, min_nodes=1, timeout=3_600, bake=300, poll_interval=30
+    threshold_percent=95.0,
+    min_nodes=1,
+    timeout=3_600,
+    bake=300,
+    poll_interval=30,
+    offline_nodes="exclude",
+    max_offline_percent=20.0,
 )
 _EXCLUSIVE_PAIRS = (
     ("max_concurrent_count", "max_concurrent_percentage"),
@@ -341,4 +355,6 @@ def wave_gate(plan: Plan, wave: WaveSpec) -> GateSettings:
         timeout_seconds=int(merged["timeout"]),
         bake_seconds=int(merged["bake"]),
         poll_interval_seconds=int(merged["poll_interval"]),
+        offline_nodes=merged["offline_nodes"],
+        max_offline_percent=float(merged["max_offline_percent"]),
     )

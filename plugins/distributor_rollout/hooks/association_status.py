@@ -1,11 +1,19 @@
-"""State Manager association status in member accounts: one ListAssociations per target.
+"""State Manager association status in member accounts: one ListAssociations per target,
+and the targeted nodes whose agent is offline where some nodes have not finished.
 
 ``ListAssociations`` filtered by ``AssociationName`` returns the association with its
-``Overview.AssociationStatusAggregatedCount`` (nodes by status), which is all a gate needs:
-one call per account/Region and poll, against 2 for DescribeAssociation by id (its id
-differs per account). Throttling is retried twice over: botocore's standard retries on
-every client, then a bounded retry here; a target still throttled after both is reported
-unread, for the gate to wait on rather than fail.
+``Overview.AssociationStatusAggregatedCount`` (nodes by status): one call per
+account/Region and poll, against 2 for DescribeAssociation by id (its id differs per
+account). The counts cannot tell a node still installing from one whose agent is offline
+(both stay Pending), so where some nodes have not finished, ``DescribeInstanceInformation``
+filtered to offline agents lists those of the account/Region (one call where none is
+offline, the common case). SSM refuses a tag filter beside any other filter, so only where
+some agent is offline are the association's tag-targeted nodes listed too, to keep the
+offline ones it targets. A target whose every node finished costs no second call.
+
+Throttling is retried twice over: botocore's standard retries on every client, then a
+bounded retry here; a target still throttled after both is reported unread, for the gate
+to wait on rather than fail.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ THROTTLE_PAUSE_SECONDS = 1.0
 """The first pause of our own retries; each next one doubles (with full jitter)."""
 PAGE_SIZE = 50
 """ListAssociations' largest page: the filtered answer fits in one."""
+INSTANCE_PAGE_SIZE = 50
+"""DescribeInstanceInformation's largest page when filtered."""
+OFFLINE_PING_STATUSES = ("ConnectionLost", "Inactive")
+FINISHED_STATUSES = frozenset({"Success", "Failed"})
 
 _Result = TypeVar("_Result")
 
@@ -46,11 +58,22 @@ def _pause(attempt: int) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class OfflineNode:
+    """A targeted node whose agent is offline, and when it last answered (epoch seconds;
+    None when AWS gives no time)."""
+
+    instance_id: str
+    last_ping: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class AssociationStatus:
-    """One target's association: its id (None where it does not exist) and node counts."""
+    """One target's association: its id (None where it does not exist), node counts, and
+    the targeted nodes whose agent is offline (read only where some nodes had not finished)."""
 
     compliance: TargetCompliance
     association_id: str | None
+    offline_nodes: tuple[OfflineNode, ...] = ()
 
     @property
     def target(self) -> Target:
@@ -76,18 +99,74 @@ class StatusPoll:
         return [status.target for status in self.statuses if status.association_id is None]
 
 
-def status_from_page(target: Target, associations: Sequence[dict[str, Any]]) -> AssociationStatus:
+def status_from_page(
+    target: Target,
+    associations: Sequence[dict[str, Any]],
+    offline_nodes: Sequence[OfflineNode] = (),
+) -> AssociationStatus:
     """The status from the associations ListAssociations found by name (normally one; with
-    several, every one must comply, so their counts add up)."""
+    several, every one must comply, so their counts add up), with the offline nodes."""
     if not associations:
         return AssociationStatus(compliance_from_counts(target, None), None)
+    counts = aggregated_counts(associations)
+    return AssociationStatus(
+        compliance_from_counts(target, dict(counts), len(offline_nodes)),
+        associations[0]["AssociationId"],
+        tuple(offline_nodes),
+    )
+
+
+def aggregated_counts(associations: Sequence[dict[str, Any]]) -> Counter[str]:
+    """Nodes by status, summed over the associations."""
     counts: Counter[str] = Counter()
     for association in associations:
         overview = association.get("Overview") or {}
         counts.update(overview.get("AssociationStatusAggregatedCount") or {})
-    return AssociationStatus(
-        compliance_from_counts(target, dict(counts)), associations[0]["AssociationId"]
-    )
+    return counts
+
+
+def has_unfinished(associations: Sequence[dict[str, Any]]) -> bool:
+    """Whether some targeted node has neither succeeded nor failed (only then can an
+    offline agent matter to the counts)."""
+    counts = aggregated_counts(associations)
+    return any(count for status, count in counts.items() if status not in FINISHED_STATUSES)
+
+
+def offline_filters() -> list[dict[str, Any]]:
+    """DescribeInstanceInformation filters for offline agents (PingStatus)."""
+    return [{"Key": "PingStatus", "Values": list(OFFLINE_PING_STATUSES)}]
+
+
+def targeted_filters(associations: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """DescribeInstanceInformation filters for the nodes the association targets by tag, or
+    None when it does not target by tag (all instances, resource groups): its offline nodes
+    are then those of the whole account/Region, capped at the unfinished nodes by
+    ``compliance_from_counts``. SSM takes one tag filter alone, so a second tag target
+    (ANDed by State Manager) is left out: the listing is then a superset."""
+    targets = (associations[0].get("Targets") or []) if associations else []
+    for item in targets:
+        key = str(item.get("Key", ""))
+        if key.startswith("tag:") and item.get("Values"):
+            return [{"Key": key, "Values": list(item["Values"])}]
+    return None
+
+
+def targeted_offline(
+    offline: Sequence[OfflineNode], targeted_ids: set[str] | None
+) -> list[OfflineNode]:
+    """The offline nodes the association targets (all of them when ``targeted_ids`` is None)."""
+    if targeted_ids is None:
+        return list(offline)
+    return [node for node in offline if node.instance_id in targeted_ids]
+
+
+def offline_from_page(rows: Sequence[dict[str, Any]]) -> list[OfflineNode]:
+    """OfflineNode entries from DescribeInstanceInformation rows."""
+    nodes = []
+    for row in rows:
+        ping = row.get("LastPingDateTime")
+        nodes.append(OfflineNode(row["InstanceId"], ping.timestamp() if ping else None))
+    return nodes
 
 
 def _request(association_name: str) -> dict[str, Any]:
@@ -115,8 +194,29 @@ class AssociationStatusHook(MemberAccessHook):
             page = self._retrying(target, lambda: ssm.list_associations(**request))
             found.extend(page.get("Associations", []))
             if not page.get("NextToken"):
-                return status_from_page(target, found)
+                break
             request["NextToken"] = page["NextToken"]
+        if not has_unfinished(found):
+            return status_from_page(target, found)
+
+        def instances(filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            described: dict[str, Any] = {"Filters": filters, "MaxResults": INSTANCE_PAGE_SIZE}
+            while True:
+                page = self._retrying(
+                    target, lambda: ssm.describe_instance_information(**described)
+                )
+                rows.extend(page.get("InstanceInformationList", []))
+                if not page.get("NextToken"):
+                    return rows
+                described["NextToken"] = page["NextToken"]
+
+        offline = offline_from_page(instances(offline_filters()))
+        by_tag = targeted_filters(found)
+        if offline and by_tag is not None:
+            targeted = {row["InstanceId"] for row in instances(by_tag)}
+            offline = targeted_offline(offline, targeted)
+        return status_from_page(target, found, offline)
 
     async def read_async(self, target: Target, association_name: str) -> AssociationStatus:
         """``read`` for the event loop."""
@@ -127,8 +227,29 @@ class AssociationStatusHook(MemberAccessHook):
                 page = await self._retrying_async(target, lambda: ssm.list_associations(**request))
                 found.extend(page.get("Associations", []))
                 if not page.get("NextToken"):
-                    return status_from_page(target, found)
+                    break
                 request["NextToken"] = page["NextToken"]
+            if not has_unfinished(found):
+                return status_from_page(target, found)
+
+            async def instances(filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                rows: list[dict[str, Any]] = []
+                described: dict[str, Any] = {"Filters": filters, "MaxResults": INSTANCE_PAGE_SIZE}
+                while True:
+                    page = await self._retrying_async(
+                        target, lambda: ssm.describe_instance_information(**described)
+                    )
+                    rows.extend(page.get("InstanceInformationList", []))
+                    if not page.get("NextToken"):
+                        return rows
+                    described["NextToken"] = page["NextToken"]
+
+            offline = offline_from_page(await instances(offline_filters()))
+            by_tag = targeted_filters(found)
+            if offline and by_tag is not None:
+                targeted = {row["InstanceId"] for row in await instances(by_tag)}
+                offline = targeted_offline(offline, targeted)
+            return status_from_page(target, found, offline)
 
     def poll(
         self, targets: Sequence[Target], association_name: str, concurrency: int = 16

@@ -17,6 +17,7 @@ from distributor_rollout.hooks.errors import (
     StackSetNotFound,
 )
 from distributor_rollout.hooks.stack_set import OperationWaitTimeout, StackSetHook
+from distributor_rollout.triggers.deferral import fire_not_before
 from distributor_rollout.triggers.stack_set import StackSetOperationTrigger
 
 DEFAULT_WAIT_TIMEOUT = 6 * 3600
@@ -86,6 +87,7 @@ class StackSetOperatorBase(AwsBaseOperator[StackSetHook]):
                     timeout=self.wait_timeout,
                     verify=self.verify,
                     botocore_config=self.botocore_config,
+                    not_before=fire_not_before(),
                 ),
                 method_name="execute_complete",
             )

@@ -24,13 +24,14 @@ from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_
 from distributor_rollout.core.plan import wave_gate
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.core.targets import Target
-from distributor_rollout.hooks.association_status import AssociationStatusHook
+from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
 from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.settings import time_scale
 from distributor_rollout.templated import rendered_list, rendered_mapping
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger, link_target
+from distributor_rollout.triggers.deferral import fire_not_before
 
 GATE_XCOM_KEY = "compliance_gate"
 """Where a decided gate is recorded, pass or fail, for the rollback and report tasks:
@@ -65,9 +66,11 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     through are the plan's. Its durations are the fleet's time: at run time they are
     divided by the deployment's ``[distributor_rollout] time_scale`` (``settings``; 1
     against real AWS), and the gate runs, times out and bakes in those real seconds.
-    Deferrable by default: the trigger polls and decides in the triggerer, and no worker
-    slot is held while the wave bakes. Poke and reschedule modes poll from the worker and
-    decide the same way.
+    Deferrable by default: the sensor looks once (a gate already decided finishes without
+    deferring), then the trigger polls and decides in the triggerer, and no worker slot is
+    held while the wave bakes; its event never comes sooner than ``[distributor_rollout]
+    min_deferral_seconds`` after the deferral (``triggers.deferral``). Poke and reschedule
+    modes poll from the worker and decide the same way.
 
     Skipped (``AirflowSkipException``, before any AWS call) for a wave this run does not
     deploy, and for every wave of a dry run: nothing was deployed to gate.
@@ -151,6 +154,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         gate = self._load()
         targets = self._targets()
         self._opened_at = self._gate_opened_at(context)
+        self._passing_since = None  # a new gate (an operator object may run more than once)
         # Airflow's sensor timeout is only a backstop: the gate fails itself in time. Its
         # last polls may start just before the deadline and read slowly (a throttled read
         # backs off in real time whatever the time scale), hence the slack.
@@ -179,6 +183,13 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
                 ", ".join(str(target) for target in failed),
             )
         if self.deferrable:
+            # Look once before deferring: a gate already decided finishes here, and the
+            # trigger's first look comes a poll interval later, never at once.
+            decision, poll, pause = self._poll_once(context, gate, targets)
+            if decision.state != "WAIT":
+                self._warn_missing(len(poll.missing), [str(target) for target in poll.missing])
+                return self._finish(context, decision, gate)
+            self.log.info("%s; deferring, next poll in %.0fs", decision.reason, pause)
             self.defer(
                 trigger=AssociationComplianceTrigger(
                     targets=[str(target) for target in targets],
@@ -187,11 +198,14 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
                     role_name=self._role_name,
                     gate=gate.to_dict(),
                     opened_at=self._opened_at,
+                    passing_since=decision.passing_since,
                     aws_conn_id=self.aws_conn_id,
                     region_name=self.region_name,
                     concurrency=self.concurrency,
                     verify=self.verify,
                     botocore_config=self.botocore_config,
+                    first_poll_at=time.time() + pause,
+                    not_before=fire_not_before(),
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout),
@@ -203,28 +217,36 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         gate = self._gate or self._load()
         targets = self._targets()
         while True:
-            began = time.time()  # judged as of the poll's start, as the trigger does
-            poll = self.hook.poll(targets, self._association_name, self.concurrency)
-            elapsed = elapsed_since(self._opened_at, began)
-            decision = evaluate_poll(
-                poll.compliances,
-                poll.unread,
-                gate,
-                elapsed,
-                self._passing_since,
-                failed_targets=frozenset(self._failed_targets()),
-            )
-            self._passing_since = decision.passing_since
-            self._persist_link(context, link_target(decision, poll))
+            decision, poll, pause = self._poll_once(context, gate, targets)
             if decision.state != "WAIT":
                 self._warn_missing(len(poll.missing), [str(target) for target in poll.missing])
                 return PokeReturnValue(True, self._finish(context, decision, gate))
-            pause = next_poll_in(decision, gate, elapsed, polling_took=time.time() - began)
             self.log.info("%s; next poll in %.0fs", decision.reason, pause)
             if not (self.reschedule and decision.passing_since is not None):
                 self.poke_interval = pause
                 return False
             time.sleep(pause)
+
+    def _poll_once(
+        self, context: Any, gate: GateSettings, targets: Sequence[Target]
+    ) -> tuple[GateDecision, StatusPoll, float]:
+        """Read every target once and judge the gate as of the poll's start (as the trigger
+        does): the decision, the poll and the pause until the next poll."""
+        began = time.time()
+        poll = self.hook.poll(targets, self._association_name, self.concurrency)
+        elapsed = elapsed_since(self._opened_at, began)
+        decision = evaluate_poll(
+            poll.compliances,
+            poll.unread,
+            gate,
+            elapsed,
+            self._passing_since,
+            failed_targets=frozenset(self._failed_targets()),
+        )
+        self._passing_since = decision.passing_since
+        self._persist_link(context, link_target(decision, poll))
+        pause = next_poll_in(decision, gate, elapsed, polling_took=time.time() - began)
+        return decision, poll, pause
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the decision on PASS, raise on anything else."""

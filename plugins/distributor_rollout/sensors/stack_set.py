@@ -24,6 +24,7 @@ from distributor_rollout.hooks.retries import is_transient
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.templated import rendered_list
+from distributor_rollout.triggers.deferral import fire_not_before
 from distributor_rollout.triggers.stack_set import StackSetOperationTrigger
 
 VERDICTS_XCOM_KEY = "verdicts"
@@ -38,7 +39,8 @@ class StackSetOperationFailed(AwsRolloutError, AirflowFailException):
 class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
     """Wait until a wave's StackSet operations ended; fail if one failed beyond tolerance.
 
-    Deferrable by default (``StackSetOperationTrigger``, no worker slot held); with
+    Deferrable by default (``StackSetOperationTrigger``, no worker slot held), after one
+    look that finishes at once when the operations already ended; with
     ``deferrable=False`` it pokes in ``poke`` or ``reschedule`` mode. Throttled polls are
     repeated, never fatal. Returns, per operation, its status, outcome, per-Region counts
     and failed targets (the cancelled ones only counted, to keep XCom small).
@@ -97,6 +99,11 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
         )
         if not self.deferrable:
             return super().execute(context)
+        # Look once before deferring: an operation that already ended (the deploy task
+        # waited for it) is judged now, and no trigger fires right after a deferral.
+        looked = self.poke(context)
+        if isinstance(looked, PokeReturnValue) and looked.is_done:
+            return looked.xcom_value
         self.defer(
             trigger=StackSetOperationTrigger(
                 stack_set_name=self.stack_set_name,
@@ -109,6 +116,7 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
                 timeout=self.timeout,
                 verify=self.verify,
                 botocore_config=self.botocore_config,
+                not_before=fire_not_before(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) if self.timeout else None,

@@ -17,6 +17,7 @@ from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
 from distributor_rollout.hooks.errors import MemberAccessDenied
+from distributor_rollout.triggers.deferral import hold_until
 
 MISSING_LIMIT = 10
 """How many targets without the association an event names (it stays small)."""
@@ -45,6 +46,10 @@ class AssociationComplianceTrigger(BaseTrigger):
     :param passing_since: the gate's ``passing_since`` when the trigger starts (a restarted
         triggerer rebuilds the trigger with its original kwargs: the bake then starts over,
         which only errs on the side of waiting).
+    :param first_poll_at: epoch seconds of the first poll (the sensor looked once before
+        deferring, so the next look is an interval later); None polls at once.
+    :param not_before: epoch seconds before which no event is sent (``deferral.
+        fire_not_before()`` when the sensor deferred; None: no floor).
     """
 
     def __init__(
@@ -62,8 +67,12 @@ class AssociationComplianceTrigger(BaseTrigger):
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
         failed_targets: Sequence[str] = (),
+        first_poll_at: float | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self.first_poll_at = first_poll_at
+        self.not_before = not_before
         self.targets = [str(target) for target in targets]
         self.failed_targets = [str(target) for target in failed_targets]
         self.association_name = association_name
@@ -94,6 +103,8 @@ class AssociationComplianceTrigger(BaseTrigger):
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
                 "failed_targets": list(self.failed_targets),
+                "first_poll_at": self.first_poll_at,
+                "not_before": self.not_before,
             },
         )
 
@@ -108,17 +119,24 @@ class AssociationComplianceTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the gate passes or fails; one event."""
+        """Poll until the gate passes or fails; one event, never before ``not_before``."""
+        payload = await self._outcome()
+        await hold_until(self.not_before, self.log)
+        yield _event(payload)
+
+    async def _outcome(self) -> dict[str, Any]:
+        """The event's payload: the decided gate, or an error."""
         try:
             settings = GateSettings.from_dict(self.gate)
             targets = [Target.parse(target) for target in self.targets]
             failed = frozenset(Target.parse(target) for target in self.failed_targets)
         except RolloutError as error:
-            yield _event({"status": "error", "message": str(error)})
-            return
+            return {"status": "error", "message": str(error)}
         hook = self.hook()
         passing_since = self.passing_since
         polls = 0
+        if self.first_poll_at is not None:
+            await asyncio.sleep(max(0.0, self.first_poll_at - time.time()))
         while True:
             # A poll is judged as of when it began: reads slowed by throttling backoff must
             # not push a fleet that was still within its timeout past it.
@@ -126,19 +144,15 @@ class AssociationComplianceTrigger(BaseTrigger):
             try:
                 poll = await hook.poll_async(targets, self.association_name, self.concurrency)
             except MemberAccessDenied as error:
-                yield _event(
-                    {
-                        "status": "error",
-                        "message": str(error),
-                        "account_id": error.account_id,
-                        "role_arn": error.role_arn,
-                        "reason": _reason(error),
-                    }
-                )
-                return
+                return {
+                    "status": "error",
+                    "message": str(error),
+                    "account_id": error.account_id,
+                    "role_arn": error.role_arn,
+                    "reason": _reason(error),
+                }
             except (RolloutError, ClientError, BotoCoreError) as error:
-                yield _event({"status": "error", "message": str(error)})
-                return
+                return {"status": "error", "message": str(error)}
             polls += 1
             elapsed = elapsed_since(self.opened_at, began)
             decision = evaluate_poll(
@@ -151,8 +165,7 @@ class AssociationComplianceTrigger(BaseTrigger):
             )
             if decision.state != "WAIT":
                 self.log.info("Gate %s after %d polls: %s", decision.state, polls, decision.reason)
-                yield _event(decided_event(decision, poll, len(targets), elapsed, polls))
-                return
+                return decided_event(decision, poll, len(targets), elapsed, polls)
             passing_since = decision.passing_since
             pause = next_poll_in(decision, settings, elapsed, polling_took=time.time() - began)
             self.log.info("Poll %d: %s; next poll in %.0fs", polls, decision.reason, pause)

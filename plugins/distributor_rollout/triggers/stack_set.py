@@ -15,6 +15,7 @@ from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
 from distributor_rollout.hooks.retries import is_transient
 from distributor_rollout.hooks.stack_set import StackSetHook
+from distributor_rollout.triggers.deferral import hold_until
 
 #: The longest pause between polls while AWS keeps throttling, as a multiple of the interval.
 MAX_BACKOFF_FACTOR = 8
@@ -32,6 +33,8 @@ class StackSetOperationTrigger(BaseTrigger):
 
     :param tolerance: a ``FailureTolerance.to_dict()``; without it each operation is
         judged against the tolerance its own ``OperationPreferences`` declare.
+    :param not_before: epoch seconds before which no event is sent (``deferral.
+        fire_not_before()`` when the task deferred; None: no floor).
     """
 
     def __init__(
@@ -47,8 +50,10 @@ class StackSetOperationTrigger(BaseTrigger):
         timeout: float | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self.not_before = not_before
         self.stack_set_name = stack_set_name
         self.operation_ids = list(operation_ids)
         self.call_as = call_as
@@ -75,6 +80,7 @@ class StackSetOperationTrigger(BaseTrigger):
                 "timeout": self.timeout,
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
+                "not_before": self.not_before,
             },
         )
 
@@ -88,22 +94,25 @@ class StackSetOperationTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until every operation ended; one event."""
+        """Poll until every operation ended; one event, never before ``not_before``."""
+        payload = await self._outcome()
+        await hold_until(self.not_before, self.log)
+        yield _event(payload)
+
+    async def _outcome(self) -> dict[str, Any]:
+        """The event's payload: the verdicts, a timeout or an error."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         hook = self.hook()
         try:
             async with await hook.get_async_conn() as client:  # type: ignore[no-untyped-call]
                 described = await self._wait(client, deadline)
                 if described is None:
-                    yield _event(
-                        {
-                            "status": "timeout",
-                            "message": f"operations {', '.join(self.operation_ids)} on stack "
-                            f"set {self.stack_set_name} still running after {self.timeout}s",
-                            "operation_ids": self.operation_ids,
-                        }
-                    )
-                    return
+                    return {
+                        "status": "timeout",
+                        "message": f"operations {', '.join(self.operation_ids)} on stack "
+                        f"set {self.stack_set_name} still running after {self.timeout}s",
+                        "operation_ids": self.operation_ids,
+                    }
                 verdicts = {}
                 for operation_id, operation in described.items():
                     summaries = await self._retrying(
@@ -120,9 +129,8 @@ class StackSetOperationTrigger(BaseTrigger):
                     )
                     verdicts[operation_id] = verdict.to_dict()
         except (RolloutError, *_AWS_ERRORS) as error:
-            yield _event({"status": "error", "message": str(error)})
-            return
-        yield _event({"status": "success", "operations": verdicts})
+            return {"status": "error", "message": str(error)}
+        return {"status": "success", "operations": verdicts}
 
     async def _wait(self, client: Any, deadline: float | None) -> dict[str, dict[str, Any]] | None:
         """Each operation's final description, or None at the deadline."""
