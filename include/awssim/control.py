@@ -1,7 +1,9 @@
 """awssim's control API under ``/_awssim/``: ground truth and test controls, not AWS.
 
 * ``GET  /_awssim/health``            org, scenario, clock
-* ``GET  /_awssim/state``             ground truth: nodes, associations, stack sets, calls
+* ``GET  /_awssim/state``             ground truth: nodes (installed; reachability now:
+                                      online, offline_since, back_at, outages),
+                                      associations, stack sets, calls
 * ``GET  /_awssim/calls``             the log of mutating calls
 * ``POST /_awssim/advance``           ``{"seconds": N}``: move simulated time forward
 * ``POST /_awssim/settle``            ``{"horizon": N}``: jump through due events
