@@ -29,7 +29,14 @@ from rollout_demo import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = "examplepackage"
-SCENARIOS = ("happy", "canary-failure", "stackset-failure", "throttling", "unmanaged-nodes")
+SCENARIOS = (
+    "happy",
+    "canary-failure",
+    "stackset-failure",
+    "throttling",
+    "unmanaged-nodes",
+    "offline-rollback",
+)
 
 
 def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> dict[str, str]:

@@ -36,6 +36,7 @@ from airflow.utils.state import TaskInstanceState
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from distributor_rollout.core.run_outcome import AFTER_GATE_PASSED
 from distributor_rollout.core.steps import REPORT, ROLLBACK, WAIT_COMPLIANCE, WAIT_OPERATION
 from distributor_rollout.operators.report import REPORT_XCOM_KEY
 from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
@@ -181,7 +182,11 @@ def failure_reason(dag_id: str, run_id: str, task_id: str) -> str | None:
     step = task_id.rpartition(".")[2]
     if step == WAIT_COMPLIANCE:
         gate = xcom(dag_id, run_id, task_id, GATE_XCOM_KEY) or {}
-        return (gate.get("decision") or {}).get("reason")
+        decision = gate.get("decision") or {}
+        if decision.get("state") == "PASS":
+            # Failed although its gate passed: Airflow failed it, not the fleet.
+            return AFTER_GATE_PASSED
+        return decision.get("reason")
     if step == WAIT_OPERATION:
         verdicts = xcom(dag_id, run_id, task_id, VERDICTS_XCOM_KEY) or {}
         failed = [

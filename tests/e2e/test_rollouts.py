@@ -309,3 +309,61 @@ def test_clearing_only_the_failed_tasks_continues_from_there(
     ]
     nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod", "prod"]))
     assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+
+
+def test_a_first_install_rolled_back_past_offline_agents_leaves_them_as_they_were(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    # A third of NonProd's agents are offline for the whole run: more than the gate's 20%
+    # cap, so it times out; the rollback must not wait on agents that can never answer.
+    rollout_sim.set_scenario("unmanaged-nodes")
+    result = rehearse()
+
+    assert result.task_states["nonprod.wait_compliance"] == "failed"
+    assert result.task_states["rollback"] == "success"
+    assert result.report["status"] == "rolled_back", result.report["summary"]
+    nonprod = result.report["waves"][1]
+    assert "of nodes offline, above the 20% cap" in nonprod["reason"]
+    rollback = result.report["rollback"]
+    rollout_sim.settle()
+    nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod"]))
+    offline = [node for node in nodes if not node.online_at(rollout_sim.now())]
+    assert offline
+    assert rollback["untouched_nodes"] == len(offline)
+    assert rollback["kept_targets_total"] == 0
+    # Ground truth: every node is back as before the run (a first install: nothing), the
+    # offline ones because they never received it; no instance of the run is left.
+    assert all(node.installed == {} for node in nodes)
+    assert not instances(rollout_sim) & wave_targets(plan, ["canary", "nonprod"])
+
+
+def test_nodes_that_went_offline_holding_the_package_keep_their_instance(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    # The nonprod gate fails; some NonProd agents were offline all along, others went
+    # offline right after installing the new version.
+    rollout_sim.set_scenario("offline-rollback")
+    result = rehearse()
+
+    assert result.report["status"] == "rolled_back", result.report["summary"]
+    rollout_sim.settle()
+    nonprod = wave_targets(plan, ["nonprod"])
+    nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "nonprod"]))
+    now = rollout_sim.now()
+    reachable = [node for node in nodes if node.online_at(now)]
+    stranded = [node for node in nodes if not node.online_at(now) and node.installed]
+    assert reachable
+    assert stranded
+    # Every reachable node is back to its previous state (nothing: a first install).
+    assert all(node.installed == {} for node in reachable)
+    # The targets of nodes that went away holding the package keep their instance (and so
+    # the uninstall association, for when the agents return); the rest are deleted.
+    holding = {(node.account_id, node.region) for node in stranded}
+    assert instances(rollout_sim) & nonprod == holding
+    rollback = result.report["rollback"]
+    assert rollback["kept_targets_total"] == len(holding)
+    assert {entry["target"] for entry in rollback["kept_targets"]} <= {
+        f"{account}/{region}" for account, region in holding
+    }
+    assert rollback["untouched_nodes"] > 0
+    assert rollback["failed_targets_total"] == 0

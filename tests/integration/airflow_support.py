@@ -29,10 +29,18 @@ class RecordingTaskInstance:
     try_number: int = 1
     map_index: int = -1
     xcom: dict[str, Any] = field(default_factory=dict)
+    others: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any, **_: Any) -> None:
         """Record a pushed value."""
         self.xcom[key] = value
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **_: Any) -> Any:
+        """This task's own pushes (what a resumed task reads back), or another task's value
+        as a test set it in ``others`` (``(task_id, key)``); None when there is none."""
+        if task_ids is None or task_ids == self.task_id:
+            return self.xcom.get(key)
+        return self.others.get((task_ids, key))
 
 
 def make_context(task_id: str = "task", run_id: str = RUN_ID, **extra: Any) -> dict[str, Any]:

@@ -269,8 +269,8 @@ def test_an_uninstall_that_keeps_failing_is_retried_then_reported(
 ) -> None:
     # A first install, rolled back by uninstalling; the uninstall (a stack set update)
     # fails every time in one sandbox account. The rollback tries again there only, then
-    # keeps the wave's instances (deleting them would delete the association that still
-    # has to uninstall) and names what it could not restore.
+    # keeps that target's instance (deleting it would delete the association that still
+    # has to uninstall), deletes the others' and names what it could not restore.
     plan = write_plan(tmp_path)
     run = rollout(plan, aws_conn, tmp_path / "builds", "run-1", "1.0.2")
     assert gate(run, "run-1")["state"] == "PASS"
@@ -305,10 +305,19 @@ def test_an_uninstall_that_keeps_failing_is_retried_then_reported(
     result = context["ti"].xcom["rollback"]
     assert [(a["kind"], a["status"]) for a in result["actions"]] == [
         ("uninstall_by_template", "failed"),
-        ("delete", "skipped"),
+        ("delete", "succeeded"),
     ]
     assert "retry 2: 0 of 1 restored" in result["actions"][0]["summary"]
     assert f"{SANDBOX[0]}/us-east-1" in result["failed"]
+    # The delete is narrowed to the targets whose uninstall ran (recorded before it acts).
+    failing = f"{SANDBOX[0]}/us-east-1"
+    (decision,) = context["ti"].xcom["rollback_narrowing"].values()
+    assert failing in decision["unconfirmed"]
+    assert failing not in decision["delete"]
+    assert decision["delete"] == result["actions"][1]["deleted"]
+    assert decision["delete"]
+    deletes = [c for c in fast_sim.ledger.calls(operation="DeleteStackInstances") if c.ok]
+    assert len(deletes) == 1
     # One update on both targets, then one more on the failing target per retry.
     updates = [c for c in fast_sim.ledger.calls(operation="UpdateStackSet") if c.ok]
     assert len(updates) == 3

@@ -36,6 +36,7 @@ from distributor_rollout.operators.stack_set_rollback import (
     ROLLBACK_XCOM_KEY,
     RollbackIncomplete,
     RollbackOperator,
+    UninstallCheck,
 )
 
 RUN = "manual__2026-11-27T10:00:00+00:00"
@@ -130,9 +131,11 @@ def test_a_first_install_is_uninstalled_then_deleted(
 
     class Recording(RollbackOperator):
         # The test template has no association to read: record the call, confirm all.
-        def wait_for_uninstall(self, targets: Any, wave_name: str, plan: Any) -> set[Target]:
+        def wait_for_uninstall(
+            self, targets: Any, wave_name: str, plan: Any, deployed_at: Any = None
+        ) -> UninstallCheck:
             seen.append((set(targets), versions(aws, set(targets), "action")))
-            return set()
+            return UninstallCheck()
 
     task = Recording(
         task_id="rollback",
@@ -172,7 +175,9 @@ def test_a_rollback_that_dies_midway_leaves_a_record_of_how_far_it_got(
 
     class DiesBeforeDeleting(RollbackOperator):
         # The uninstall has run on AWS; the task dies while waiting for the nodes.
-        def wait_for_uninstall(self, targets: Any, wave_name: str, plan: Any) -> set[Target]:
+        def wait_for_uninstall(
+            self, targets: Any, wave_name: str, plan: Any, deployed_at: Any = None
+        ) -> UninstallCheck:
             raise WorkerLost
 
     task = DiesBeforeDeleting(
@@ -388,7 +393,7 @@ class NeverReported:
         pass
 
     def poll(self, targets: list[Target], association_name: str) -> Any:
-        return SimpleNamespace(compliances=[], unread=list(targets))
+        return SimpleNamespace(statuses=[], compliances=[], unread=list(targets))
 
 
 @pytest.mark.parametrize(("scale", "fleet_wave"), [("1", True), ("60", True), ("60", False)])
@@ -404,9 +409,9 @@ def test_the_uninstall_wait_runs_on_the_time_scale(
     task = rollback(str(tmp_path / "plan.yaml"), {}, [], "aws_default")
     targets = {Target(SANDBOX[0], "us-east-1")}
 
-    unconfirmed = task.wait_for_uninstall(targets, "canary" if fleet_wave else "gone", plan)
+    check = task.wait_for_uninstall(targets, "canary" if fleet_wave else "gone", plan)
 
-    assert unconfirmed == targets
+    assert check.unconfirmed == targets
     factor = float(scale)
     timeout = (30 * 60 if fleet_wave else DEFAULT_UNINSTALL_TIMEOUT) / factor
     interval = 30 / factor if fleet_wave else task.poll_interval  # the operator's is real

@@ -98,3 +98,14 @@ def test_a_run_is_rolled_back_once_any_of_its_rollback_operations_exists() -> No
     others = [update_operation_id(RUN, "canary"), rollback_operation_id(RUN + "x", 0)]
     assert rollback_among(RUN, others) is None
     assert rollback_among(RUN, [*others, retry, first]) == retry
+
+
+def test_narrowed_rollback_parts_and_their_retries_have_ids_of_their_own() -> None:
+    ids = [
+        rollback_operation_id(RUN, 3),
+        *(rollback_operation_id(RUN, 3, narrowed=n) for n in (1, 2)),
+        *(rollback_operation_id(RUN, 3, 1, k, narrowed=n) for n in (0, 1, 2) for k in (0, 1)),
+    ]
+    assert len(set(ids)) == len(ids)
+    assert all(is_operation_id(value) for value in ids)
+    assert all(rollback_among(RUN, [value]) == value for value in ids)

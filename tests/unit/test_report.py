@@ -153,6 +153,24 @@ def test_rollback_footer_names_failed_targets() -> None:
     )
 
 
+def test_rollback_footer_names_offline_nodes_left_alone() -> None:
+    rollback = RollbackReport(
+        mode="uninstall",
+        actions=2,
+        restored_targets=3,
+        status="succeeded",
+        kept_targets=(FailedTargetEntry(target="000000000001/eu-west-1", reason="2 nodes"),),
+        kept_targets_total=2,
+        untouched_nodes=7,
+    )
+    report = sample_report().model_copy(update={"rollback": rollback})
+    assert render_table(report).splitlines()[-1] == (
+        "rollback (uninstall): succeeded, 2 actions, 3 targets restored, 0 failed; "
+        "2 targets kept for offline nodes: 000000000001/eu-west-1 (2 nodes) (+1 not listed); "
+        "7 nodes offline since before their wave deployed left as they were"
+    )
+
+
 def test_json_round_trip_is_exact_and_deterministic() -> None:
     report = sample_report()
     text = report.to_json()

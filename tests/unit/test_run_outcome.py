@@ -662,3 +662,33 @@ def test_a_run_that_failed_in_validate_names_its_problems(plan: Plan) -> None:
     )
     assert broken.validation is None
     assert broken.summary.endswith("failed before the waves: validate")
+
+
+def test_offline_nodes_a_rollback_left_alone_are_named_but_not_failures(plan: Plan) -> None:
+    failed_wave = (wave("canary", deploy="success", wait_operation="failed"),)
+    record = {
+        "mode": "uninstall",
+        "actions": [{"status": "succeeded"}, {"status": "succeeded"}],
+        "restored": ["300000000001/us-east-1"],
+        "failed": [],
+        "kept": [{"target": "300111111112/us-east-1", "offline_nodes": 1}],
+        "untouched": [
+            {"target": "300000000001/us-east-1", "nodes": 3},
+            {"target": "300111111112/us-east-1", "nodes": 2},
+        ],
+        "complete": True,
+    }
+    report = build_report(facts(plan, waves=failed_wave, rollback=record, rollback_state="success"))
+
+    assert report.status == "rolled_back"
+    assert report.rollback is not None
+    assert report.rollback.status == "succeeded"
+    assert report.rollback.untouched_nodes == 5
+    assert report.rollback.kept_targets_total == 1
+    assert [(k.target, k.reason) for k in report.rollback.kept_targets] == [
+        (
+            "300111111112/us-east-1",
+            "1 node went offline after the deploy: instance kept with the uninstall for "
+            "when they return",
+        )
+    ]

@@ -48,10 +48,16 @@ ROLLBACK_STEP = "rollback"
 """The step whose operations undo a run (``rules.wave_name`` keeps waves off its prefix)."""
 
 
-def rollback_operation_id(run_id: str, index: int, attempt: int = 0, part: int = 0) -> str:
+def rollback_operation_id(
+    run_id: str, index: int, attempt: int = 0, part: int = 0, *, narrowed: int = 0
+) -> str:
     """The id of a rollback action (``index``), or of one ``part`` of its ``attempt``-th
-    retry on the targets it failed on."""
-    step = f"{index}r{attempt}p{part}" if attempt else str(index)
+    retry on the targets it failed on. ``narrowed`` (from 1) numbers the parts of an
+    action narrowed before it ran (a delete that keeps the instances of targets whose
+    offline nodes may still hold the package); their retries add ``attempt`` and ``part``."""
+    step = f"{index}n{narrowed}" if narrowed else str(index)
+    if attempt:
+        step += f"r{attempt}p{part}"
     return operation_id(run_id, ROLLBACK_STEP, step)
 
 

@@ -324,12 +324,22 @@ class ValidationFailure(_Model):
 
 
 class RollbackReport(_FailureList):
-    """What the rollback did: its mode, how many calls, and the targets it put back."""
+    """What the rollback did: its mode, how many calls, and the targets it put back.
+
+    Offline agents it left alone: ``kept_targets`` kept their stack instance (and the
+    association's uninstall) because nodes that may hold the package went offline after
+    their wave deployed (first few, ``kept_targets_total`` in all); ``untouched_nodes``
+    were offline since before their wave deployed, never got the version, and were left as
+    they were.
+    """
 
     mode: RollbackMode
     actions: Count
     restored_targets: Count
     status: RollbackStatus
+    kept_targets: tuple[FailedTargetEntry, ...] = ()
+    kept_targets_total: Count = 0
+    untouched_nodes: Count = 0
 
     @classmethod
     def from_plan(
@@ -490,6 +500,19 @@ def _rollback_line(rollback: RollbackReport) -> str:
         failed = [f"{item.target} ({item.reason})" for item in rollback.failed_targets]
         hidden = rollback.failed_targets_total - len(failed)
         text += ": " + truncate_list(failed) + (f" (+{hidden} not listed)" if hidden else "")
+    if rollback.kept_targets:
+        kept = [f"{item.target} ({item.reason})" for item in rollback.kept_targets]
+        hidden = rollback.kept_targets_total - len(kept)
+        text += (
+            f"; {rollback.kept_targets_total} targets kept for offline nodes: "
+            + truncate_list(kept)
+            + (f" (+{hidden} not listed)" if hidden else "")
+        )
+    if rollback.untouched_nodes:
+        text += (
+            f"; {rollback.untouched_nodes} nodes offline since before their wave deployed "
+            "left as they were"
+        )
     return text
 
 

@@ -460,6 +460,7 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
             )
         return None
     failed = [str(target) for target in result.get("failed") or ()]
+    kept = list(result.get("kept") or ())
     # An unfinished record: the task died mid-rollback, so no target is known restored.
     reason = "not restored" if result.get("complete", True) else "rollback did not finish"
     status: RollbackStatus = "failed" if failed or facts.rollback_state == FAILED else "succeeded"
@@ -476,7 +477,21 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
             for target in failed[:FAILED_TARGETS_CAP]
         ),
         failed_targets_total=len(failed),
+        kept_targets=tuple(
+            FailedTargetEntry(
+                target=str(item["target"]),
+                reason=f"{_nodes(int(item['offline_nodes']))} went offline after the deploy: "
+                "instance kept with the uninstall for when they return",
+            )
+            for item in kept[:FAILED_TARGETS_CAP]
+        ),
+        kept_targets_total=len(kept),
+        untouched_nodes=sum(int(item["nodes"]) for item in result.get("untouched") or ()),
     )
+
+
+def _nodes(count: int) -> str:
+    return f"{count} node" if count == 1 else f"{count} nodes"
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:

@@ -1,46 +1,104 @@
-"""Has an uninstall reached the nodes? Decided from the association's node counts.
+"""Has an uninstall reached the nodes? Decided from the association's node counts and from
+which nodes' agents are offline, and since when.
 
 A rollback that uninstalls the package and then deletes the stack instances must not
 delete first: deleting an instance deletes its association, and a node that had not run
 the uninstall yet keeps the package with nothing left to remove it. After an uninstall's
 stack operation, each target's association (a new version, so every node starts Pending)
-is read until every node has run it.
+is read until every node that can run it has.
+
+Real fleets always have offline agents, and they cannot run anything. Which ones matter
+depends on when they went offline, against when their wave deployed the new version:
+- offline since before the deploy: the node never received the new version and needs no
+  uninstall; its target may be deleted (the node is named as left as it was);
+- offline since the deploy (or since an unknown time): the node may have installed the
+  version; its target keeps its stack instance, so the association keeps the uninstall for
+  when the agent comes back (the target is *kept*, and named, not deleted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from distributor_rollout.core.gate import TargetCompliance
 from distributor_rollout.core.targets import Target
 
 
 @dataclass(frozen=True, slots=True)
+class OfflineSplit:
+    """A target's offline agents: since before its wave deployed, and since then."""
+
+    before_deploy: int = 0
+    since_deploy: int = 0
+
+
+def split_offline(last_pings: Iterable[float | None], deployed_at: float | None) -> OfflineSplit:
+    """Offline agents by when they last answered (epoch seconds) against the wave's deploy
+    (epoch seconds). An unknown time on either side counts as since the deploy: the node
+    may hold the package, so it is kept rather than forgotten."""
+    before = since = 0
+    for ping in last_pings:
+        if ping is not None and deployed_at is not None and ping < deployed_at:
+            before += 1
+        else:
+            since += 1
+    return OfflineSplit(before, since)
+
+
+@dataclass(frozen=True, slots=True)
 class UninstallProgress:
-    """Targets whose every node uninstalled, whose nodes finished with failures, and the rest."""
+    """Targets by how far their uninstall got.
+
+    ``done``: every node that can run the uninstall did (or the association targets none,
+    or does not exist there). ``failed``: some node failed and no online node is still to
+    report, so waiting longer changes nothing. ``kept``: only nodes that went offline
+    after their wave deployed are left; their instance must stay. ``waiting``: online nodes
+    still pending or never reporting. ``untouched`` counts, per target, the nodes offline
+    since before the deploy (left as they were); ``stranded`` the offline ones of ``kept``.
+    """
 
     done: frozenset[Target]
     failed: frozenset[Target]
     waiting: frozenset[Target]
+    kept: frozenset[Target] = frozenset()
+    untouched: Mapping[Target, int] = field(default_factory=dict)
+    stranded: Mapping[Target, int] = field(default_factory=dict)
 
 
-def uninstall_progress(compliances: Iterable[TargetCompliance]) -> UninstallProgress:
-    """Sort targets by how far their uninstall got.
+def uninstall_progress(
+    compliances: Iterable[TargetCompliance], offline: Mapping[Target, OfflineSplit] | None = None
+) -> UninstallProgress:
+    """Sort targets by how far their uninstall got (see ``UninstallProgress``).
 
-    Done: every targeted node reports success (or the association targets no node, or
-    does not exist there). Failed: some node failed and none is still to report, so
-    waiting longer changes nothing. Waiting: nodes still pending or never reporting.
+    ``offline`` splits each target's offline agents (none where a target is absent). Only
+    unfinished nodes are explained by offline agents: an agent that went offline after it
+    ran the uninstall is already counted as done.
     """
+    offline = offline or {}
     done: set[Target] = set()
     failed: set[Target] = set()
     waiting: set[Target] = set()
+    kept: set[Target] = set()
+    untouched: dict[Target, int] = {}
+    stranded: dict[Target, int] = {}
     for item in compliances:
-        expected = item.effective_expected
-        if item.success == expected:
-            done.add(item.target)
-        elif item.failed and item.success + item.failed == expected:
-            failed.add(item.target)
-        else:
+        split = offline.get(item.target, OfflineSplit())
+        unfinished = item.effective_expected - item.success - item.failed
+        never_reached = min(split.before_deploy, unfinished)
+        away = min(split.since_deploy, unfinished - never_reached)
+        online_left = unfinished - never_reached - away
+        if never_reached:
+            untouched[item.target] = never_reached
+        if online_left:
             waiting.add(item.target)
-    return UninstallProgress(frozenset(done), frozenset(failed), frozenset(waiting))
+        elif item.failed:
+            failed.add(item.target)
+        elif away:
+            kept.add(item.target)
+            stranded[item.target] = away
+        else:
+            done.add(item.target)
+    return UninstallProgress(
+        frozenset(done), frozenset(failed), frozenset(waiting), frozenset(kept), untouched, stranded
+    )

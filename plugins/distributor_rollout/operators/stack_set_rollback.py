@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -38,8 +39,9 @@ from distributor_rollout.core.rollback_actions import (
     narrowed,
     uninstall_by_template,
 )
+from distributor_rollout.core.steps import DEPLOY, wave_task_id
 from distributor_rollout.core.targets import Target
-from distributor_rollout.core.uninstall import uninstall_progress
+from distributor_rollout.core.uninstall import OfflineSplit, split_offline, uninstall_progress
 from distributor_rollout.core.verdict import (
     FailureTolerance,
     InstanceResult,
@@ -56,6 +58,7 @@ from distributor_rollout.hooks.errors import (
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
+from distributor_rollout.operators.stack_set_deploy import STARTED_AT_XCOM_KEY
 from distributor_rollout.settings import scaled_seconds, time_scale
 from distributor_rollout.templated import rendered_list, rendered_mapping
 
@@ -65,6 +68,23 @@ fleet's time: divided by the configured time scale, see ``settings``)."""
 ROLLBACK_XCOM_KEY = "rollback"
 """The XCom key the result is also pushed under, so a report can read it even when the
 task fails."""
+
+
+NARROWING_XCOM_KEY = "rollback_narrowing"
+"""Each narrowed delete's decision (``{index: {"delete", "kept", "unconfirmed"}}``), pushed
+before its first call, so a rollback resumed after a deferral acts on the same decision."""
+
+
+@dataclass(frozen=True)
+class UninstallCheck:
+    """What an uninstall wait found: targets whose uninstall failed or could not be
+    confirmed, targets to keep because nodes that may hold the package went offline
+    (``kept``, with how many such nodes), and nodes left as they were because their agent
+    was offline since before their wave deployed (``untouched``)."""
+
+    unconfirmed: frozenset[Target] = frozenset()
+    kept: Mapping[Target, int] = field(default_factory=dict)
+    untouched: Mapping[Target, int] = field(default_factory=dict)
 
 
 ROLLBACK_RETRIES = 2
@@ -161,10 +181,14 @@ class RollbackOperator(StackSetOperatorBase):
         self.check_wait_event(event)
         return self._rollback(context)
 
-    def wait_for_uninstall(self, targets: Set[Target], wave_name: str, plan: Plan) -> set[Target]:
-        """Wait until every node of ``targets`` ran the uninstall; the targets where it
-        failed or could not be confirmed in time. Reads only, so it is safe to repeat on
-        every resume (the decision it guards is then made again from what AWS says)."""
+    def wait_for_uninstall(
+        self, targets: Set[Target], wave_name: str, plan: Plan, deployed_at: float | None = None
+    ) -> UninstallCheck:
+        """Wait until every node of ``targets`` that can run the uninstall did; what it
+        found (see ``UninstallCheck``). Nodes whose agent went offline before ``deployed_at``
+        (when the wave deployed; epoch seconds) never got the version and need nothing;
+        those that went offline since may hold it, and keep their target's instance. Reads
+        only, so it is safe to repeat on every resume."""
         wave = next((w for w in plan.waves if w.name == wave_name), None)
         # The gate's durations are the fleet's time; the operator's poll_interval is real.
         gate = wave_gate(plan, wave).scaled(time_scale()) if wave else None
@@ -193,19 +217,45 @@ class RollbackOperator(StackSetOperatorBase):
             except MemberAccessDenied as error:
                 # Unreadable is unconfirmed: keep the instances (and their associations).
                 self.log.warning("Cannot confirm the uninstall: %s", error)
-                return set(ordered)
-            progress = uninstall_progress(poll.compliances)
+                return UninstallCheck(unconfirmed=frozenset(ordered))
+            splits = {
+                status.target: split_offline(
+                    [node.last_ping for node in status.offline_nodes], deployed_at
+                )
+                for status in poll.statuses
+                if status.offline_nodes
+            }
+            progress = uninstall_progress(poll.compliances, splits)
             left = progress.waiting | set(poll.unread)
             if not left or time.monotonic() >= deadline:
-                unconfirmed = set(progress.failed) | left
-                if unconfirmed:
-                    self.log.warning(
-                        "Uninstall not confirmed on %d targets: %s",
-                        len(unconfirmed),
-                        truncate_list([str(target) for target in sorted(unconfirmed)]),
-                    )
-                return unconfirmed
+                return self._uninstall_check(progress.failed | left, progress, splits)
             time.sleep(interval)
+
+    def _uninstall_check(
+        self, unconfirmed: Set[Target], progress: Any, splits: Mapping[Target, OfflineSplit]
+    ) -> UninstallCheck:
+        """The wait's result, logged in an operator's words."""
+        kept = {target: n for target, n in progress.stranded.items() if target not in unconfirmed}
+        if unconfirmed:
+            self.log.warning(
+                "Uninstall not confirmed on %d targets: %s",
+                len(unconfirmed),
+                truncate_list([str(target) for target in sorted(unconfirmed)]),
+            )
+        if kept:
+            self.log.warning(
+                "Keeping %d targets' instances (with the uninstall, for when their agents "
+                "return): nodes went offline after their wave deployed: %s",
+                len(kept),
+                truncate_list([f"{target} ({n} offline)" for target, n in sorted(kept.items())]),
+            )
+        if progress.untouched:
+            self.log.info(
+                "%d nodes were offline since before their wave deployed and never got the "
+                "version: left as they were",
+                sum(progress.untouched.values()),
+            )
+        return UninstallCheck(frozenset(unconfirmed), kept, dict(progress.untouched))
 
     def _rollback(self, context: Any, config: RunConfig | None = None) -> dict[str, Any]:
         # Undoing must happen even if the plan file changed since the run validated it.
@@ -222,39 +272,149 @@ class RollbackOperator(StackSetOperatorBase):
         outcomes: list[dict[str, Any]] = []
         failed: set[Target] = set()
         uninstall_failed: set[Target] = set()
+        offline = _OfflineRecord()
+        narrowings = dict(self._recorded_narrowings(context))
         for index, action in enumerate(plan.actions):
             # Recorded before each action: if the task dies here, the report still says
             # which actions ran and which targets may not be restored.
-            self._push_progress(context, plan, outcomes)
+            self._push_progress(context, plan, outcomes, offline)
             op_id = rollback_operation_id(context["run_id"], index)
-            if isinstance(action, DeleteInstances) and not self._operation(release, op_id):
-                # Deleting an instance deletes its association: only once its nodes have
-                # run the uninstall. Decided again on every resume, from AWS.
-                unconfirmed = (
-                    self.wait_for_uninstall(action.targets(), action.wave, config.plan)
-                    - uninstall_failed
-                )
+            if isinstance(action, DeleteInstances):
+                decision = narrowings.get(str(index))
+                if decision is None:
+                    decision = self._decide_delete(
+                        context,
+                        release,
+                        config.plan,
+                        action,
+                        op_id=op_id,
+                        uninstall_failed=uninstall_failed,
+                    )
+                    narrowings[str(index)] = decision
+                    context["ti"].xcom_push(key=NARROWING_XCOM_KEY, value=narrowings)
+                unconfirmed = _targets(decision["unconfirmed"])
                 uninstall_failed |= unconfirmed
                 failed |= unconfirmed
-            if isinstance(action, DeleteInstances) and action.targets() & uninstall_failed:
-                # All or nothing: a delete narrowed to the confirmed targets would need its
-                # narrowing remembered across resumes, and a kept instance is harmless
-                # (its association keeps uninstalling on nodes that come back).
-                failed |= action.targets()
-                outcomes.append(_outcome(action, op_id, "skipped", "its uninstall failed"))
-                continue
+                offline.add(decision)
+                to_delete = _targets(decision["delete"])
+                if to_delete != action.targets():
+                    outcomes.append(
+                        self._run_narrowed(
+                            context,
+                            release,
+                            config.plan,
+                            action,
+                            index=index,
+                            to_delete=to_delete,
+                        )
+                    )
+                    failed |= _targets(outcomes[-1]["lost"])
+                    continue
             lost, summary = self._run_with_retries(context, release, config.plan, action, index)
             failed |= lost
             if isinstance(action, UNINSTALL_ACTIONS):
                 uninstall_failed |= lost
             status = "failed" if lost else "succeeded"
             outcomes.append(_outcome(action, op_id, status, summary))
-        self._push_progress(context, plan, outcomes)  # every action done; confirming next
-        failed |= self._confirm_kept_uninstalls(plan, config.plan, uninstall_failed)
-        return self._finish(context, plan, outcomes, failed)
+        self._push_progress(context, plan, outcomes, offline)  # every action done
+        confirmed = self._confirm_kept_uninstalls(context, plan, config.plan, uninstall_failed)
+        failed |= confirmed.unconfirmed
+        offline.add_check(confirmed)
+        return self._finish(context, plan, outcomes, failed, offline)
+
+    def _decide_delete(
+        self,
+        context: Any,
+        release: Release,
+        plan: Plan,
+        action: DeleteInstances,
+        *,
+        op_id: str,
+        uninstall_failed: Set[Target],
+    ) -> dict[str, Any]:
+        """Which of a delete's targets to delete: those whose every node that can run the
+        uninstall ran it. Targets whose uninstall failed or was not confirmed stay (and
+        count as not restored); targets with nodes that went offline after their wave
+        deployed stay too, their association keeping the uninstall for when the agents
+        return (``kept``, restored as far as any reachable node goes)."""
+        targets = action.targets()
+        if self._operation(release, op_id):
+            # Started whole by an earlier try: the decision was all of them.
+            return _narrowing(targets, UninstallCheck())
+        check = self.wait_for_uninstall(
+            targets, action.wave, plan, self._deployed_at(context, action.wave)
+        )
+        blocked = (check.unconfirmed | (targets & uninstall_failed)) - set(check.kept)
+        return _narrowing(
+            targets - blocked - set(check.kept), replace(check, unconfirmed=frozenset(blocked))
+        )
+
+    def _run_narrowed(
+        self,
+        context: Any,
+        release: Release,
+        plan: Plan,
+        action: DeleteInstances,
+        *,
+        index: int,
+        to_delete: Set[Target],
+    ) -> dict[str, Any]:
+        """Run a delete on ``to_delete`` only, one operation per group of accounts sharing
+        Regions (``narrowed``); one outcome for the action, ``lost`` naming what stayed."""
+        kept = len(action.targets() - to_delete)
+        if not to_delete:
+            op_id = rollback_operation_id(context["run_id"], index)
+            return {
+                **_outcome(action, op_id, "skipped", f"kept all {kept} targets' instances"),
+                "lost": [],
+            }
+        lost: set[Target] = set()
+        summaries = []
+        ids = []
+        for number, part in enumerate(narrowed(action, to_delete), start=1):
+            ids.append(rollback_operation_id(context["run_id"], index, narrowed=number))
+            part_lost, summary = self._run_with_retries(
+                context, release, plan, part, index, narrowed_part=number
+            )
+            lost |= part_lost
+            summaries.append(summary)
+        status = "failed" if lost else "succeeded"
+        summary = "; ".join(summaries) + f"; {kept} targets' instances kept"
+        return {
+            **_outcome(action, ids[0], status, summary),
+            "operation_ids": ids,
+            "deleted": [str(target) for target in sorted(to_delete)],
+            "lost": [str(target) for target in sorted(lost)],
+        }
+
+    def _deployed_at(self, context: Any, wave: str) -> float | None:
+        """When the wave's deploy task started (epoch seconds), or None if unknown."""
+        value = context["ti"].xcom_pull(
+            task_ids=wave_task_id(wave, DEPLOY), key=STARTED_AT_XCOM_KEY
+        )
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                return None
+        return None
+
+    def _recorded_narrowings(self, context: Any) -> Mapping[str, Any]:
+        """Delete decisions this try already recorded (a resume after a deferral)."""
+        recorded = context["ti"].xcom_pull(task_ids=self.task_id, key=NARROWING_XCOM_KEY)
+        return recorded if isinstance(recorded, Mapping) else {}
 
     def _run_with_retries(
-        self, context: Any, release: Release, plan: Plan, action: RollbackAction, index: int
+        self,
+        context: Any,
+        release: Release,
+        plan: Plan,
+        action: RollbackAction,
+        index: int,
+        *,
+        narrowed_part: int = 0,
     ) -> tuple[frozenset[Target], str]:
         """Run the action; try again, only where it failed, up to ``ROLLBACK_RETRIES``
         times (each retry its own deterministic operation). What stays lost, and a summary.
@@ -262,7 +422,7 @@ class RollbackOperator(StackSetOperatorBase):
         StackSets failures in a rollback are mostly transient (throttled resource
         handlers, a member account busy): retrying just those targets usually restores
         them, and a target that keeps failing is reported, never hidden."""
-        op_id = rollback_operation_id(context["run_id"], index)
+        op_id = rollback_operation_id(context["run_id"], index, narrowed=narrowed_part)
         verdict = self._run_action(context, release, plan, action, op_id)
         lost = unrestored(verdict, action.targets())
         summary = verdict.summary
@@ -281,7 +441,7 @@ class RollbackOperator(StackSetOperatorBase):
             # Deterministic: on a resume, ``lost`` is read again from the same operations.
             parts = narrowed(action, lost)
             retry_ids = [
-                rollback_operation_id(context["run_id"], index, attempt, k)
+                rollback_operation_id(context["run_id"], index, attempt, k, narrowed=narrowed_part)
                 for k in range(len(parts))
             ]
             if not any(self._operation(release, retry_id) for retry_id in retry_ids):
@@ -295,10 +455,10 @@ class RollbackOperator(StackSetOperatorBase):
         return lost, summary
 
     def _confirm_kept_uninstalls(
-        self, plan: RollbackPlan, run_plan: Plan, already_failed: set[Target]
-    ) -> set[Target]:
+        self, context: Any, plan: RollbackPlan, run_plan: Plan, already_failed: set[Target]
+    ) -> UninstallCheck:
         """Targets uninstalled but not deleted (``uninstall`` mode's updated instances)
-        count as restored only once their nodes ran the uninstall."""
+        count as restored only once their nodes that can run the uninstall ran it."""
         deleted = {
             target
             for action in plan.actions
@@ -306,11 +466,18 @@ class RollbackOperator(StackSetOperatorBase):
             for target in action.targets()
         }
         unconfirmed: set[Target] = set()
+        kept: dict[Target, int] = {}
+        untouched: dict[Target, int] = {}
         for action in plan.actions:
-            kept = set(action.targets()) - deleted - already_failed
-            if isinstance(action, UNINSTALL_ACTIONS) and kept:
-                unconfirmed |= self.wait_for_uninstall(kept, action.wave, run_plan)
-        return unconfirmed
+            waiting_for = set(action.targets()) - deleted - already_failed
+            if isinstance(action, UNINSTALL_ACTIONS) and waiting_for:
+                check = self.wait_for_uninstall(
+                    waiting_for, action.wave, run_plan, self._deployed_at(context, action.wave)
+                )
+                unconfirmed |= check.unconfirmed
+                kept.update(check.kept)
+                untouched.update(check.untouched)
+        return UninstallCheck(frozenset(unconfirmed), kept, untouched)
 
     def _release_dict(self) -> Mapping[str, Any]:
         """``release`` as a mapping (a template may have rendered it to text)."""
@@ -412,7 +579,11 @@ class RollbackOperator(StackSetOperatorBase):
         return self.hook.describe_operation(release.stack_set_name, op_id, call_as=release.call_as)
 
     def _push_progress(
-        self, context: Any, plan: RollbackPlan, outcomes: list[dict[str, Any]]
+        self,
+        context: Any,
+        plan: RollbackPlan,
+        outcomes: list[dict[str, Any]],
+        offline: _OfflineRecord,
     ) -> None:
         """Push an unfinished record: the actions so far, the rest ``pending``, and every
         target of the plan counted as not restored until the rollback has finished."""
@@ -427,6 +598,7 @@ class RollbackOperator(StackSetOperatorBase):
             "actions": [*outcomes, *pending],
             "restored": [],
             "failed": [str(target) for target in sorted(plan.targets())],
+            **offline.to_dict(),
             "complete": False,
         }
         context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=record)
@@ -437,8 +609,10 @@ class RollbackOperator(StackSetOperatorBase):
         plan: RollbackPlan,
         outcomes: list[dict[str, Any]],
         failed: set[Target],
+        offline: _OfflineRecord,
     ) -> dict[str, Any]:
-        restored = sorted(plan.targets() - failed)
+        kept = set(offline.kept) - failed
+        restored = sorted(plan.targets() - failed - kept)
         failed_names = [str(target) for target in sorted(failed)]
         result: dict[str, Any] = {
             "mode": plan.mode,
@@ -446,6 +620,7 @@ class RollbackOperator(StackSetOperatorBase):
             "actions": outcomes,
             "restored": [str(target) for target in restored],
             "failed": failed_names,
+            **offline.to_dict(exclude=failed),
             "complete": True,
         }
         context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=result)
@@ -460,7 +635,11 @@ class RollbackOperator(StackSetOperatorBase):
                 operation_id=started[-1]["operation_id"],
             )
         self.log.info(
-            "Rollback (%s): %d targets restored, %d failed", plan.mode, len(restored), len(failed)
+            "Rollback (%s): %d targets restored, %d kept for offline nodes, %d failed",
+            plan.mode,
+            len(restored),
+            len(kept),
+            len(failed),
         )
         if failed:
             raise RollbackIncomplete(
@@ -468,6 +647,62 @@ class RollbackOperator(StackSetOperatorBase):
                 + truncate_list(failed_names)
             )
         return result
+
+
+class _OfflineRecord:
+    """Offline nodes a rollback left alone: targets kept for nodes that may hold the
+    package (their agent went offline after the deploy), and nodes never reached."""
+
+    def __init__(self) -> None:
+        self.kept: dict[Target, int] = {}
+        self.untouched: dict[Target, int] = {}
+
+    def add(self, decision: Mapping[str, Any]) -> None:
+        """Add a delete decision's offline nodes (``_narrowing``'s shape)."""
+        for item in decision.get("kept", []):
+            self.kept[Target.parse(item["target"])] = int(item["offline_nodes"])
+        for item in decision.get("untouched", []):
+            self.untouched[Target.parse(item["target"])] = int(item["nodes"])
+
+    def add_check(self, check: UninstallCheck) -> None:
+        """Add an uninstall wait's offline nodes."""
+        self.kept.update(check.kept)
+        self.untouched.update(check.untouched)
+
+    def to_dict(self, exclude: Set[Target] = frozenset()) -> dict[str, Any]:
+        """``kept`` and ``untouched`` for the rollback record (targets in ``exclude``,
+        the failed ones, are reported there instead)."""
+        return {
+            "kept": [
+                {"target": str(target), "offline_nodes": nodes}
+                for target, nodes in sorted(self.kept.items())
+                if target not in exclude
+            ],
+            "untouched": [
+                {"target": str(target), "nodes": nodes}
+                for target, nodes in sorted(self.untouched.items())
+            ],
+        }
+
+
+def _narrowing(delete: Set[Target], check: UninstallCheck) -> dict[str, Any]:
+    """A delete decision as recorded (XCom): what to delete, what stays and why."""
+    return {
+        "delete": [str(target) for target in sorted(delete)],
+        "unconfirmed": [str(target) for target in sorted(check.unconfirmed)],
+        "kept": [
+            {"target": str(target), "offline_nodes": nodes}
+            for target, nodes in sorted(check.kept.items())
+        ],
+        "untouched": [
+            {"target": str(target), "nodes": nodes}
+            for target, nodes in sorted(check.untouched.items())
+        ],
+    }
+
+
+def _targets(names: Sequence[str]) -> set[Target]:
+    return {Target.parse(name) for name in names}
 
 
 def _forward(plan: RollbackPlan, release: Release) -> RollbackPlan:
