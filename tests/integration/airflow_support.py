@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class RecordingTaskInstance:
     dag_id: str = "distributor_rollout__test"
     run_id: str = RUN_ID
     try_number: int = 1
+    max_tries: int = 2
     map_index: int = -1
     xcom: dict[str, Any] = field(default_factory=dict)
     others: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -43,10 +45,43 @@ class RecordingTaskInstance:
         return self.others.get((task_ids, key))
 
 
-def make_context(task_id: str = "task", run_id: str = RUN_ID, **extra: Any) -> dict[str, Any]:
-    """A task context with a recording task instance."""
-    ti = RecordingTaskInstance(task_id=task_id, run_id=run_id)
-    return {"ti": ti, "task_instance": ti, "run_id": run_id, **extra}
+@dataclass
+class MemoryStateStore:
+    """The slice of Airflow's task state store operators use (``context["task_state_store"]``):
+    JSON values by key, kept across the tries of one task (share one between contexts to
+    play a retry)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The stored value (a copy, as JSON would give), or ``default``."""
+        return json.loads(json.dumps(self.values[key])) if key in self.values else default
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        """Store a JSON value (refused as Airflow refuses it: None, or not JSON)."""
+        if value is None:
+            raise ValueError("Cannot set value as None")
+        self.values[key] = json.loads(json.dumps(value))
+
+
+def make_context(
+    task_id: str = "task",
+    run_id: str = RUN_ID,
+    *,
+    store: MemoryStateStore | None = None,
+    max_tries: int = 2,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A task context with a recording task instance and a task state store (``store``
+    to share one with an earlier try; ``max_tries`` as Airflow sets it, raised by a clear)."""
+    ti = RecordingTaskInstance(task_id=task_id, run_id=run_id, max_tries=max_tries)
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": run_id,
+        "task_state_store": store if store is not None else MemoryStateStore(),
+        **extra,
+    }
 
 
 async def first_event(trigger: BaseTrigger, timeout: float = 120.0) -> TriggerEvent:

@@ -21,6 +21,7 @@ from distributor_rollout.core.compliance_poll import (
 )
 from distributor_rollout.core.errors import ValidationError, wrong
 from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
+from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resumed
 from distributor_rollout.core.plan import wave_gate
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.core.targets import Target
@@ -143,6 +144,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self._fleet_gate: GateSettings | None = None
         self._opened_at = 0.0
         self._passing_since: float | None = None
+        self._gate_record: GateRecord | None = None
         self._linked = False
 
     @property
@@ -153,8 +155,17 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         """Open the gate, then defer to the trigger or poll."""
         gate = self._load()
         targets = self._targets()
-        self._opened_at = self._gate_opened_at(context)
-        self._passing_since = None  # a new gate (an operator object may run more than once)
+        record = self._open(context)
+        if record.decision is not None:
+            # This gate decided in an earlier try that Airflow then failed from outside:
+            # the decision stands (see core.gate_journal).
+            self.log.warning(
+                "Gate of wave %s decided %s at %s in an earlier try; keeping that decision",
+                self.wave,
+                record.decision.state,
+                record.decided_at,
+            )
+            return self._finish(context, record.decision, gate, record.decided_at)
         # Airflow's sensor timeout is only a backstop: the gate fails itself in time. Its
         # last polls may start just before the deadline and read slowly (a throttled read
         # backs off in real time whatever the time scale), hence the slack.
@@ -243,6 +254,8 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             self._passing_since,
             failed_targets=frozenset(self._failed_targets()),
         )
+        if decision.passing_since != self._passing_since:
+            self._save(context, self._record(context).passing(decision.passing_since))
         self._passing_since = decision.passing_since
         self._persist_link(context, link_target(decision, poll))
         pause = next_poll_in(decision, gate, elapsed, polling_took=time.time() - began)
@@ -310,6 +323,45 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         from_operations = operation_failed_targets(operation_result_of(self.operation_result))
         return list(dict.fromkeys([*given, *from_operations]))
 
+    def _open(self, context: Any) -> GateRecord:
+        """Open the gate, or resume the one an earlier try of this task recorded (an
+        Airflow retry, not a clear: ``core.gate_journal``); records it."""
+        stored = self._journal(context)
+        record = resumed(stored.get(JOURNAL_KEY) if stored else None, _max_tries(context))
+        if record is None:
+            record = GateRecord(self._gate_opened_at(context), _max_tries(context))
+        elif record.decision is None:
+            self.log.warning(
+                "Resuming the gate an earlier try opened at %s (passing since %s)",
+                datetime.fromtimestamp(record.opened_at, UTC).isoformat(),
+                record.passing_since,
+            )
+        self._opened_at = record.opened_at
+        self._passing_since = record.passing_since
+        self._save(context, record)
+        return record
+
+    def _record(self, context: Any) -> GateRecord:
+        """The gate's record as this task knows it (a resumed deferral rebuilds it)."""
+        if self._gate_record is None:
+            stored = self._journal(context)
+            self._gate_record = resumed(
+                stored.get(JOURNAL_KEY) if stored else None, _max_tries(context)
+            ) or GateRecord(self._opened_at or time.time(), _max_tries(context))
+        return self._gate_record
+
+    def _save(self, context: Any, record: GateRecord) -> None:
+        """Keep the record where the next try of this task finds it (if the task has a
+        state store: Airflow gives every task one; bare test contexts may not)."""
+        self._gate_record = record
+        stored = self._journal(context)
+        if stored is not None:
+            stored.set(JOURNAL_KEY, record.to_dict())
+
+    @staticmethod
+    def _journal(context: Any) -> Any:
+        return context.get("task_state_store")
+
     def _gate_opened_at(self, context: Any) -> float:
         """Now, or for a rescheduled sensor the first reschedule of this try (see class)."""
         if self.reschedule and not self.deferrable and context.get("task_reschedule_count"):
@@ -338,10 +390,10 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         """Record the decision and when it was made (``decided_at``, default now); return
         it on PASS, raise ``ComplianceGateFailed`` on FAIL."""
         result = decision.to_dict()
-        record: dict[str, Any] = {
-            "decision": result,
-            "decided_at": decided_at or datetime.now(UTC).isoformat(),
-        }
+        decided_at = decided_at or datetime.now(UTC).isoformat()
+        # First of all: a try failed from outside after this resumes to the same decision.
+        self._save(context, self._record(context).decided(decision, decided_at))
+        record: dict[str, Any] = {"decision": result, "decided_at": decided_at}
         if decision.state == "PASS":
             context["ti"].xcom_push(key=GATE_XCOM_KEY, value=record)
             self.log.info("Gate of wave %s passed: %s", self.wave, decision.reason)
@@ -363,6 +415,12 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             aws_partition=partition_of(region) or "aws",
             association_id=association["association_id"],
         )
+
+
+def _max_tries(context: Any) -> int:
+    """The task instance's ``max_tries`` (0 where a bare context has none)."""
+    value = getattr(context["ti"], "max_tries", 0)
+    return value if isinstance(value, int) else 0
 
 
 def operation_result_of(value: Any) -> Mapping[str, Any] | None:
