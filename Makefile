@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The live layer (tests/live): extra pytest arguments, and how many happy runs `make soak` makes.
+LIVE_ARGS ?=
+SOAK_RUNS ?= 100
 # make demo / make ui: awssim's fault scenario and clock speed (x real time).
 SCENARIO ?= happy
 DEMO_SPEED ?= 300
@@ -18,7 +21,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format typecheck unit lock clean bench demo ui
+.PHONY: help install test lint format typecheck unit live soak lock clean bench demo ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,11 +49,22 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 typecheck: $(STAMP) ## mypy (strict on core)
 	$(BIN)/mypy
 
-test: lint typecheck ## Install, then lint, type-check and run the whole test suite
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+# The live layer runs after the rest, as its own session (one Airflow stack, the whole
+# machine); it runs even when the others failed, and either failing fails the target.
+test: lint typecheck ## Install, then lint, type-check and run the whole test suite (the live layer last)
+	@status=0; \
+	$(BIN)/python -m pytest -n 2 -m "not live" $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/python -m pytest tests/live $(LIVE_ARGS) || status=$$?; \
+	exit $$status
 
 unit: $(STAMP) ## Only the unit tests (fast, no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+live: $(STAMP) ## Only the live layer: real API server, scheduler, dag-processor, triggerer on awssim, over REST
+	$(BIN)/python -m pytest tests/live $(LIVE_ARGS)
+
+soak: $(STAMP) ## The live layer's happy runs, SOAK_RUNS (100) of them, five plans side by side; not in make test
+	LIVE_HAPPY_RUNS=$(SOAK_RUNS) $(BIN)/python -m pytest tests/live/test_live_rollouts.py -k happy $(LIVE_ARGS)
 
 demo: $(STAMP) ## A whole staged rollout on an embedded awssim (SCENARIO=canary-failure|stackset-failure|throttling|unmanaged-nodes)
 	$(BIN)/python -m rollout_demo --scenario $(SCENARIO) --speed $(DEMO_SPEED)

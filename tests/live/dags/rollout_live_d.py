@@ -1,0 +1,9 @@
+"""Airflow DAG of the live tests for tests/live/plans/live-d.yaml (one thin file per plan)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distributor_rollout.dag_factory import rollout_dag
+
+dag = rollout_dag("live-d", plans_dir=Path(__file__).resolve().parents[1] / "plans")
