@@ -115,11 +115,11 @@ def sample_report() -> RunReport:
 
 GOLDEN_TABLE = """\
 package demo-agent 1.4.0 | run manual__2025-03-01T10:00:00+00:00 | status rolled_back
-wave          | targets | operation | failed | compliance % | nodes                                | decision | duration
---------------+---------+-----------+--------+--------------+--------------------------------------+----------+---------
-canary        |       4 | SUCCEEDED |      0 |        100.0 | 12 compliant                         | passed   |     7m5s
-production-eu |     120 | SUCCEEDED |      1 |         81.2 | 390 compliant, 60 failed, 30 offline | failed   |  1h2m55s
-production-us |     300 | -         |      - |            - | -                                    | not_run  |        -
+wave          | targets | operation | failed | compliance % | nodes                                          | decision | duration
+--------------+---------+-----------+--------+--------------+------------------------------------------------+----------+---------
+canary        |       4 | SUCCEEDED |      0 |        100.0 | 12 compliant                                   | passed   |     7m5s
+production-eu |     120 | SUCCEEDED |      1 |         81.2 | 390 compliant, 60 failed, 30 offline (counted) | failed   |  1h2m55s
+production-us |     300 | -         |      - |            - | -                                              | not_run  |        -
 wave production-eu failed: threshold unreachable: 60 of 480 nodes failed, at most 87.5% can comply, need 95%
 wave production-eu failed targets: 000000000007/eu-west-1 (boom); 000000000008/eu-west-1 (0 of 4 nodes compliant, 4 failed) and 5 more
 rollback (previous_version): succeeded, 3 actions, 124 targets restored, 0 failed"""  # noqa: E501

@@ -19,6 +19,7 @@ from distributor_rollout.core.gate import (
     GateSettings,
     TargetCompliance,
     evaluate_gate,
+    node_kinds,
 )
 from distributor_rollout.core.targets import Target
 
@@ -169,16 +170,8 @@ def failure_message(wave: str, decision: GateDecision) -> str:
 
 
 def _target_status(item: TargetCompliance) -> str:
-    parts = [f"{item.success}/{item.effective_expected} succeeded"]
-    for count, label in (
-        (item.failed, "failed"),
-        (item.pending, "in progress"),
-        (item.skipped, "skipped by MaxErrors"),
-        (item.offline, "offline"),
-        (item.unreported, "never reported"),
-    ):
-        if count:
-            parts.append(f"{count} {label}")
+    counts = {**item.to_dict(), "unreported": item.unreported}
+    parts = [f"{item.success}/{item.effective_expected} succeeded", *node_kinds(counts)]
     return f"{item.target} ({', '.join(parts)})"
 
 

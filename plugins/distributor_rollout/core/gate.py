@@ -361,19 +361,39 @@ def evaluate_gate(
 def breakdown(totals: ComplianceTotals) -> str:
     """Where a wave's nodes stand, each kind apart: "40 nodes: 36 compliant, 1 failed,
     1 in progress, 1 skipped by MaxErrors, 1 offline (excluded)"; empty kinds left out."""
-    parts = [f"{totals.success} compliant"]
-    for count, label in (
-        (totals.failed, "failed"),
-        (totals.pending, "in progress"),
-        (totals.skipped, "skipped by MaxErrors"),
-        (totals.unreported, "never reported"),
-    ):
-        if count:
-            parts.append(f"{count} {label}")
-    if totals.offline:
-        excluded = " (excluded)" if totals.excluded_offline else " (counted as not compliant)"
-        parts.append(f"{totals.offline} offline{excluded}")
-    return f"{totals.expected} {_nodes(totals.expected)}: {', '.join(parts)}"
+    kinds = ", ".join([f"{totals.success} compliant", *node_kinds(totals.to_dict())])
+    return f"{totals.expected} {_nodes(totals.expected)}: {kinds}"
+
+
+def node_kinds(counts: Mapping[str, Any]) -> list[str]:
+    """The nodes that are not compliant, by kind, in words ("2 failed", "1 in progress",
+    "3 skipped by MaxErrors", "1 never reported", "4 offline"), empty kinds left out: the
+    one wording of every message, record and report. ``counts`` uses the record keys
+    (missing ones are 0); where it says how many offline nodes the percentage left out
+    (``excluded_offline``: a wave's totals), the offline kind says how they were counted.
+    """
+    parts = [
+        f"{counts[key]} {label}"
+        for key, label in (
+            ("failed", "failed"),
+            ("pending", "in progress"),
+            ("skipped", "skipped by MaxErrors"),
+            ("unreported", "never reported"),
+        )
+        if counts.get(key, 0)
+    ]
+    offline = counts.get("offline", 0)
+    if offline:
+        excluded = counts.get("excluded_offline")
+        if excluded is None:
+            parts.append(f"{offline} offline")
+        elif excluded >= offline:
+            parts.append(f"{offline} offline (excluded)")
+        elif excluded:
+            parts.append(f"{offline} offline ({excluded} excluded)")
+        else:
+            parts.append(f"{offline} offline (counted)")
+    return parts
 
 
 def offline_percent(totals: ComplianceTotals) -> Fraction:

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from distributor_rollout.core.durations import format_duration
 from distributor_rollout.core.errors import Problem, ValidationError
-from distributor_rollout.core.gate import GateDecision, TargetCompliance
+from distributor_rollout.core.gate import GateDecision, TargetCompliance, node_kinds
 from distributor_rollout.core.rollback import RollbackMode, RollbackPlan
 from distributor_rollout.core.verdict import FailedTarget, OperationVerdict, truncate_list
 
@@ -165,7 +165,7 @@ def node_breakdown(counts: Mapping[str, int]) -> str:
     ``counts`` uses the gate's record keys (``success``, ``failed``, ``pending``,
     ``skipped``, ``unreported``, ``offline``, ``excluded_offline``); missing keys are 0.
     """
-    return ", ".join([f"{counts.get('success', 0)} compliant", *_other_kinds(counts)])
+    return ", ".join([f"{counts.get('success', 0)} compliant", *node_kinds(counts)])
 
 
 def target_shortfall(item: TargetCompliance) -> str:
@@ -174,30 +174,7 @@ def target_shortfall(item: TargetCompliance) -> str:
     # to_dict, not attributes: kinds a gate record does not have yet read as 0.
     counts = {**item.to_dict(), "unreported": item.unreported}
     head = f"{item.success} of {item.effective_expected} nodes compliant"
-    return ", ".join([head, *_other_kinds(counts)])
-
-
-def _other_kinds(counts: Mapping[str, Any]) -> list[str]:
-    parts = [
-        f"{counts[key]} {label}"
-        for key, label in (
-            ("failed", "failed"),
-            ("pending", "in progress"),
-            ("skipped", "skipped by MaxErrors"),
-            ("unreported", "never reported"),
-        )
-        if counts.get(key, 0)
-    ]
-    offline, excluded = counts.get("offline", 0), counts.get("excluded_offline", 0)
-    if offline:
-        # Whether the gate's percentage counted them is what a reader needs to weigh them.
-        if excluded >= offline:
-            parts.append(f"{offline} offline (excluded)")
-        elif excluded:
-            parts.append(f"{offline} offline ({excluded} excluded)")
-        else:
-            parts.append(f"{offline} offline")
-    return parts
+    return ", ".join([head, *node_kinds(counts)])
 
 
 class WaveReport(_Model):
