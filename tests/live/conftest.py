@@ -12,11 +12,13 @@ of the runs it tracked (``tracked_runs``), so a CI failure can be read without t
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from live_api import LiveApi
-from live_stack import LIVE, LiveStack, tail
+from live_stack import LIVE, REPO, LiveStack, tail
 
 from distributor_rollout.dag_factory import dag_id_for
 
@@ -28,6 +30,7 @@ PLANS = LIVE / "plans"
 # The product's deferral floor ([distributor_rollout] min_deferral_seconds) is left at its
 # default unless LIVE_MIN_DEFERRAL_SECONDS says otherwise (for experiments; CI keeps it).
 MIN_DEFERRAL_ENV = "LIVE_MIN_DEFERRAL_SECONDS"
+KEEP_SESSIONS = 3
 
 
 def plan_dag_ids() -> list[str]:
@@ -35,14 +38,40 @@ def plan_dag_ids() -> list[str]:
     return [dag_id_for(path.stem) for path in sorted(PLANS.glob("*.yaml"))]
 
 
+def _session_root() -> Path:
+    """This session's folder under .airflow/live/ (ignored by git), kept after the session
+    so its logs can be read; folders of earlier sessions whose process is gone are removed,
+    all but the latest few."""
+    base = REPO / ".airflow" / "live"
+    base.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(base.glob("session-*"), key=lambda path: path.stat().st_mtime)
+    for folder in earlier[:-KEEP_SESSIONS]:
+        if not _alive(int(folder.name.rsplit("-", 1)[-1])):
+            shutil.rmtree(folder, ignore_errors=True)
+    root = base / f"session-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    return root
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
-def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def live_stack() -> Iterator[LiveStack]:
     """awssim + Airflow, up and healthy, for the whole session; stopped at its end."""
     extra = {}
     if os.environ.get(MIN_DEFERRAL_ENV):
         extra["AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS"] = os.environ[MIN_DEFERRAL_ENV]
     stack = LiveStack(
-        root=tmp_path_factory.mktemp("live"),
+        root=_session_root(),
         dags_folder=DAGS,
         scenario=SCENARIO,
         speed=SPEED,
@@ -87,7 +116,9 @@ def pytest_runtest_makereport(
         funcargs = getattr(item, "funcargs", {})
         stack = funcargs.get("live_stack")
         if isinstance(stack, LiveStack):
-            report.sections.append(("live stack logs", stack.tails(lines=80)))
+            report.sections.append(
+                ("live stack logs", f"all logs: {stack.root}\n{stack.tails(lines=80)}")
+            )
             for dag_id, run_id in funcargs.get("tracked_runs") or ():
                 report.sections.append(
                     (f"{dag_id} {run_id}", _run_diagnostics(stack, funcargs, dag_id, run_id))

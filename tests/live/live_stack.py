@@ -34,7 +34,7 @@ PYTHON = sys.executable
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN = "admin"
 # How long a component gets to stop on SIGTERM before it is killed.
-STOP_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
 # How long the stack gets to come up (migrate + four components importing Airflow on 2 cores).
 START_TIMEOUT = 180.0
 
@@ -307,10 +307,21 @@ class LiveStack:
         self.wait_ready(names, since)
 
     def stop(self) -> None:
-        """Stop Airflow's components, then awssim."""
-        for name in (*reversed(COMPONENTS), "awssim"):
-            if name in self.components:
-                self.components[name].stop()
+        """Stop Airflow's components (all asked at once, killed after ``STOP_TIMEOUT``),
+        then awssim."""
+        airflow = [self.components[name] for name in COMPONENTS if name in self.components]
+        for component in airflow:
+            if component.running:
+                component.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for component in airflow:
+            if component.process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    component.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        for component in airflow:
+            component.stop()  # kills what is left, and its children
+        if "awssim" in self.components:
+            self.components["awssim"].stop()
 
     # -- diagnostics -------------------------------------------------------------------
 

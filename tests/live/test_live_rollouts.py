@@ -3,9 +3,10 @@
 (a) happy runs of several plans side by side, one plan asking for approval (answered
 through the HITL route): every run succeeds with every task on its first and only try,
 and neither the event log nor the scheduler's log shows a state mismatch;
-(b) a package whose installs fail: the gate fails, the run rolls back, and the report says
-why; (c) the scheduler and the triggerer are SIGKILLed while a compliance wait is deferred
-and restarted: the run finishes, and every StackSets operation was started exactly once.
+(b) a package whose installs fail (its run goes beside the happy ones): the gate fails,
+the run rolls back, and the report says why; (c) the scheduler and the triggerer are
+SIGKILLed while a compliance wait is deferred and restarted: the run finishes, and every
+StackSets operation was started exactly once.
 
 ``LIVE_HAPPY_RUNS`` (default 10) sets how many happy runs (a) makes: ``make soak`` runs 100.
 """
@@ -64,9 +65,19 @@ def _text(problems: dict[str, list[str]]) -> str:
     return "\n".join(f"{key}: {line}" for key, lines in problems.items() for line in lines)
 
 
+@pytest.fixture(scope="module")
+def failing_run(api: LiveApi) -> Run:
+    """The failing plan's run (its package fails to install everywhere), started once. The
+    happy test starts it beside its own runs, as one more plan rolling out at the same
+    time, and the failure test reads how it ended."""
+    dag_id = dag_id_for("live-fail")
+    api.unpause(dag_id)
+    return Run(dag_id, api.trigger(dag_id, {"version": "1.0.1"}, run_id="fail-001"))
+
+
 @pytest.mark.timeout(HAPPY_TIMEOUT + 300)
 def test_happy_runs_side_by_side_succeed_on_their_first_try(
-    api: LiveApi, live_stack: LiveStack, tracked_runs: list[tuple[str, str]]
+    api: LiveApi, live_stack: LiveStack, tracked_runs: list[tuple[str, str]], failing_run: Run
 ) -> None:
     for plan in HAPPY_PLANS:
         api.unpause(dag_id_for(plan))
@@ -111,11 +122,9 @@ def test_happy_runs_side_by_side_succeed_on_their_first_try(
 
 @pytest.mark.timeout(RUN_BUDGET + 300)
 def test_a_failing_gate_rolls_the_run_back_and_the_report_says_why(
-    api: LiveApi, live_stack: LiveStack, tracked_runs: list[tuple[str, str]]
+    api: LiveApi, live_stack: LiveStack, tracked_runs: list[tuple[str, str]], failing_run: Run
 ) -> None:
-    dag_id = dag_id_for("live-fail")
-    api.unpause(dag_id)
-    run = Run(dag_id, api.trigger(dag_id, {"version": "1.0.1"}, run_id="fail-001"))
+    run, dag_id = failing_run, failing_run.dag_id
     tracked_runs.append((run.dag_id, run.run_id))
     wait_all(api, [run], RUN_BUDGET)
 
