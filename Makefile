@@ -66,7 +66,7 @@ live: $(STAMP) ## Only the live layer: real API server, scheduler, dag-processor
 soak: $(STAMP) ## The live layer's happy runs, SOAK_RUNS (100) of them, five plans side by side; not in make test
 	LIVE_HAPPY_RUNS=$(SOAK_RUNS) $(BIN)/python -m pytest tests/live/test_live_rollouts.py -k happy $(LIVE_ARGS)
 
-demo: $(STAMP) ## A whole staged rollout on an embedded awssim (SCENARIO=canary-failure|stackset-failure|throttling|unmanaged-nodes)
+demo: $(STAMP) ## A whole staged rollout on an embedded awssim (SCENARIO=canary-failure|stackset-failure|throttling|unmanaged-nodes|offline-rollback)
 	$(BIN)/python -m rollout_demo --scenario $(SCENARIO) --speed $(DEMO_SPEED)
 
 ui: $(STAMP) ## Airflow standalone + awssim, UI on http://127.0.0.1:8080 (UI_PORT=, SCENARIO=, UI_SPEED=)
