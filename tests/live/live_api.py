@@ -4,7 +4,7 @@ auth manager (``POST /auth/token``), as a user's script or CI job would drive ro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -67,13 +67,9 @@ class LiveApi:
 
     # -- DAGs and runs -----------------------------------------------------------------
 
-    def dag(self, dag_id: str) -> dict[str, Any]:
-        """GET one DAG."""
-        return self.call("GET", f"/dags/{_q(dag_id)}")  # type: ignore[no-any-return]
-
     def import_errors(self) -> list[dict[str, Any]]:
         """Every DAG file import error."""
-        return self.call("GET", "/importErrors", params={"limit": 100})["import_errors"]  # type: ignore[no-any-return]
+        return self.call("GET", "/importErrors", params={"limit": 100})["import_errors"]
 
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180.0) -> None:
         """Wait until the dag-processor has serialized every DAG; fail fast on import errors."""
@@ -106,7 +102,7 @@ class LiveApi:
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         """GET one run."""
-        return self.call("GET", f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")  # type: ignore[no-any-return]
+        return self.call("GET", f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of a run."""
@@ -115,7 +111,7 @@ class LiveApi:
             f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances",
             params={"limit": TI_PAGE},
         )
-        return answer["task_instances"]  # type: ignore[no-any-return]
+        return answer["task_instances"]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """task_id → state."""
@@ -127,7 +123,7 @@ class LiveApi:
             "GET",
             f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/tries",
         )
-        return answer["task_instances"]  # type: ignore[no-any-return]
+        return answer["task_instances"]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
         """An XCom value, deserialized."""
@@ -142,7 +138,7 @@ class LiveApi:
     def event_logs(self, **filters: Any) -> list[dict[str, Any]]:
         """Event log entries matching ``filters`` (e.g. ``event="state mismatch"``)."""
         answer = self.call("GET", "/eventLogs", params={"limit": 1000, **filters})
-        return answer["event_logs"]  # type: ignore[no-any-return]
+        return answer["event_logs"]
 
     # -- human in the loop ---------------------------------------------------------------
 
@@ -154,37 +150,12 @@ class LiveApi:
             return None
         if response.status_code != 200:
             raise LiveApiError(f"GET {path}: {response.status_code} {response.text}")
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def respond(self, dag_id: str, run_id: str, task_id: str, option: str) -> dict[str, Any]:
         """Answer a HITL task (e.g. the approval) with ``option``."""
-        return self.call(  # type: ignore[no-any-return]
+        return self.call(
             "PATCH",
             f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/-1/hitlDetails",
             json={"chosen_options": [option]},
         )
-
-    # -- waiting -----------------------------------------------------------------------
-
-    def wait_run(
-        self,
-        dag_id: str,
-        run_id: str,
-        timeout: float,
-        on_poll: Callable[[dict[str, str | None]], None] | None = None,
-        interval: float = 2.0,
-    ) -> dict[str, Any]:
-        """Poll a run until it ends (``on_poll`` sees the task states each time)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.run(dag_id, run_id)
-            if run["state"] in TERMINAL_RUN_STATES:
-                return run
-            if on_poll is not None:
-                on_poll(self.task_states(dag_id, run_id))
-            if time.monotonic() > deadline:
-                states = self.task_states(dag_id, run_id)
-                raise LiveApiError(
-                    f"{dag_id} {run_id} still {run['state']} after {timeout:.0f}s: {states}"
-                )
-            time.sleep(interval)

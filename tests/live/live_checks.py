@@ -8,7 +8,6 @@ report every run that went wrong at once: how many runs hit Airflow's deferral r
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,23 +131,25 @@ def sim_calls(stack: LiveStack) -> list[dict[str, Any]]:
     """awssim's log of mutating AWS calls (its ground truth, over HTTP)."""
     response = httpx.get(f"{stack.sim_url}/_awssim/calls", timeout=60)
     response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def sim_state(stack: LiveStack) -> dict[str, Any]:
     """awssim's ground truth: nodes, associations, stack sets, calls."""
     response = httpx.get(f"{stack.sim_url}/_awssim/state", timeout=120)
     response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
-def operation_calls(calls: Iterable[Mapping[str, Any]], stack_set: str) -> Counter[str]:
-    """How often each StackSets operation id was started on ``stack_set`` (mutating
-    CloudFormation calls that carry an ``OperationId``, whether AWS accepted them or not)."""
-    return Counter(
-        f"{call['operation']} {call['params']['OperationId']}"
-        for call in calls
-        if call["service"] == "cloudformation"
-        and call["params"].get("StackSetName") == stack_set
-        and "OperationId" in call["params"]
-    )
+def operation_calls(calls: Iterable[Mapping[str, Any]], stack_set: str) -> dict[str, list[str]]:
+    """The calls that started each StackSets operation on ``stack_set``, by operation id:
+    mutating CloudFormation calls carrying an ``OperationId``, accepted by AWS or not."""
+    started: dict[str, list[str]] = {}
+    for call in calls:
+        params = call["params"]
+        ours = call["service"] == "cloudformation" and params.get("StackSetName") == stack_set
+        if ours and "OperationId" in params:
+            started.setdefault(params["OperationId"], []).append(
+                f"{call['operation']} (HTTP {call['status']})"
+            )
+    return started

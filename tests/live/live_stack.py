@@ -18,6 +18,7 @@ import re
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -161,7 +162,9 @@ class LiveStack:
             "PATH": os.pathsep.join([str(Path(PYTHON).parent), base.get("PATH", "")]),
             "PYTHONUNBUFFERED": "1",
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            # Four components and the task runs write to one SQLite file: wait for its lock
+            # up to 60 s (Python's default is 5 s), in WAL mode (set by start()).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.database}?timeout=60",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -193,6 +196,11 @@ class LiveStack:
         if not path.exists():
             path.write_text(secrets.token_urlsafe(64), encoding="utf-8")
         return path.read_text(encoding="utf-8")
+
+    @property
+    def database(self) -> Path:
+        """The SQLite metadata DB."""
+        return self.home / "airflow.db"
 
     @property
     def password_file(self) -> Path:
@@ -242,6 +250,13 @@ class LiveStack:
             )
         if done.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{tail(migrate)}")
+        # Write-ahead logging: readers no longer block the writer (and the other way round),
+        # which SQLite's default rollback journal does under a scheduler, a triggerer, an API
+        # server and a dag-processor at once. The mode is stored in the file.
+        with contextlib.closing(sqlite3.connect(self.database)) as db:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise StackError(f"SQLite refused WAL mode for {self.database} (got {mode})")
         for name in COMPONENTS:
             self.components[name] = Component(
                 name, (PYTHON, "-m", "airflow", name), self.log_file(name)
