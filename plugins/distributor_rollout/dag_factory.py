@@ -199,7 +199,9 @@ def _wave_group(
         )
         tasks: list[BaseOperator] = [deploy, wait_operation, wait_compliance]
         if wave.approval:
-            tasks.append(WaveApprovalOperator(task_id=APPROVE, wave=wave.name, retries=0, **common))
+            # One retry: an approval Airflow lost to its deferral race is asked again
+            # (a rejection or timeout is final, see WaveApprovalOperator).
+            tasks.append(WaveApprovalOperator(task_id=APPROVE, wave=wave.name, retries=1, **common))
         for upstream, downstream in itertools.pairwise(tasks):
             upstream >> downstream
     return tasks

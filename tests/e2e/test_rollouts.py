@@ -217,6 +217,7 @@ def test_a_rejected_approval_rolls_the_run_back(
     assert not result.succeeded
     assert result.approvals == (("prod.approve", "Reject"),)
     assert result.task_states["prod.approve"] == "failed"
+    assert result.tries["prod.approve"] == 1  # a rejection is final: never asked again
     assert result.report["status"] == "rolled_back"
     assert result.report["waves"][2]["decision"] == "rejected"
     rollout_sim.settle()

@@ -30,6 +30,8 @@ class Run:
     run_id: str
     state: str | None = None
     approvals: list[str] = field(default_factory=list)
+    asked_at: float | None = None
+    """When the test first saw the run's approval waiting for an answer (monotonic)."""
 
 
 def try_problems(api: LiveApi, run: Run, allowed: Mapping[str, str] | None = None) -> list[str]:
@@ -82,8 +84,20 @@ def mismatch_log_lines(stack: LiveStack, dag_ids: Iterable[str]) -> list[str]:
     ]
 
 
+HUMAN_DELAY_SECONDS = 10.0
+"""How long after the question the test answers, as a person would. An answer within a
+second or two of the task parking (a bot) can meet Airflow 3.3's deferral race, which no
+task can prevent (the answer route resumes the task itself); the product then asks again
+(the approval task's one retry). The strict first-try checks here are for people's pace."""
+
+
 def answer_approvals(api: LiveApi, run: Run, task_id: str, option: str = "Approve") -> None:
-    """Answer the run's pending approval ``task_id`` through the HITL REST route."""
+    """Answer the run's pending approval ``task_id`` through the HITL REST route, once it
+    has waited ``HUMAN_DELAY_SECONDS`` since the test first saw it asked."""
+    now = time.monotonic()
+    run.asked_at = run.asked_at if run.asked_at is not None else now
+    if now - run.asked_at < HUMAN_DELAY_SECONDS:
+        return
     detail = api.hitl_detail(run.dag_id, run.run_id, task_id)
     if detail is None or detail.get("response_received"):
         return

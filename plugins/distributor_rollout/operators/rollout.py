@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.standard.exceptions import HITLRejectException, HITLTimeoutError
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -178,13 +179,23 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
         return deployment_gap(instances, wanted)
 
 
+class ApprovalDeclined(AirflowFailException):
+    """The approval was rejected, or not answered in time: final, never retried."""
+
+
 class WaveApprovalOperator(ApprovalOperator):
     """A human approves the next wave (Airflow's Required Actions page), or rejects it.
 
     Reject fails the task, and the rollback treats it as ``approval_rejected``. No answer
     within ``response_timeout`` (default 24 h) fails it the same way: a rollout does not go
-    on unattended. The task is skipped in a dry run, with ``skip_approvals``, or when the
-    run does not deploy the wave.
+    on unattended. Both are final (``ApprovalDeclined``, never retried). The task is
+    skipped in a dry run, with ``skip_approvals``, or when the run does not deploy the wave.
+
+    An answer given within a second or two of the question (an approval bot) can meet
+    Airflow 3.3's deferral race: the answer resumes the task before the scheduler has
+    handled the worker's exit, and the scheduler fails the task from outside. The DAG gives
+    this task one retry, which asks again, so a lost approval costs a second answer
+    rather than a rolled-back healthy rollout.
     """
 
     template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "plan_path", "run_params")
@@ -217,6 +228,13 @@ class WaveApprovalOperator(ApprovalOperator):
         self.subject = f"Approve {package.name} {package.version} for wave {self.wave}?"
         self.body = self._body(context, config)
         return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """The answer: Approve goes on; Reject or no answer in time fails for good."""
+        try:
+            return super().execute_complete(context, event)
+        except (HITLRejectException, HITLTimeoutError) as declined:
+            raise ApprovalDeclined(f"wave {self.wave!r} was not approved: {declined}") from declined
 
     def _body(self, context: Any, config: RunConfig) -> str:
         waves = wave_facts(context, config.plan, task_states(context))
