@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from airflow_support import make_context, run_task
+from airflow_support import MemoryStateStore, make_context, run_task
 from compliance_support import count_calls
 from stack_set_support import (
     NONPROD,
@@ -159,6 +159,51 @@ def test_a_first_install_is_uninstalled_then_deleted(
     assert set(actions.values()) == {"Uninstall"}
     assert instance_targets(fast_sim) == set()
     assert set(versions(aws, CANARY).values()) == {None}
+
+
+def test_a_retried_rollback_acts_on_the_delete_decision_it_recorded(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    fast_sim.settle()
+    store = MemoryStateStore()
+    kept = min(CANARY)
+
+    class KeepsOne(RollbackOperator):
+        # One target's nodes went offline holding the package: keep its instance.
+        def wait_for_uninstall(
+            self, targets: Any, wave_name: str, plan: Any, deployed_at: Any = None
+        ) -> UninstallCheck:
+            return UninstallCheck(kept={kept: 1})
+
+    class MustNotDecideAgain(RollbackOperator):
+        def wait_for_uninstall(
+            self, targets: Any, wave_name: str, plan: Any, deployed_at: Any = None
+        ) -> UninstallCheck:
+            raise AssertionError("the retry decided the delete again")
+
+    def task(cls: type[RollbackOperator]) -> RollbackOperator:
+        return cls(
+            task_id="rollback",
+            plan_path=plan,
+            release=rel,
+            wave_results=[canary],
+            aws_conn_id=aws_conn,
+            poll_interval=0.1,
+            deferrable=False,
+        )
+
+    first = run_task(task(KeepsOne), make_context("rollback", run_id=RUN, store=store))
+    deletes = len(fast_sim.ledger.calls(operation="DeleteStackInstances", ok=True))
+    # Airflow fails the task from outside and retries it: a new try, no XCom, same store.
+    again = run_task(task(MustNotDecideAgain), make_context("rollback", run_id=RUN, store=store))
+
+    assert again["kept"] == first["kept"] == [{"target": str(kept), "offline_nodes": 1}]
+    assert again["restored"] == first["restored"]
+    assert kept in instance_targets(fast_sim)
+    assert len(fast_sim.ledger.calls(operation="DeleteStackInstances", ok=True)) == deletes
 
 
 def test_a_rollback_that_dies_midway_leaves_a_record_of_how_far_it_got(

@@ -71,8 +71,10 @@ task fails."""
 
 
 NARROWING_XCOM_KEY = "rollback_narrowing"
-"""Each narrowed delete's decision (``{index: {"delete", "kept", "unconfirmed"}}``), pushed
-before its first call, so a rollback resumed after a deferral acts on the same decision."""
+"""Each narrowed delete's decision (``{index: {"delete", "kept", "unconfirmed"}}``),
+recorded before its first call in the task's state store (kept across Airflow's retries;
+``{"max_tries", "decisions"}``: a cleared task decides again) and in XCom (to read), so a
+rollback resumed after a deferral or retried by Airflow acts on the same decision."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ class RollbackOperator(StackSetOperatorBase):
                         uninstall_failed=uninstall_failed,
                     )
                     narrowings[str(index)] = decision
-                    context["ti"].xcom_push(key=NARROWING_XCOM_KEY, value=narrowings)
+                    self._record_narrowings(context, narrowings)
                 unconfirmed = _targets(decision["unconfirmed"])
                 uninstall_failed |= unconfirmed
                 failed |= unconfirmed
@@ -402,9 +404,25 @@ class RollbackOperator(StackSetOperatorBase):
         return None
 
     def _recorded_narrowings(self, context: Any) -> Mapping[str, Any]:
-        """Delete decisions this try already recorded (a resume after a deferral)."""
+        """Delete decisions this task already recorded: in this try (a resume after a
+        deferral), or in an earlier try Airflow retried (not one a person cleared)."""
+        store = context.get("task_state_store")
+        stored = store.get(NARROWING_XCOM_KEY) if store is not None else None
+        max_tries = getattr(context["ti"], "max_tries", None)
+        if isinstance(stored, Mapping) and stored.get("max_tries") == max_tries:
+            decisions = stored.get("decisions")
+            if isinstance(decisions, Mapping):
+                return decisions
         recorded = context["ti"].xcom_pull(task_ids=self.task_id, key=NARROWING_XCOM_KEY)
         return recorded if isinstance(recorded, Mapping) else {}
+
+    def _record_narrowings(self, context: Any, narrowings: Mapping[str, Any]) -> None:
+        """Record the delete decisions before acting on them (see ``NARROWING_XCOM_KEY``)."""
+        store = context.get("task_state_store")
+        if store is not None:
+            max_tries = getattr(context["ti"], "max_tries", None)
+            store.set(NARROWING_XCOM_KEY, {"max_tries": max_tries, "decisions": dict(narrowings)})
+        context["ti"].xcom_push(key=NARROWING_XCOM_KEY, value=dict(narrowings))
 
     def _run_with_retries(
         self,
