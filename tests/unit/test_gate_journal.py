@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from distributor_rollout.core.gate import ComplianceTotals, GateDecision
 from distributor_rollout.core.gate_journal import GateRecord, resumed
+from distributor_rollout.core.tries import continues
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +43,10 @@ def test_nothing_or_an_unreadable_record_starts_a_new_gate() -> None:
 def test_only_the_same_series_of_tries_resumes(max_tries: int, later: int) -> None:
     stored = GateRecord(1.0, max_tries).to_dict()
     assert (resumed(stored, later) is not None) == (later == max_tries)
+
+
+def test_a_record_without_a_readable_series_never_continues() -> None:
+    assert continues(2, 2)
+    assert not continues(None, 0)
+    assert not continues("2", 2)
+    assert not continues(2, 3)

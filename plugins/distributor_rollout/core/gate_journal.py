@@ -8,9 +8,8 @@ store (shared by every worker through the metadata DB, kept across tries): when 
 since when it has been passing, and its decision once made. A retry resumes from it: the
 gate keeps its start (its timeout), its bake and, once decided, its decision.
 
-Only Airflow's own retries resume. A person who clears the task asks for a new judgement
-(the fleet may have been fixed since); Airflow then raises the task's ``max_tries``, which
-the record carries, so a cleared task starts a fresh gate.
+Only Airflow's own retries resume (``core.tries``): a cleared task starts a fresh gate, as
+the fleet may have been fixed since.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from typing import Any
 
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.gate import GateDecision
+from distributor_rollout.core.tries import continues
 
 JOURNAL_KEY = "compliance_gate"
 """The task state store key of a gate's record."""
@@ -41,7 +41,7 @@ class GateRecord:
     def resumes(self, max_tries: int) -> bool:
         """Whether a try with this ``max_tries`` continues this gate (an Airflow retry) or
         starts a new one (the task was cleared, which raises ``max_tries``)."""
-        return max_tries == self.max_tries
+        return continues(self.max_tries, max_tries)
 
     def passing(self, since: float | None) -> GateRecord:
         """This record with the gate's passing streak as it stands now."""

@@ -41,6 +41,7 @@ from distributor_rollout.core.rollback_actions import (
 )
 from distributor_rollout.core.steps import DEPLOY, wave_task_id
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.tries import continues
 from distributor_rollout.core.uninstall import OfflineSplit, split_offline, uninstall_progress
 from distributor_rollout.core.verdict import (
     FailureTolerance,
@@ -60,6 +61,7 @@ from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
 from distributor_rollout.operators.stack_set_deploy import STARTED_AT_XCOM_KEY
 from distributor_rollout.settings import scaled_seconds, time_scale
+from distributor_rollout.task_store import max_tries, state_store
 from distributor_rollout.templated import rendered_list, rendered_mapping
 
 DEFAULT_UNINSTALL_TIMEOUT = 1800.0
@@ -406,10 +408,9 @@ class RollbackOperator(StackSetOperatorBase):
     def _recorded_narrowings(self, context: Any) -> Mapping[str, Any]:
         """Delete decisions this task already recorded: in this try (a resume after a
         deferral), or in an earlier try Airflow retried (not one a person cleared)."""
-        store = context.get("task_state_store")
+        store = state_store(context)
         stored = store.get(NARROWING_XCOM_KEY) if store is not None else None
-        max_tries = getattr(context["ti"], "max_tries", None)
-        if isinstance(stored, Mapping) and stored.get("max_tries") == max_tries:
+        if isinstance(stored, Mapping) and continues(stored.get("max_tries"), max_tries(context)):
             decisions = stored.get("decisions")
             if isinstance(decisions, Mapping):
                 return decisions
@@ -418,10 +419,10 @@ class RollbackOperator(StackSetOperatorBase):
 
     def _record_narrowings(self, context: Any, narrowings: Mapping[str, Any]) -> None:
         """Record the delete decisions before acting on them (see ``NARROWING_XCOM_KEY``)."""
-        store = context.get("task_state_store")
+        store = state_store(context)
         if store is not None:
-            max_tries = getattr(context["ti"], "max_tries", None)
-            store.set(NARROWING_XCOM_KEY, {"max_tries": max_tries, "decisions": dict(narrowings)})
+            record = {"max_tries": max_tries(context), "decisions": dict(narrowings)}
+            store.set(NARROWING_XCOM_KEY, record)
         context["ti"].xcom_push(key=NARROWING_XCOM_KEY, value=dict(narrowings))
 
     def _run_with_retries(

@@ -30,6 +30,7 @@ from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.settings import time_scale
+from distributor_rollout.task_store import max_tries, state_store
 from distributor_rollout.templated import rendered_list, rendered_mapping
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger, link_target
 from distributor_rollout.triggers.deferral import fire_not_before
@@ -326,10 +327,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     def _open(self, context: Any) -> GateRecord:
         """Open the gate, or resume the one an earlier try of this task recorded (an
         Airflow retry, not a clear: ``core.gate_journal``); records it."""
-        stored = self._journal(context)
-        record = resumed(stored.get(JOURNAL_KEY) if stored else None, _max_tries(context))
+        record = self._recorded(context)
         if record is None:
-            record = GateRecord(self._gate_opened_at(context), _max_tries(context))
+            record = GateRecord(self._gate_opened_at(context), max_tries(context))
         elif record.decision is None:
             self.log.warning(
                 "Resuming the gate an earlier try opened at %s (passing since %s)",
@@ -344,23 +344,24 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     def _record(self, context: Any) -> GateRecord:
         """The gate's record as this task knows it (a resumed deferral rebuilds it)."""
         if self._gate_record is None:
-            stored = self._journal(context)
-            self._gate_record = resumed(
-                stored.get(JOURNAL_KEY) if stored else None, _max_tries(context)
-            ) or GateRecord(self._opened_at or time.time(), _max_tries(context))
+            self._gate_record = self._recorded(context) or GateRecord(
+                self._opened_at or time.time(), max_tries(context)
+            )
         return self._gate_record
+
+    @staticmethod
+    def _recorded(context: Any) -> GateRecord | None:
+        """What an earlier try of this series recorded (``core.gate_journal``), if any."""
+        store = state_store(context)
+        return resumed(store.get(JOURNAL_KEY) if store else None, max_tries(context))
 
     def _save(self, context: Any, record: GateRecord) -> None:
         """Keep the record where the next try of this task finds it (if the task has a
         state store: Airflow gives every task one; bare test contexts may not)."""
         self._gate_record = record
-        stored = self._journal(context)
-        if stored is not None:
-            stored.set(JOURNAL_KEY, record.to_dict())
-
-    @staticmethod
-    def _journal(context: Any) -> Any:
-        return context.get("task_state_store")
+        store = state_store(context)
+        if store is not None:
+            store.set(JOURNAL_KEY, record.to_dict())
 
     def _gate_opened_at(self, context: Any) -> float:
         """Now, or for a rescheduled sensor the first reschedule of this try (see class)."""
@@ -415,12 +416,6 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             aws_partition=partition_of(region) or "aws",
             association_id=association["association_id"],
         )
-
-
-def _max_tries(context: Any) -> int:
-    """The task instance's ``max_tries`` (0 where a bare context has none)."""
-    value = getattr(context["ti"], "max_tries", 0)
-    return value if isinstance(value, int) else 0
 
 
 def operation_result_of(value: Any) -> Mapping[str, Any] | None:
