@@ -24,19 +24,24 @@ from distributor_rollout.core.fields import (
     BakeTime,
     BucketTemplate,
     DagSchedule,
+    DagTags,
+    Description,
     GateTimeout,
     IamRoleName,
     MaxConcurrency,
     MaxErrors,
     OuRef,
+    Owner,
     PackageBucketPattern,
     PackageName,
     PlanName,
     PollInterval,
+    Publisher,
     RegionName,
     S3Prefix,
     SnsTopicArn,
     StackSetName,
+    StackSetTags,
     TagKey,
     TagValue,
     Version,
@@ -80,7 +85,7 @@ class PackageSpec(_Model):
     source: str = Field(
         min_length=1, description="the package source folder, relative to the plan file"
     )
-    publisher: str | None = Field(None, description="the manifest's publisher")
+    publisher: Publisher | None = Field(None, description="the manifest's publisher")
     bucket: PackageBucketPattern = Field(
         description="the bucket name pattern, one per Region: the seed's S3PackageBucket"
     )
@@ -111,7 +116,7 @@ class StackSetSpec(_Model):
     """The service-managed stack set and how the delegated administrator runs it."""
 
     name: StackSetName = Field(description="the stack set name")
-    description: str = Field("", max_length=1024, description="a description, ≤ 1024 characters")
+    description: Description = Field("", description="a description, ≤ 1024 characters")
     call_as: CallAs = Field("DELEGATED_ADMIN", description="'DELEGATED_ADMIN' or 'SELF'")
     region: RegionName = Field(description="the Region where the stack set is administered")
     auto_deployment: AutoDeployment = Field(default_factory=AutoDeployment)
@@ -120,7 +125,7 @@ class StackSetSpec(_Model):
         description="the bucket for rendered templates and run reports (may use {account_id})"
     )
     compliance_reader: ComplianceReader = Field(default_factory=ComplianceReader)
-    tags: dict[TagKey, str] = Field(default_factory=dict, description="tags for the stack set")
+    tags: StackSetTags = Field(default_factory=dict, description="tags for the stack set")
 
     @property
     def compliance_home_region(self) -> str:
@@ -237,9 +242,9 @@ class Plan(_Model):
     """A whole rollout plan."""
 
     name: PlanName = Field(description="the plan name (the DAG is rollout_<name>)")
-    description: str = Field("", description="what this rollout is for")
-    owner: str = Field("distributor-rollout", min_length=1, description="the DAG owner")
-    tags: list[str] = Field(default_factory=list, description="DAG tags")
+    description: Description = Field("", description="what this rollout is for")
+    owner: Owner = Field("distributor-rollout", description="the DAG owner")
+    tags: DagTags = Field(default_factory=list, description="DAG tags")
     schedule: DagSchedule = Field(None, description="a cron or preset, or none for manual runs")
     package: PackageSpec
     stack_set: StackSetSpec
