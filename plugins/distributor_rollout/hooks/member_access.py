@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -153,11 +153,15 @@ class SharedSslHttpSession(AIOHTTPSession):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class MemberCredentials:
-    """Temporary credentials for one member role, and when they expire (epoch seconds)."""
+    """Temporary credentials for one member role, and when they expire (epoch seconds).
+
+    The secret key and session token are left out of ``repr`` (and so of ``str``, logs and
+    tracebacks that show locals): the access key id and expiry identify them well enough.
+    """
 
     access_key_id: str
-    secret_access_key: str
-    session_token: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
     expires_at: float
 
     def usable(self, now: float) -> bool:
