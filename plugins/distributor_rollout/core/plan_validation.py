@@ -15,29 +15,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from distributor_rollout.core import schedule
-from distributor_rollout.core.errors import Problem, ValidationError, wrong
+from distributor_rollout.core.errors import Loc, Problem, ValidationError, path_of, wrong
 from distributor_rollout.core.fields import RULE_ERROR
 from distributor_rollout.core.plan import Plan
-
-Loc = tuple[int | str, ...]
-
-
-def path_of(loc: Loc) -> str:
-    """``('waves', 1, 'ous', 0)`` → ``waves[1].ous[0]``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
+from distributor_rollout.core.safe_yaml import load_yaml
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -285,25 +272,13 @@ def validate_plan(data: object, *, subject: str = "plan") -> Plan:
     problems = model_problems(Plan, data)
     problems.extend(_cross_field_problems(data))
     if problems:
-        raise ValidationError(subject, sorted(set(problems), key=problems.index))
+        raise ValidationError(subject, dict.fromkeys(problems))
     return Plan.model_validate(data)
 
 
 def read_yaml(path: Path, subject: str) -> object:
-    """Parse a YAML file; a syntax error becomes a ``ValidationError`` with its position."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ValidationError(
-            subject, [Problem("", f"cannot read the file ({error.strerror})")]
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        detail = getattr(error, "problem", None) or str(error)
-        raise ValidationError(subject, [Problem("", f"not valid YAML ({where}{detail})")]) from None
+    """Parse a YAML file within ``safe_yaml``'s limits; anything wrong is a ``ValidationError``."""
+    return load_yaml(path, subject)
 
 
 def load_plan(path: str | Path) -> Plan:
