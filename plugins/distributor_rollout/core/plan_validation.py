@@ -24,6 +24,7 @@ from distributor_rollout.core import schedule
 from distributor_rollout.core.errors import Loc, Problem, ValidationError, path_of, wrong
 from distributor_rollout.core.fields import RULE_ERROR
 from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.regions import partition_of
 from distributor_rollout.core.safe_yaml import load_yaml
 
 
@@ -240,6 +241,39 @@ def _cross_field_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
             "'previous_version' or 'none'",
         )
     yield from _compliance_reader_problems(data, waves)
+    yield from _partition_problems(data, waves)
+
+
+def _partition_problems(data: Mapping[str, Any], waves: list[Any]) -> Iterator[Problem]:
+    """A stack set is administered in one Region and deploys only within its partition
+    (aws, aws-cn, aws-us-gov...): every Region the plan names must share that partition.
+
+    The partition is the administering Region's; when that Region is not known, the
+    first known wave Region's, so a mix is still reported once.
+    """
+    stack_set = _mapping(data.get("stack_set"))
+    named: list[tuple[str, object]] = [("stack_set.region", stack_set.get("region"))]
+    home = _mapping(stack_set.get("compliance_reader")).get("home_region")
+    named.append(("stack_set.compliance_reader.home_region", home))
+    for index, raw in enumerate(waves):
+        for position, region in enumerate(_list(_mapping(raw).get("regions"))):
+            named.append((f"waves[{index}].regions[{position}]", region))
+    known = [
+        (path, region, partition)
+        for path, region in named
+        if isinstance(region, str) and (partition := partition_of(region)) is not None
+    ]
+    if not known:
+        return
+    reference_path, reference, expected = known[0]
+    for path, region, partition in known[1:]:
+        if partition != expected:
+            yield wrong(
+                path,
+                f"in partition {partition}, not the stack set's",
+                region,
+                f"a Region of partition {expected}, like {reference_path} ({reference})",
+            )
 
 
 def _compliance_reader_problems(data: Mapping[str, Any], waves: list[Any]) -> Iterator[Problem]:

@@ -43,7 +43,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self.duplicates: list[Problem] = []
+        self.duplicates: list[tuple[int, Problem]] = []  # by the line of the repeated key
         self._nodes = 0
         self._depth = 0
         self._deepest = 0
@@ -118,11 +118,14 @@ class _BoundedLoader(yaml.SafeLoader):
             if earlier is not key:
                 first_line = earlier.start_mark.line + 1
                 self.duplicates.append(
-                    wrong(
-                        path_of((*self._path, key.value)),
-                        f"duplicate key at line {key.start_mark.line + 1}",
-                        key.value,
-                        f"each key once in a mapping; it is first at line {first_line}",
+                    (
+                        key.start_mark.line,
+                        wrong(
+                            path_of((*self._path, key.value)),
+                            f"duplicate key at line {key.start_mark.line + 1}",
+                            key.value,
+                            f"each key once in a mapping; it is first at line {first_line}",
+                        ),
                     )
                 )
         return node
@@ -204,5 +207,6 @@ def load_yaml(path: Path, subject: str) -> object:
     finally:
         loader.dispose()
     if loader.duplicates:
-        raise ValidationError(subject, loader.duplicates)
+        # Inner mappings are composed first; the report follows the file instead.
+        raise ValidationError(subject, [problem for _, problem in sorted(loader.duplicates)])
     return document
