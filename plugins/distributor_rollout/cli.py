@@ -94,6 +94,8 @@ def _build(args: argparse.Namespace) -> int:
             "build", [wrong(flag, "missing", None, "a value, or --plan PLAN") for flag in missing]
         )
     result = build_package(args.source, args.out, name=name, version=version, publisher=publisher)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     return EXIT_OK
 

@@ -92,3 +92,57 @@ def test_build_reports_package_problems(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "uninstall" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"name: x\ndescription: caf\xe9\n", "not UTF-8 at line 2, byte 24"),
+        (b"tags: " + b"[" * 10_000 + b"]" * 10_000 + b"\n", "nested more than 50 levels deep"),
+        (b"a: &a [1, *a]\n", "alias *a refers to a value that contains it"),
+    ],
+    ids=["non-utf8", "deep", "recursive"],
+)
+def test_validate_refuses_hostile_yaml_with_a_message(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(content)
+    result = _run("validate", path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("version", ["..", "."])
+def test_build_refuses_a_version_that_is_not_one_path_segment(
+    repo: Path, tmp_path: Path, version: str
+) -> None:
+    out = tmp_path / "out"
+    result = _run(
+        "build",
+        repo / "include/packages/examplepackage",
+        out,
+        "--name",
+        "Pkg1",
+        "--version",
+        version,
+    )
+    assert result.returncode == 2
+    assert f"version: not a safe single path segment (got {version!r}" in result.stderr
+    assert not out.exists()
+
+
+def test_build_prints_a_warning_for_an_empty_script(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "amazon" / "_any" / "x86_64"
+    source.mkdir(parents=True)
+    (source / "install.sh").write_text("echo hi\n")
+    (source / "uninstall.sh").write_text("")
+    result = _run("build", tmp_path / "src", tmp_path / "out", "--name", "Pkg1", "--version", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: amazon/_any/x86_64/uninstall.sh: empty script (it runs and does nothing)"
+    ]
+    assert json.loads(result.stdout)["warnings"] == [
+        "amazon/_any/x86_64/uninstall.sh: empty script (it runs and does nothing)"
+    ]

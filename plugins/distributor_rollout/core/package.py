@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from distributor_rollout.core.errors import PackageError, wrong
 from distributor_rollout.core.manifest import Manifest
-from distributor_rollout.core.package_source import Member, ZipPlan, plan_package
+from distributor_rollout.core.package_source import Member, ZipPlan, plan_package, script_warnings
 
 MANIFEST_FILE: Final = "manifest.json"
 MAX_ATTACHMENT_BYTES: Final = 1 << 30  # Distributor's "1 GB" per attachment
@@ -51,11 +51,13 @@ class BuiltFile:
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a build wrote: manifest.json (path and sha256 of its bytes) and every zip."""
+    """What a build wrote: manifest.json (path and sha256 of its bytes) and every zip, and
+    what it noticed without refusing (``warnings``, such as an empty install script)."""
 
     manifest_path: Path
     manifest_sha256: str
     files: tuple[BuiltFile, ...]
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, e.g. for an XCom."""
@@ -63,6 +65,7 @@ class BuildResult:
             "manifest_path": str(self.manifest_path),
             "manifest_sha256": self.manifest_sha256,
             "files": [file.to_dict() for file in self.files],
+            "warnings": list(self.warnings),
         }
 
 
@@ -219,4 +222,5 @@ def build_package(
         BuiltFile(item.plan.name, item.sha256, item.size, tuple(map(str, item.plan.targets)))
         for item in sorted(written, key=lambda item: item.plan.name)
     )
-    return BuildResult(out / MANIFEST_FILE, hashlib.sha256(data).hexdigest(), files)
+    digest = hashlib.sha256(data).hexdigest()
+    return BuildResult(out / MANIFEST_FILE, digest, files, script_warnings(plans))

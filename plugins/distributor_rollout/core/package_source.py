@@ -19,14 +19,14 @@ to write (``ZipPlan``) with their members in a fixed order.
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
-from distributor_rollout.core import rules
-from distributor_rollout.core.errors import PackageError, Problem, wrong
+from distributor_rollout.core import fields, rules
+from distributor_rollout.core.errors import PackageError, Problem, ValidationError, wrong
 from distributor_rollout.core.manifest import (
     ANY,
     Manifest,
@@ -36,11 +36,19 @@ from distributor_rollout.core.manifest import (
     platform_problems,
     platform_version_problems,
 )
+from distributor_rollout.core.safe_yaml import load_yaml
 
 SPEC_FILE: Final = "package.yaml"
 _SPEC_KEYS: Final = ("files", "publisher")
 _SPEC_FILE_KEYS: Final = ("name", "source", "targets")
 _OUTSIDE = "symlink leads outside the package source"
+# Names Windows gives to devices whatever the extension ('nul.txt' is NUL too); writing to
+# one on a Windows node writes to the device, not into the package folder.
+_WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[1-9¹²³]|lpt[1-9¹²³])(\..*)?", re.IGNORECASE)
+_PORTABLE_NAME = (
+    "a name without '\\', ':' or control characters, not a Windows device name "
+    "(CON, PRN, AUX, NUL, COM1-9, LPT1-9) and not ending with '.' or ' '"
+)
 
 
 def required_scripts(platform: str) -> tuple[str, str]:
@@ -163,11 +171,12 @@ def _spec_targets(value: object, path: str, problems: list[Problem]) -> tuple[Pl
 
 def _read_spec(path: Path, problems: list[Problem]) -> dict[Any, Any] | None:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problems.append(wrong(SPEC_FILE, "not valid YAML", where, "a YAML mapping"))
+        document = load_yaml(path, SPEC_FILE)
+    except ValidationError as error:
+        problems.extend(
+            Problem(".".join(part for part in (SPEC_FILE, p.path) if part), p.message)
+            for p in error.problems
+        )
         return None
     if isinstance(document, dict):
         return document
@@ -218,8 +227,45 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _name_problem(name: str) -> str | None:
+    """Why a Windows node could not unpack ``name`` as a file of the package folder, if so.
+
+    Windows reads ``\\`` as a folder separator and ``:`` as a drive or an alternate data
+    stream, drops a trailing dot or space, and opens a device for CON, NUL, COM1...; so
+    such a name lands somewhere else than its zip entry says. Refused on every platform:
+    one rule for every zip, and a Linux file with such a name is a mistake too.
+    """
+    if "\\" in name or ":" in name:
+        return "name holds '\\' or ':'"
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        return "name holds a control character"
+    if name.endswith((".", " ")):
+        return "name ends with '.' or ' '"
+    if _WINDOWS_DEVICE.fullmatch(name.rstrip(" ")):
+        return "name is a Windows device name"
+    return None
+
+
+def _file_problem(real: Path, arcname: str) -> tuple[str, object, str] | None:
+    """What is wrong with a regular file ``real`` going into a zip as ``arcname``."""
+    if not _is_utf8(arcname):
+        return "name is not UTF-8", arcname, "a UTF-8 file name"
+    links = real.stat().st_nlink
+    if links > 1:
+        # Where the other links are would take a scan of the whole filesystem; a hard link
+        # shares its data with a file that may be outside the source, so none is taken.
+        expected = "a file with one link (copy it into the source instead of linking it)"
+        return f"hard link ({links} links)", arcname, expected
+    return None
+
+
 def _scan(folder: Path, label: str, root: Path, problems: list[Problem]) -> tuple[Member, ...]:
-    """Every file under ``folder``, by forward-slash path relative to it, in sorted order."""
+    """Every file under ``folder``, by forward-slash path relative to it, in sorted order.
+
+    Refused: a symlink that leads outside the source, a symlink loop, anything neither
+    file nor folder, a name a Windows node would unpack elsewhere (``_name_problem``),
+    and a file with more than one hard link (``_file_problem``).
+    """
     if not _realpath(folder).is_relative_to(root):
         problems.append(wrong(label, _OUTSIDE, str(_realpath(folder)), "a folder inside it"))
         return ()
@@ -236,7 +282,11 @@ def _scan(folder: Path, label: str, root: Path, problems: list[Problem]) -> tupl
         for child in children:
             arcname, real = prefix + child.name, _realpath(child)
             where = f"{label}/{arcname}"
-            if not real.is_relative_to(root):
+            if (bad_name := _name_problem(child.name)) is not None:
+                # Named by its folder: the name itself may hold a line break or an escape.
+                folder_path = f"{label}/{prefix}".rstrip("/")
+                problems.append(wrong(folder_path, bad_name, child.name, _PORTABLE_NAME))
+            elif not real.is_relative_to(root):
                 problems.append(wrong(where, _OUTSIDE, str(real), "a path inside it"))
             elif real.is_dir() and real in visited:
                 problems.append(wrong(where, "folder seen twice", str(real), "no symlink loops"))
@@ -245,8 +295,8 @@ def _scan(folder: Path, label: str, root: Path, problems: list[Problem]) -> tupl
                 pending.append((child, arcname + "/"))
             elif not real.is_file():
                 problems.append(wrong(where, "not a regular file", str(real), "a file or folder"))
-            elif not _is_utf8(arcname):
-                problems.append(wrong(where, "name is not UTF-8", arcname, "a UTF-8 file name"))
+            elif (bad_file := _file_problem(real, arcname)) is not None:
+                problems.append(wrong(where, *bad_file))
             else:
                 members.append(Member(arcname, child, real.stat().st_size))
     return tuple(sorted(members, key=lambda member: member.arcname))
@@ -268,6 +318,32 @@ def _script_problems(plan: ZipPlan) -> list[Problem]:
     ]
 
 
+def script_warnings(plans: list[ZipPlan]) -> tuple[str, ...]:
+    """Install and uninstall scripts that do nothing (empty or only whitespace).
+
+    A warning, not an error: an uninstall with nothing to undo can be empty on purpose,
+    but an empty install script usually means a file was not written.
+    """
+    warnings = []
+    for plan in plans:
+        scripts = {
+            script for target in plan.targets for script in required_scripts(target.platform)
+        }
+        for member in plan.members:
+            if member.arcname in scripts and _blank(member.path, member.size):
+                warnings.append(
+                    f"{plan.label}/{member.arcname}: empty script (it runs and does nothing)"
+                )
+    return tuple(warnings)
+
+
+def _blank(path: Path, size: int) -> bool:
+    # A script of more than a page is not blank in practice; reading it whole is not needed.
+    if size > 4096:
+        return False
+    return not path.read_bytes().strip()
+
+
 def _duplicate_problems(plans: list[ZipPlan]) -> list[Problem]:
     problems = []
     names: dict[str, str] = {}
@@ -287,7 +363,7 @@ def plan_package(
     """Validate everything about a build without writing; raise PackageError if anything is off."""
     subject = f"Distributor package {source}"
     problems = _rule_problems("name", rules.package_name(name))
-    problems += _rule_problems("version", rules.version(version))
+    problems += _rule_problems("version", fields.version(version))
     if workers is not None and workers < 1:
         problems.append(wrong("workers", "too few", workers, "at least 1, or None"))
     if not source.is_dir():
