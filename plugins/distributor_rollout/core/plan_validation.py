@@ -26,6 +26,7 @@ from distributor_rollout.core.fields import RULE_ERROR
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.core.safe_yaml import load_yaml
+from distributor_rollout.core.source_location import is_s3
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -253,8 +254,10 @@ def _partition_problems(data: Mapping[str, Any], waves: list[Any]) -> Iterator[P
     """
     stack_set = _mapping(data.get("stack_set"))
     named: list[tuple[str, object]] = [("stack_set.region", stack_set.get("region"))]
-    home = _mapping(stack_set.get("compliance_reader")).get("home_region")
-    named.append(("stack_set.compliance_reader.home_region", home))
+    reader = _mapping(stack_set.get("compliance_reader"))
+    if reader.get("create", True) is True:
+        # Only a role the template creates has a home Region that matters.
+        named.append(("stack_set.compliance_reader.home_region", reader.get("home_region")))
     for index, raw in enumerate(waves):
         for position, region in enumerate(_list(_mapping(raw).get("regions"))):
             named.append((f"waves[{index}].regions[{position}]", region))
@@ -318,11 +321,14 @@ def read_yaml(path: Path, subject: str) -> object:
 def load_plan(path: str | Path) -> Plan:
     """Read, validate and resolve a plan file.
 
-    ``package.source`` is resolved against the plan file's folder and must be a folder.
+    ``package.source`` is resolved against the plan file's folder and must be a folder,
+    unless it is an S3 prefix (checked against ``package.source_buckets`` by the model).
     """
     plan_path = Path(path)
     subject = str(plan_path)
     plan = validate_plan(read_yaml(plan_path, subject), subject=subject)
+    if is_s3(plan.package.source):
+        return plan
     source = (plan_path.parent / plan.package.source).resolve()
     if not source.is_dir():
         raise ValidationError(
