@@ -194,7 +194,8 @@ def test_every_client_retries_throttling_and_keeps_the_callers_settings() -> Non
     ours = {"mode": "standard", "total_max_attempts": 8}
     merged = with_retries({"read_timeout": 7, "retries": {"mode": "adaptive"}})
     assert merged.read_timeout == 7
-    assert merged.retries == {"mode": "adaptive"}
+    # Key by key: the caller's mode, our attempts where the caller names none.
+    assert merged.retries == {"mode": "adaptive", "total_max_attempts": 8}
     assert with_retries(None).retries == ours
     assert with_retries(Config(connect_timeout=2)).retries == ours
     status = AssociationStatusHook(role_name=READER, aws_conn_id=None)

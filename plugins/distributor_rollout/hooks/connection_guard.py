@@ -40,7 +40,6 @@ def refuse_scaled_time_on_real_aws(aws_conn_id: str | None, time_scale: float) -
         f"scales every gate, bake and wait, but AWS connection {aws_conn_id!r} has no "
         "endpoint_url (it reaches real AWS)",
         time_scale,
-        "1 against real AWS, or an AWS connection whose extra names the simulator's "
-        "endpoint_url",
+        "1 against real AWS, or an AWS connection whose extra names the simulator's endpoint_url",
     )
     raise ValidationError("settings", [problem])

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.hooks.errors import ConfigurationError
-from distributor_rollout.hooks.retries import with_retries
+from distributor_rollout.hooks.retries import RetryingAwsHook
 
 
-class AccountIdentityHook(AwsBaseHook):
+class AccountIdentityHook(RetryingAwsHook):
     """The caller's account id (STS) and organization id (Organizations).
 
     Package bucket names hold the publishing account's id, and the bucket policy lets that
@@ -22,8 +21,6 @@ class AccountIdentityHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "organizations"
-        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
-        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     def caller_account_id(self) -> str:

@@ -31,14 +31,13 @@ from typing import Any, ClassVar
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from aiobotocore.credentials import AioCredentials  # type: ignore[import-untyped]
 from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from asgiref.sync import sync_to_async
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.hooks.errors import MemberAccessDenied
-from distributor_rollout.hooks.retries import error_code, with_retries
+from distributor_rollout.hooks.retries import RetryingAwsHook, error_code
 
 REFRESH_MARGIN_SECONDS = 300.0
 """Renew cached credentials this long before they expire (a poll must not start with
@@ -197,7 +196,7 @@ class MemberCredentials:
         )
 
 
-class MemberAccessHook(AwsBaseHook):
+class MemberAccessHook(RetryingAwsHook):
     """Clients in member accounts through a role assumed there, sync and async.
 
     The sync side (workers) builds boto3 clients from one boto3 session; the async side
@@ -223,7 +222,6 @@ class MemberAccessHook(AwsBaseHook):
         **kwargs: Any,
     ) -> None:
         kwargs["client_type"] = "sts"
-        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
         self.role_name = role_name
         self.session_name = session_name

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
 from distributor_rollout.core.org import ACTIVE, Account, Organization, OrgUnit
-from distributor_rollout.hooks.retries import with_retries
+from distributor_rollout.hooks.retries import RetryingAwsHook
 
 #: The largest page ListOrganizationalUnitsForParent and ListAccountsForParent return.
 PAGE_SIZE = 20
 
 
-class OrganizationsHook(AwsBaseHook):
+class OrganizationsHook(RetryingAwsHook):
     """Interact with AWS Organizations (``boto3.client("organizations")``).
 
     Reading the tree walks it parent by parent, so it costs API calls in proportion to
@@ -24,8 +22,6 @@ class OrganizationsHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "organizations"
-        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
-        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     def snapshot(self) -> Organization:

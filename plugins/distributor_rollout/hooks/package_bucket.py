@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.hooks.errors import ConfigurationError
-from distributor_rollout.hooks.retries import error_code, http_status, with_retries
+from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, http_status
 
 BUCKET_POLICY_PATH = (
     Path(__file__).resolve().parents[3] / "include" / "iam" / "package-bucket-policy.json"
@@ -57,7 +56,7 @@ def render_bucket_policy(
     return text.replace("arn:aws:", f"arn:{partition}:")
 
 
-class PackageBucketHook(AwsBaseHook):
+class PackageBucketHook(RetryingAwsHook):
     """Package and artifacts buckets in the hook's Region (``boto3.client("s3")``).
 
     Extra arguments (``aws_conn_id``, ``region_name``...) go to ``AwsBaseHook``.
@@ -65,8 +64,6 @@ class PackageBucketHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "s3"
-        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
-        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     # Buckets ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
     ClientError,
@@ -38,12 +39,46 @@ TRANSIENT_CODES = THROTTLING_CODES | {"ServiceUnavailable", "InternalFailure", "
 """Codes that mean "ask again later" (throttling, service hiccups), never "failed"."""
 
 
+ATTEMPT_KEYS = ("total_max_attempts", "max_attempts")
+"""botocore's two ways of bounding attempts: a config naming either replaces ours."""
+
+
 def with_retries(config: Config | Mapping[str, Any] | None) -> Config:
-    """``RETRIES`` under the caller's botocore config (whose settings win)."""
-    base = Config(retries=RETRIES)
-    if config is None:
-        return base
-    return base.merge(config if isinstance(config, Config) else Config(**config))
+    """``RETRIES`` under the caller's botocore config, whose settings win key by key.
+
+    Everything but ``retries`` is the caller's as given. Inside ``retries``, a key the
+    caller sets replaces ours (the mode, the attempts); ours stays where the caller is
+    silent, so a connection that only sets ``total_max_attempts`` keeps standard mode. A
+    caller bounding attempts either way (``max_attempts`` or ``total_max_attempts``)
+    replaces our bound, as botocore would otherwise prefer ours.
+    """
+    given = config if isinstance(config, Config) or config is None else Config(**config)
+    if given is None:
+        return Config(retries=dict(RETRIES))
+    theirs = dict(getattr(given, "retries", None) or {})
+    ours = dict(RETRIES)
+    if any(key in theirs for key in ATTEMPT_KEYS):
+        ours = {k: v for k, v in ours.items() if k not in ATTEMPT_KEYS}
+    return Config().merge(given).merge(Config(retries={**ours, **theirs}))
+
+
+class RetryingAwsHook(AwsBaseHook):
+    """``AwsBaseHook`` whose clients retry as ``RETRIES`` says, under the connection's config.
+
+    The amazon provider reads the connection extra's ``config_kwargs`` (proxies, timeouts,
+    retries...) only when the hook is given no ``config`` of its own, so a hook that
+    passed ``RETRIES`` as its config would silently drop the connection's settings. Here
+    the hook's ``config`` stays what the caller gave (an operator's ``botocore_config``,
+    else the connection's ``config_kwargs``, as the provider decides) and ``RETRIES`` is
+    layered under it where clients are built (``with_retries``): the connection's
+    settings win, ours are the default. Every client the provider builds (``conn``,
+    ``get_async_conn``, ``account_id``, sessions) reads this property.
+    """
+
+    @property
+    def config(self) -> Config:
+        """The botocore config of every client: the hook's or connection's over ``RETRIES``."""
+        return with_retries(self.conn_config.botocore_config)
 
 
 def error_code(error: ClientError) -> str:

@@ -11,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import (  # type: ignore[import-untyped]
     ClientError,
     HTTPClientError,
@@ -28,7 +27,7 @@ from distributor_rollout.hooks.errors import (
     OperationInProgress,
     StackSetNotFound,
 )
-from distributor_rollout.hooks.retries import error_code, is_transient, with_retries
+from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, is_transient
 
 
 class OperationWaitTimeout(AwsRolloutError):
@@ -54,7 +53,7 @@ def translated(stack_set_name: str, operation_id: str | None = None) -> Iterator
         raise
 
 
-class StackSetHook(AwsBaseHook):
+class StackSetHook(RetryingAwsHook):
     """Interact with CloudFormation StackSets (``boto3.client("cloudformation")``).
 
     Extra arguments (``aws_conn_id``, ``region_name``...) go to ``AwsBaseHook``. The
@@ -64,8 +63,6 @@ class StackSetHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "cloudformation"
-        # Standard-mode retries with room for a throttling storm (see retries.RETRIES).
-        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     # Stack sets -------------------------------------------------------------------------
