@@ -165,3 +165,10 @@ def test_describe_is_bounded_in_cost_and_length(value: object) -> None:
 @pytest.mark.parametrize("value", ["short", ["a", 1, None], {"k": [1, 2]}, 3.5, "x" * 78, "it's"])
 def test_describe_still_renders_small_values_as_repr(value: object) -> None:
     assert describe(value) == repr(value)
+
+
+def test_a_long_duplicate_key_is_named_bounded(tmp_path: Path) -> None:
+    key = "k" * 10_000  # longer than a plain key may be: an explicit '?' key
+    (problem,) = _problems(tmp_path, f"? {key}\n: 1\n? {key}\n: 2\n")
+    assert problem.startswith("k" * 77 + "...: duplicate key at line 3 (got 'kkk")
+    assert len(problem) < 300

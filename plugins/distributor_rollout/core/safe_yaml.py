@@ -17,7 +17,13 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from distributor_rollout.core.errors import Problem, ValidationError, path_of, wrong
+from distributor_rollout.core.errors import (
+    DESCRIBE_MAX,
+    Problem,
+    ValidationError,
+    path_of,
+    wrong,
+)
 
 MAX_YAML_BYTES: Final = 1 << 20  # 1 MiB: a plan with hundreds of waves is under 100 KiB
 MAX_YAML_NODES: Final = 100_000  # values after every alias is expanded
@@ -92,8 +98,9 @@ class _BoundedLoader(yaml.SafeLoader):
         self._deepest = self._depth
         if anchor is not None:
             self._open.add(anchor)
-        # A mapping's keys are composed with index None and share the mapping's path.
-        segment = index.value if isinstance(index, ScalarNode) else index
+        # A mapping's keys are composed with index None and share the mapping's path; a
+        # value under a complex key (a list or mapping as key) shares it too.
+        segment = _segment(index)
         if segment is not None:
             self._path.append(segment)
         node = super().compose_node(parent, index)
@@ -121,7 +128,7 @@ class _BoundedLoader(yaml.SafeLoader):
                     (
                         key.start_mark.line,
                         wrong(
-                            path_of((*self._path, key.value)),
+                            path_of((*self._path, _key_text(key))),
                             f"duplicate key at line {key.start_mark.line + 1}",
                             key.value,
                             f"each key once in a mapping; it is first at line {first_line}",
@@ -129,6 +136,21 @@ class _BoundedLoader(yaml.SafeLoader):
                     )
                 )
         return node
+
+
+def _segment(index: Any) -> int | str | None:
+    """The path segment of a node composed at ``index`` (see ``Composer.compose_node``)."""
+    if isinstance(index, int):
+        return index
+    if isinstance(index, ScalarNode):
+        return _key_text(index)
+    return None
+
+
+def _key_text(key: ScalarNode) -> str:
+    # A message names the key; a 1 MiB key would make the message 1 MiB.
+    text = str(key.value)
+    return text if len(text) <= DESCRIBE_MAX else text[: DESCRIBE_MAX - 3] + "..."
 
 
 def _read_bounded(path: Path) -> bytes:
