@@ -237,8 +237,9 @@ def _doc(plan: Plan, path: Path) -> str:
         run's changes back ({plan.rollback.mode}). The **report** task logs the table and
         stores the JSON report next to the templates.
 
-        Trigger with **params** to change the version, pick waves, dry-run, loosen or
-        tighten the gates, skip approvals or pick the rollback mode.
+        Trigger with **params** to change what the plan's `manual_runs` allows: by
+        default the version and its source, a subset of waves that keeps the first,
+        stricter gates and the rollback mode (not `none`); always a dry run.
 
         | wave | OUs | Regions | approval |
         |---|---|---|---|

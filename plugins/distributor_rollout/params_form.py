@@ -1,7 +1,8 @@
 """The manual-trigger form of a rollout DAG: one Airflow ``Param`` per overridable field.
 
-The form offers exactly what ``core.params.RunParams`` accepts, in sections, with the
-plan's values as defaults and the JSON-schema rules the UI can check as you type. The
+The form offers what ``core.params.RunParams`` accepts and the plan's ``manual_runs``
+allows, in sections, with the plan's values as defaults and the JSON-schema rules the UI
+can check as you type (a param the plan does not let a run change is left out). The
 authoritative check stays ``core.params.apply_params``, run before any AWS call: a form
 only catches the obvious mistakes early.
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from distributor_rollout.core.durations import format_duration
+from distributor_rollout.core.params import gate_floor
 from distributor_rollout.core.plan import Plan
-from distributor_rollout.core.rollback import ROLLBACK_MODES
 
 # Durations as core.durations reads them: digits (seconds) or units like 1h30m.
 DURATION_PATTERN = r"^(\d+|(\d+d)?(\d+h)?(\d+m)?(\d+s)?)$"
@@ -23,8 +25,28 @@ ROLLBACK_LABELS = {
 
 
 def params_form(plan: Plan) -> dict[str, Param]:
-    """The trigger form for ``plan`` (the DAG's ``params``)."""
+    """The trigger form for ``plan`` (the DAG's ``params``): the params its policy allows."""
+    form = _all_params(plan)
+    policy = plan.manual_runs
+    hidden = {
+        "version": not policy.version,
+        "source": not policy.source,
+        "waves": policy.waves == "none",
+        "skip_approvals": not policy.skip_approvals,
+        "gate_threshold_percent": policy.gates == "none",
+        "gate_timeout": policy.gates == "none",
+        "gate_bake": policy.gates == "none",
+        "rollback_mode": not policy.rollback_modes,
+    }
+    return {name: param for name, param in form.items() if not hidden.get(name, False)}
+
+
+def _all_params(plan: Plan) -> dict[str, Param]:
     waves = [wave.name for wave in plan.waves]
+    policy = plan.manual_runs
+    tighten = policy.gates == "tighten"
+    floor = gate_floor(plan, tuple(waves))
+    modes = list(dict.fromkeys([plan.rollback.mode, *policy.rollback_modes]))
     return {
         "version": Param(
             plan.package.version,
@@ -39,9 +61,12 @@ def params_form(plan: Plan) -> dict[str, Param]:
         "source": Param(
             None,
             type=["null", "string"],
-            title="Package source folder",
-            description="Folder with the package's files, relative to the plan file; empty "
-            f"for the plan's ({plan.package.source}).",
+            maxLength=1024,
+            title="Package source",
+            description="A folder under the packages root ([distributor_rollout] "
+            "packages_root), or s3://<bucket>/<prefix>/ in one of the plan's source buckets ("
+            + (", ".join(plan.package.source_buckets) or "none")
+            + "); empty for the plan's.",
             section="Package",
         ),
         "waves": Param(
@@ -52,7 +77,8 @@ def params_form(plan: Plan) -> dict[str, Param]:
             minItems=1,
             uniqueItems=True,
             title="Waves to run",
-            description="Run only these waves, in the plan's order.",
+            description="Run only these waves, in the plan's order"
+            + (f"; {waves[0]} must stay in." if policy.waves == "keep_first" else "."),
             section="Rollout",
         ),
         "dry_run": Param(
@@ -73,10 +99,11 @@ def params_form(plan: Plan) -> dict[str, Param]:
         "gate_threshold_percent": Param(
             None,
             type=["null", "number"],
-            minimum=0,
+            minimum=floor.threshold_percent if tighten else 0,
             maximum=100,
             title="Compliance threshold (%)",
-            description="Nodes that must report the package installed; empty for the plan's.",
+            description="Nodes that must report the package installed; empty for the plan's."
+            + (" Only a stricter gate than the plan's." if tighten else ""),
             section="Compliance gate",
         ),
         "gate_timeout": Param(
@@ -84,7 +111,8 @@ def params_form(plan: Plan) -> dict[str, Param]:
             type=["null", "string"],
             pattern=DURATION_PATTERN,
             title="Gate timeout",
-            description="How long a wave may take to comply, e.g. 30m or 1h; empty for the plan's.",
+            description="How long a wave may take to comply, e.g. 30m or 1h; empty for the plan's."
+            + (f" At least {format_duration(floor.timeout_seconds)}." if tighten else ""),
             section="Compliance gate",
         ),
         "gate_bake": Param(
@@ -93,14 +121,15 @@ def params_form(plan: Plan) -> dict[str, Param]:
             pattern=DURATION_PATTERN,
             title="Bake time",
             description="How long a wave must stay compliant before the next, e.g. 5m; "
-            "empty for the plan's.",
+            "empty for the plan's."
+            + (f" At least {format_duration(floor.bake_seconds)}." if tighten else ""),
             section="Compliance gate",
         ),
         "rollback_mode": Param(
             plan.rollback.mode,
             type="string",
-            enum=list(ROLLBACK_MODES),
-            values_display=ROLLBACK_LABELS,
+            enum=modes,
+            values_display={mode: ROLLBACK_LABELS[mode] for mode in modes},
             title="Rollback mode",
             description="What a failed wave undoes.",
             section="Rollback",

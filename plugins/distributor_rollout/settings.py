@@ -17,11 +17,17 @@ executor's "success" for the process that deferred (the "state mismatch" race, a
 issues 66374, 67287, 71580, 72716; only the ``scheduled`` variant is fixed in 3.3.2): by
 the time a trigger may fire, that event has long been handled. 0 turns the floor off, which
 is safe only without a scheduler (``dag.test()``, as ``make demo`` runs).
+
+``[distributor_rollout] packages_root`` (env ``AIRFLOW__DISTRIBUTOR_ROLLOUT__PACKAGES_ROOT``,
+default the repository's ``include/packages``) is the one folder a run's ``source`` param
+may name package folders under: the user who triggers a run is not trusted with the
+worker's file system. An S3 source (``s3://bucket/prefix/``) does not depend on it.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -73,3 +79,18 @@ def min_deferral_seconds() -> float:
 def scaled_seconds(seconds: float) -> float:
     """A duration in the fleet's time, in real seconds under the configured time scale."""
     return seconds / time_scale()
+
+
+DEFAULT_PACKAGES_ROOT = Path(__file__).resolve().parents[2] / "include" / "packages"
+
+
+def packages_root() -> Path:
+    """The folder a run's ``source`` param is confined to (absolute)."""
+    raw = conf.get(SECTION, "packages_root", fallback="") or str(DEFAULT_PACKAGES_ROOT)
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ValidationError(
+            "Airflow configuration",
+            [wrong(f"{SECTION}.packages_root", "not an absolute path", raw, "an absolute folder")],
+        )
+    return path

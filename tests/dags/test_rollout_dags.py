@@ -90,7 +90,7 @@ def test_the_example_dag_carries_the_plans_settings(dagbag: Any, example_plan_pa
     assert "distributor-rollout" in dag.tags
     assert dag.owner == plan.owner
     assert dag.schedule is None  # the plan says "schedule: none"
-    assert set(dag.params) == set(PARAM_NAMES)
+    assert set(dag.params) == set(PARAM_NAMES) - {"skip_approvals"}  # the plan keeps approvals
     assert "ExamplePackage" in dag.doc_md
     assert "| prod |" in dag.doc_md
     finalize = dag.get_task("finalize")

@@ -211,7 +211,7 @@ def test_a_throttling_storm_is_ridden_out(
 def test_a_rejected_approval_rolls_the_run_back(
     rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
 ) -> None:
-    first = rehearse({"waves": ["canary", "prod"], "skip_approvals": True})
+    first = rehearse({"waves": ["canary", "prod"]})
     assert first.succeeded, first.task_states
     result = rehearse({"version": "1.1.0", "waves": ["canary", "prod"]}, decide=lambda task: False)
     assert not result.succeeded

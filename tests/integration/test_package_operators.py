@@ -248,7 +248,8 @@ def test_publish_only_to_the_regions_of_the_waves_run(
     example_plan_path: Path, tmp_path: Path, sim: Simulator, aws: AwsClients, aws_conn: str
 ) -> None:
     built = build(example_plan_path, tmp_path)
-    result = publish(example_plan_path, built, tmp_path, aws_conn, params={"waves": ["nonprod"]})
+    waves = {"waves": ["canary", "nonprod"]}  # a manual run keeps the first wave
+    result = publish(example_plan_path, built, tmp_path, aws_conn, params=waves)
     assert result["regions"] == {r: bucket(r) for r in ("us-east-1", "us-west-2")}
     names = {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}
     assert bucket("eu-west-1") not in names

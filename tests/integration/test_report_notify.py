@@ -18,6 +18,7 @@ from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import RunReport
 from distributor_rollout.operators.report import REPORT_XCOM_KEY, RolloutFailed, RunReportOperator
 from distributor_rollout.operators.rollout import VALIDATION_XCOM_KEY, ValidateRunOperator
+from distributor_rollout.settings import packages_root
 
 
 def report(plan: Plan, status: str) -> RunReport:
@@ -130,7 +131,8 @@ def test_a_run_that_stopped_in_validate_is_reported_but_not_uploaded(
     assert [str(problem) for problem in report.validation.problems] == [
         "waves[1]: not a wave of this plan (got 'qa'; expected one of canary, nonprod, prod)",
         f"source: not an existing folder (got 'does/not/exist'; expected a package folder "
-        f"({(plan_path.parent / 'does/not/exist').resolve()} does not exist))",
+        f"under the packages root {packages_root()} "
+        f"({packages_root().resolve() / 'does/not/exist'} does not exist))",
     ]
     assert str(failed.value) == report.summary
     assert "failed before the waves: validate (trigger params: waves[1]: not a wave" in (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from live_api import LiveApi
-from live_stack import LIVE, REPO, LiveStack, tail
+from live_stack import APPROVER, LIVE, REPO, LiveStack, tail
 
 from distributor_rollout.dag_factory import dag_id_for
 
@@ -94,6 +94,16 @@ def api(live_stack: LiveStack) -> Iterator[LiveApi]:
     client = LiveApi(live_stack.api_url, "admin", live_stack.password)
     try:
         client.wait_for_dags(plan_dag_ids())
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def approver_api(api: LiveApi, live_stack: LiveStack) -> Iterator[LiveApi]:
+    """REST v2 as the approver, the one user the live plans let approve their waves."""
+    client = LiveApi(live_stack.api_url, APPROVER, live_stack.password)
+    try:
         yield client
     finally:
         client.close()

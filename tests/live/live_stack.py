@@ -13,6 +13,7 @@ behind. Nothing here talks to Airflow's DB or internals: tests use ``LiveApi`` (
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -34,6 +35,9 @@ LIVE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN = "admin"
+APPROVER = "approver"
+"""A second user: the live plans' approvals name only them, so the admin who triggers a run
+cannot approve its waves."""
 # How long a component gets to stop on SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
 # How long the stack gets to come up (migrate + four components importing Airflow on 2 cores).
@@ -172,7 +176,7 @@ class LiveStack:
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{APPROVER}:op",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file),
             # Shared by every component: tokens one signs, another must accept.
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt"),
@@ -217,7 +221,8 @@ class LiveStack:
         """Bring up awssim and Airflow; raise ``StackError`` (with log tails) if it fails."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.password_file.write_text(f'{{"{ADMIN}": "{self.password}"}}\n', encoding="utf-8")
+        passwords = {ADMIN: self.password, APPROVER: self.password}
+        self.password_file.write_text(json.dumps(passwords) + "\n", encoding="utf-8")
         env = self.env()
         sim = Component(
             "awssim",

@@ -18,7 +18,7 @@ import os
 import time
 
 import pytest
-from live_api import LiveApi
+from live_api import LiveApi, LiveApiError
 from live_checks import (
     Run,
     answer_approvals,
@@ -30,7 +30,7 @@ from live_checks import (
     try_problems,
     wait_all,
 )
-from live_stack import LiveStack
+from live_stack import APPROVER, LiveStack
 
 from distributor_rollout.dag_factory import dag_id_for
 
@@ -77,7 +77,11 @@ def failing_run(api: LiveApi) -> Run:
 
 @pytest.mark.timeout(HAPPY_TIMEOUT + 300)
 def test_happy_runs_side_by_side_succeed_on_their_first_try(
-    api: LiveApi, live_stack: LiveStack, tracked_runs: list[tuple[str, str]], failing_run: Run
+    api: LiveApi,
+    approver_api: LiveApi,
+    live_stack: LiveStack,
+    tracked_runs: list[tuple[str, str]],
+    failing_run: Run,
 ) -> None:
     for plan in HAPPY_PLANS:
         api.unpause(dag_id_for(plan))
@@ -91,12 +95,22 @@ def test_happy_runs_side_by_side_succeed_on_their_first_try(
         runs.append(Run(dag_id, run_id))
         tracked_runs.append((dag_id, run_id))
 
+    self_approval_refused: dict[str, bool] = {}
+
     def approve(run: Run, states: dict[str, str | None]) -> None:
         if run.dag_id == dag_id_for(APPROVAL_PLAN) and states.get(APPROVAL_TASK) in {
             "deferred",
             "awaiting_input",
         }:
-            answer_approvals(api, run, APPROVAL_TASK, "Approve")
+            if run.run_id not in self_approval_refused:
+                # The plan names only the approver: Airflow refuses the admin who triggered.
+                try:
+                    api.respond(run.dag_id, run.run_id, APPROVAL_TASK, "Approve")
+                except LiveApiError as refused:
+                    self_approval_refused[run.run_id] = "got 403" in str(refused)
+                else:
+                    self_approval_refused[run.run_id] = False
+            answer_approvals(approver_api, run, APPROVAL_TASK, "Approve")
 
     wait_all(api, runs, HAPPY_TIMEOUT, on_poll=approve)
 
@@ -110,8 +124,13 @@ def test_happy_runs_side_by_side_succeed_on_their_first_try(
         if run.dag_id == dag_id_for(APPROVAL_PLAN):
             detail = api.hitl_detail(run.dag_id, run.run_id, APPROVAL_TASK)
             answered = detail and (detail["chosen_options"], detail["responded_by_user"]["name"])
-            if run.approvals != ["Approve"] or answered != (["Approve"], "admin"):
+            if run.approvals != ["Approve"] or answered != (["Approve"], APPROVER):
                 found.append(f"approval: we sent {run.approvals}, Airflow has {answered}")
+            if self_approval_refused.get(run.run_id) is not True:
+                found.append("the admin who triggered the run was not refused as its approver")
+            approved_by = report["waves"][0].get("approved_by")
+            if approved_by != APPROVER:
+                found.append(f"the report names {approved_by!r} as the approver")
             if decisions[0] != "approved":
                 found.append(f"the approved wave reads {decisions[0]}")
     # A run counts as hit when it has problems of its own or the event log names it.

@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import ParamValidationError
 
 from distributor_rollout.core.params import PARAM_NAMES, apply_params
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.run_policy import ManualRunPolicy
 from distributor_rollout.params_form import params_form
 
 
@@ -21,10 +22,30 @@ def form(example_plan_path: Path) -> dict[str, Param]:
     return params_form(load_plan(example_plan_path))
 
 
-def test_the_form_has_one_field_per_overridable_param(form: dict[str, Param]) -> None:
-    assert set(form) == set(PARAM_NAMES)
+def test_the_form_has_one_field_per_param_the_plan_allows(form: dict[str, Param]) -> None:
+    # The example plan keeps the default policy: approvals cannot be skipped.
+    assert set(form) == set(PARAM_NAMES) - {"skip_approvals"}
     assert all(param.schema.get("section") for param in form.values())
     assert all(param.schema.get("title") for param in form.values())
+
+
+def test_a_plan_that_allows_everything_gets_every_field(example_plan_path: Path) -> None:
+    plan = load_plan(example_plan_path)
+    policy = ManualRunPolicy(waves="any", gates="any", skip_approvals=True)
+    form = params_form(plan.model_copy(update={"manual_runs": policy}))
+    assert set(form) == set(PARAM_NAMES)
+    assert form["gate_threshold_percent"].schema["minimum"] == 0
+
+
+def test_a_locked_plan_offers_only_a_dry_run(
+    example_plan_path: Path,
+) -> None:
+    plan = load_plan(example_plan_path)
+    policy = ManualRunPolicy(version=False, source=False, waves="none", gates="none")
+    form = params_form(
+        plan.model_copy(update={"manual_runs": policy.model_copy(update={"rollback_modes": []})})
+    )
+    assert set(form) == {"dry_run"}
 
 
 def test_the_defaults_run_the_plan_as_written(
@@ -32,7 +53,7 @@ def test_the_defaults_run_the_plan_as_written(
 ) -> None:
     plan = load_plan(example_plan_path)
     defaults: dict[str, Any] = ParamsDict(form).dump()
-    config = apply_params(plan, defaults, base_dir=example_plan_path.parent)
+    config = apply_params(plan, defaults)
     assert config.waves == ("canary", "nonprod", "prod")
     assert config.plan.package.version == plan.package.version
     assert config.dry_run is False
@@ -45,6 +66,7 @@ def test_the_defaults_run_the_plan_as_written(
         ("waves", ["canary", "qa"]),
         ("waves", []),
         ("gate_threshold_percent", 150),
+        ("gate_threshold_percent", 99.5),  # canary's gate is 100%: a run may only tighten
         ("gate_timeout", "half an hour"),
         ("rollback_mode", "pray"),
         ("version", "1.0 beta"),
@@ -61,7 +83,7 @@ def test_the_form_refuses_what_core_would_refuse(
     ("name", "value"),
     [
         ("waves", ["canary"]),
-        ("gate_threshold_percent", 99.5),
+        ("gate_threshold_percent", 100),
         ("gate_timeout", "1h30m"),
         ("gate_bake", "300"),
         ("source", None),

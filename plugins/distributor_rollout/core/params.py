@@ -1,9 +1,10 @@
 """Trigger params: what a manual run may change about a plan, and how it is applied.
 
 Only a whitelisted subset can be overridden from the trigger form: the version and its
-source folder, which waves run, dry run, the gate's threshold, timeout and bake, skipping
-approvals, and the rollback mode. Everything else is the plan's, reviewed in git.
-An empty form field means "as the plan says".
+source, which waves run, dry run, the gate's threshold, timeout and bake, skipping
+approvals, and the rollback mode. Everything else is the plan's, reviewed in git, and the
+plan's ``manual_runs`` section says how far a run may use each param
+(``core.run_policy``). An empty form field means "as the plan says".
 """
 
 from __future__ import annotations
@@ -17,8 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.fields import BakeTime, GateTimeout, Version
-from distributor_rollout.core.plan import GateSettingsSpec, Plan, RollbackMode
+from distributor_rollout.core.plan import GateSettingsSpec, Plan, wave_gate
 from distributor_rollout.core.plan_validation import model_problems
+from distributor_rollout.core.run_policy import (
+    GateFloor,
+    RequestedChanges,
+    RollbackMode,
+    approver_problems,
+    policy_problems,
+)
+from distributor_rollout.core.source_location import (
+    S3Source,
+    confine_folder,
+    is_s3,
+    parse_s3_source,
+)
 
 PARAMS_SUBJECT = "trigger params"
 
@@ -29,7 +43,11 @@ class RunParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Version | None = Field(None, description="a package version")
-    source: str | None = Field(None, description="a package source folder")
+    source: str | None = Field(
+        None,
+        max_length=1024,
+        description="a folder under the packages root, or s3://<bucket>/<prefix>/",
+    )
     waves: list[str] | None = Field(None, description="names of the waves to run")
     dry_run: bool = Field(False, description="true or false")
     gate_threshold_percent: float | None = Field(None, ge=0, le=100, description="0-100")
@@ -65,24 +83,60 @@ def _blank_to_none(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (None if v in ("", []) else v) for k, v in params.items()}
 
 
-def _source_problem(source: str, base_dir: Path | None) -> tuple[str, Problem | None]:
-    path = Path(source)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    resolved = path.resolve()
-    if resolved.is_dir():
-        return str(resolved), None
-    return str(resolved), wrong(
-        "source", "not an existing folder", source, f"a package folder ({resolved} does not exist)"
+def _resolve_source(
+    plan: Plan, source: str, packages_root: Path | None
+) -> tuple[str | None, Problem | None]:
+    """The source a run's ``source`` param names: a confined folder or an allowed S3 prefix."""
+    if is_s3(source):
+        parsed = parse_s3_source("source", source, plan.package.source_buckets)
+        return (parsed.url, None) if isinstance(parsed, S3Source) else (None, parsed)
+    if packages_root is None:
+        return None, wrong(
+            "source", "a folder, but no packages root is configured", source, "an s3:// source"
+        )
+    folder = confine_folder("source", source, packages_root)
+    return (str(folder), None) if isinstance(folder, Path) else (None, folder)
+
+
+def gate_floor(plan: Plan, waves: tuple[str, ...]) -> GateFloor:
+    """The strictest gate settings among ``waves``: what a tightening param must meet."""
+    gates = [wave_gate(plan, plan.wave(name)) for name in waves]
+    return GateFloor(
+        threshold_percent=max(gate.threshold_percent for gate in gates),
+        timeout_seconds=max(gate.timeout_seconds for gate in gates),
+        bake_seconds=max(gate.bake_seconds for gate in gates),
+    )
+
+
+def _requested(plan: Plan, run: RunParams, source: str | None) -> RequestedChanges:
+    """What the params change; a param equal to the plan's value changes nothing."""
+    return RequestedChanges(
+        version=run.version if run.version not in (None, plan.package.version) else None,
+        source=source if source not in (None, plan.package.source) else None,
+        waves=run.waves,
+        gate_threshold_percent=run.gate_threshold_percent,
+        gate_timeout=run.gate_timeout,
+        gate_bake=run.gate_bake,
+        skip_approvals=run.skip_approvals,
+        rollback_mode=(
+            run.rollback_mode if run.rollback_mode not in (None, plan.rollback.mode) else None
+        ),
     )
 
 
 def apply_params(
-    plan: Plan, params: Mapping[str, Any] | None, *, base_dir: Path | None = None
+    plan: Plan,
+    params: Mapping[str, Any] | None,
+    *,
+    packages_root: Path | None = None,
+    triggered_by: str | None = None,
 ) -> RunConfig:
-    """Validate trigger params and apply them to a plan; every problem is reported at once.
+    """Validate trigger params against the plan and its ``manual_runs`` policy, and apply
+    them; every problem is reported at once.
 
-    ``base_dir`` resolves a relative ``source`` (the plan file's folder).
+    ``packages_root`` confines a folder ``source`` (the ``[distributor_rollout]
+    packages_root`` setting); ``triggered_by`` is the user who triggered the run, who may
+    not be its only approver.
     """
     raw = _blank_to_none(params or {})
     problems = model_problems(RunParams, raw)
@@ -102,13 +156,32 @@ def apply_params(
     source = raw.get("source")
     resolved_source = None
     if isinstance(source, str):
-        resolved_source, problem = _source_problem(source, base_dir)
+        resolved_source, problem = _resolve_source(plan, source, packages_root)
         if problem is not None:
             problems.append(problem)
     if problems:
         raise ValidationError(PARAMS_SUBJECT, problems)
     run = RunParams.model_validate(raw)
-    return _apply(plan, run, resolved_source)
+    config = _apply(plan, run, resolved_source)
+    problems.extend(
+        policy_problems(
+            plan.manual_runs,
+            _requested(plan, run, resolved_source),
+            plan_waves=known_waves,
+            floor=gate_floor(plan, config.waves),
+        )
+    )
+    if _asks_approval(config):
+        problems.extend(approver_problems(plan.approvals, triggered_by))
+    if problems:
+        raise ValidationError(PARAMS_SUBJECT, problems)
+    return config
+
+
+def _asks_approval(config: RunConfig) -> bool:
+    if config.dry_run or config.skip_approvals:
+        return False
+    return any(wave.approval for wave in config.plan.waves if config.runs_wave(wave.name))
 
 
 def _apply(plan: Plan, run: RunParams, source: str | None) -> RunConfig:

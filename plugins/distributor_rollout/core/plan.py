@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from distributor_rollout.core import rules
 from distributor_rollout.core.fields import (
+    RULE_ERROR,
     AccountId,
     AssociationName,
     AssociationSchedule,
@@ -48,7 +51,18 @@ from distributor_rollout.core.fields import (
     WaveName,
 )
 from distributor_rollout.core.gate import GateSettings
+from distributor_rollout.core.run_policy import ApprovalPolicy, ManualRunPolicy, RollbackMode
+from distributor_rollout.core.source_location import S3Source, is_s3, parse_s3_source
 
+
+def _bucket_name(value: str) -> str:
+    problem = rules.bucket_name(value)
+    if problem is not None:
+        raise PydanticCustomError(RULE_ERROR, "{message}", {"message": problem})
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
 CallAs = Literal["DELEGATED_ADMIN", "SELF"]
 Action = Literal["Install", "Uninstall"]
 InstallationType = Literal["Uninstall and reinstall", "In-place update"]
@@ -56,7 +70,6 @@ ComplianceSeverity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"]
 RegionConcurrency = Literal["SEQUENTIAL", "PARALLEL"]
 ConcurrencyMode = Literal["STRICT_FAILURE_TOLERANCE", "SOFT_FAILURE_TOLERANCE"]
 AccountFilterType = Literal["INTERSECTION", "DIFFERENCE"]
-RollbackMode = Literal["previous_version", "uninstall", "none"]
 RollbackTrigger = Literal[
     "operation_failed", "compliance_failed", "compliance_timeout", "approval_rejected"
 ]
@@ -82,15 +95,34 @@ class PackageSpec(_Model):
 
     name: PackageName = Field(description="the package (SSM document) name: the seed's PackageName")
     version: Version = Field(description="the package version: the seed's Version, quoted in YAML")
-    source: str = Field(
-        min_length=1, description="the package source folder, relative to the plan file"
+    source_buckets: list[BucketName] = Field(
+        default_factory=list,
+        description="S3 buckets package sources may be taken from (s3://<bucket>/<prefix>/)",
     )
+    source: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="the package source: a folder relative to the plan file, or "
+        "s3://<bucket>/<prefix>/ in one of package.source_buckets",
+    )
+
     publisher: Publisher | None = Field(None, description="the manifest's publisher")
     bucket: PackageBucketPattern = Field(
         description="the bucket name pattern, one per Region: the seed's S3PackageBucket"
     )
     folder: S3Prefix = Field(description="the key prefix in the bucket: S3PackageBucketFolder")
     create_buckets: bool = Field(True, description="create missing package buckets (true/false)")
+
+    @field_validator("source")
+    @classmethod
+    def _source_in_allowed_bucket(cls, source: str, info: ValidationInfo) -> str:
+        """An S3 source must be in a bucket the plan lists (the folder rules are in
+        ``core.source_location``, applied where the folder is resolved)."""
+        if is_s3(source) and "source_buckets" in info.data:
+            parsed = parse_s3_source("", source, info.data["source_buckets"])
+            if not isinstance(parsed, S3Source):
+                raise PydanticCustomError(RULE_ERROR, "{message}", {"message": parsed.message})
+        return source
 
 
 class AutoDeployment(_Model):
@@ -253,6 +285,8 @@ class Plan(_Model):
     waves: list[WaveSpec] = Field(min_length=1, description="the waves, in rollout order")
     rollback: RollbackSpec = Field(default_factory=RollbackSpec)
     notify: NotifySpec = Field(default_factory=NotifySpec)
+    manual_runs: ManualRunPolicy = Field(default_factory=ManualRunPolicy)
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
 
     def wave(self, name: str) -> WaveSpec:
         """The wave with this name (``KeyError`` if none)."""

@@ -201,6 +201,8 @@ class WaveReport(_Model):
     started_at: IsoTime = None
     finished_at: IsoTime = None
     duration_seconds: Annotated[float, Field(ge=0)] | None = None
+    approved_by: str | None = None
+    """The Airflow user who approved the wave (waves with an approval only)."""
 
     @model_validator(mode="after")
     def _check_failed_targets(self) -> WaveReport:
@@ -454,6 +456,8 @@ def _row(wave: WaveReport) -> tuple[str, ...]:
 def _wave_details(wave: WaveReport) -> list[str]:
     """Under the table: why a wave stopped, and the first few targets that failed."""
     lines = []
+    if wave.approved_by is not None:
+        lines.append(f"wave {wave.name} approved by {wave.approved_by}")
     if wave.decision in ("failed", "rejected"):
         lines.append(f"wave {wave.name} {wave.decision}: {_why(wave)}")
     if wave.failed_targets:

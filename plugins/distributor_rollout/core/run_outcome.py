@@ -95,7 +95,8 @@ class WaveFacts:
     not started). ``deployed`` is the deploy task's return value, ``operation`` the
     operation sensor's, ``gate`` the compliance sensor's ``compliance_gate`` XCom and
     ``started_at`` the deploy task's ``started_at`` XCom. ``approved_at`` is when a human
-    approved the wave (the approval task records a result only for an approval).
+    approved the wave (the approval task records a result only for an approval), and
+    ``approved_by`` who.
     """
 
     name: str
@@ -105,6 +106,7 @@ class WaveFacts:
     gate: Mapping[str, Any] | None = None
     started_at: str | None = None
     approved_at: str | None = None
+    approved_by: str | None = None
 
     def state(self, step: str) -> str | None:
         """The state of one step's task."""
@@ -402,6 +404,7 @@ def _wave_report(wave: WaveFacts) -> WaveReport:
         started_at=wave.started_at,
         finished_at=finished if wave.started_at else None,
         duration_seconds=duration,
+        approved_by=wave.approved_by if wave.approved_at else None,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import get_current_context
 
+from distributor_rollout import settings
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.params import RunConfig, apply_params
 from distributor_rollout.core.plan_validation import load_plan
@@ -39,7 +40,8 @@ def load_run_config(
     """
     path = Path(plan_path)
     plan = load_plan(path)
-    validated = _validated_digest()
+    context = _task_context()
+    validated = _validated_digest(context)
     if validated is not None and validated != plan.digest():
         message = (
             f"plan {path} changed after this run validated it (digest {validated[:12]} → "
@@ -48,15 +50,32 @@ def load_run_config(
         if pinned:
             raise PlanChangedError(message)
         log.warning("%s: going on with the plan as it is now", message)
-    return apply_params(plan, run_params or {}, base_dir=path.parent)
+    return apply_params(
+        plan,
+        run_params or {},
+        packages_root=settings.packages_root(),
+        triggered_by=triggered_by(context),
+    )
 
 
-def _validated_digest() -> str | None:
-    """The digest ``validate`` recorded for this run; None outside a DAG run's task."""
+def _task_context() -> Mapping[str, Any] | None:
     try:
-        context = get_current_context()
+        return get_current_context()
     except RuntimeError:
         return None  # not inside a running task (tests, the CLI)
+
+
+def triggered_by(context: Mapping[str, Any] | None) -> str | None:
+    """The user who triggered the run (None for scheduled runs and outside a DAG run)."""
+    dag_run = context.get("dag_run") if context is not None else None
+    user = getattr(dag_run, "triggering_user_name", None)
+    return str(user) if user else None
+
+
+def _validated_digest(context: Mapping[str, Any] | None) -> str | None:
+    """The digest ``validate`` recorded for this run; None outside a DAG run's task."""
+    if context is None:
+        return None
     ti = context.get("ti")
     if ti is None or ti.task_id == VALIDATE:
         return None

@@ -11,23 +11,24 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk import BaseOperator
 
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.package import MANIFEST_FILE, BuildResult, build_package
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.rules import fill_bucket_pattern
+from distributor_rollout.core.source_location import S3Source, is_s3, parse_s3_source
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook, StoredObject
+from distributor_rollout.hooks.source_bucket import SourceBucketHook
 from distributor_rollout.links.console import PackageLink
 from distributor_rollout.operators.config import load_run_config
 
@@ -47,23 +48,60 @@ def default_build_root() -> Path:
     return Path(home) / BUILD_DIR_NAME
 
 
+SourceFetcher = Callable[[S3Source, Path], object]
+"""Downloads an S3 package source into an empty folder (``SourceBucketHook.download_source``)."""
+
+
 def build_dir(build_root: str | Path | None, plan: Plan) -> Path:
-    """``<build_root>/<package>/<version>``: where this plan's package version is built."""
-    root = Path(build_root) if build_root else default_build_root()
-    return root / plan.package.name / plan.package.version
+    """``<build_root>/<package>/<version>``: where this plan's package version is built.
+
+    The build replaces this folder, so it must be strictly below the build root whatever
+    the plan's values say (they are validated as single path segments; checked again here).
+    """
+    root = (Path(build_root) if build_root else default_build_root()).resolve()
+    out = (root / plan.package.name / plan.package.version).resolve()
+    if out.parent.parent != root:
+        raise ConfigurationError(
+            f"package {plan.package.name!r} version {plan.package.version!r} would build "
+            f"in {out}, outside the build root {root}: names and versions are single "
+            "path segments"
+        )
+    return out
 
 
-def build_into(plan: Plan, out: Path) -> BuildResult:
+def s3_source(plan: Plan) -> S3Source | None:
+    """The plan's S3 source, or None when its source is a folder."""
+    if not is_s3(plan.package.source):
+        return None
+    parsed = parse_s3_source("package.source", plan.package.source, plan.package.source_buckets)
+    if not isinstance(parsed, S3Source):
+        raise ConfigurationError(str(parsed))
+    return parsed
+
+
+def build_into(plan: Plan, out: Path, fetch_source: SourceFetcher | None = None) -> BuildResult:
     """Build the plan's package into ``out``, replacing whatever an earlier build left there.
 
     The build goes to a fresh sibling folder first, so zips of an older build of the same
-    version (other platform folders, other names) never mix with this one.
+    version (other platform folders, other names) never mix with this one. An S3 source
+    is downloaded (``fetch_source``) into another fresh folder first, and removed after.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    downloaded: Path | None = None
     try:
+        source = Path(plan.package.source)
+        remote = s3_source(plan)
+        if remote is not None:
+            if fetch_source is None:
+                raise ConfigurationError(
+                    f"{remote.url}: an S3 source needs an AWS connection to download it"
+                )
+            downloaded = Path(tempfile.mkdtemp(prefix=f".{out.name}.source.", dir=out.parent))
+            fetch_source(remote, downloaded)
+            source = downloaded
         result = build_package(
-            Path(plan.package.source),
+            source,
             staging,
             name=plan.package.name,
             version=plan.package.version,
@@ -80,18 +118,39 @@ def build_into(plan: Plan, out: Path) -> BuildResult:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if downloaded is not None:
+            shutil.rmtree(downloaded, ignore_errors=True)
     return BuildResult(out / MANIFEST_FILE, result.manifest_sha256, result.files)
 
 
-def build_summary(plan: Plan, result: BuildResult, out: Path) -> dict[str, Any]:
+SOURCE_CONN_KEY = "source_aws_conn_id"
+"""In a build summary of an S3 source: the connection it was downloaded with, so a task on
+another worker can download it again to rebuild."""
+
+
+def build_summary(
+    plan: Plan, result: BuildResult, out: Path, *, source_conn_id: str | None = None
+) -> dict[str, Any]:
     """The Build task's JSON-safe result, which later tasks receive through XCom."""
-    return {
+    summary: dict[str, Any] = {
         "package": plan.package.name,
         "version": plan.package.version,
         "manifest_sha256": result.manifest_sha256,
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in result.files],
         "out_dir": str(out),
     }
+    if is_s3(plan.package.source):
+        summary["source"] = plan.package.source
+        summary[SOURCE_CONN_KEY] = source_conn_id
+    return summary
+
+
+def _recorded_fetcher(build: Mapping[str, Any]) -> SourceFetcher | None:
+    """A downloader through the connection the build task used, for an S3 source."""
+    if SOURCE_CONN_KEY not in build:
+        return None
+    hook = SourceBucketHook(aws_conn_id=build[SOURCE_CONN_KEY])
+    return hook.download_source
 
 
 def _sha256(path: Path) -> str | None:
@@ -113,8 +172,16 @@ def _intact(out: Path, build: Mapping[str, Any]) -> bool:
     )
 
 
-def ensure_build(plan: Plan, build: Mapping[str, Any], build_root: str | Path | None) -> Path:
+def ensure_build(
+    plan: Plan,
+    build: Mapping[str, Any],
+    build_root: str | Path | None,
+    fetch_source: SourceFetcher | None = None,
+) -> Path:
     """The build directory of ``build`` on this worker, rebuilt when missing or altered.
+
+    An S3 source is downloaded again (``fetch_source``, by default through the connection
+    the build task recorded); the rebuilt manifest's sha256 proves it is the same source.
 
     Raises BuildMismatchError when ``build`` is of another package version, or when the
     rebuilt manifest's sha256 is not the recorded one.
@@ -128,7 +195,7 @@ def ensure_build(plan: Plan, build: Mapping[str, Any], build_root: str | Path | 
     out = build_dir(build_root, plan)
     if _intact(out, build):
         return out
-    result = build_into(plan, out)
+    result = build_into(plan, out, fetch_source or _recorded_fetcher(build))
     if result.manifest_sha256 != build["manifest_sha256"]:
         raise BuildMismatchError(
             f"rebuilding {plan.package.name} {plan.package.version} from "
@@ -193,19 +260,23 @@ def compare_published(
     return upload, len(present) - len(conflicts), sorted(conflicts)
 
 
-class BuildPackageOperator(BaseOperator):
+class BuildPackageOperator(AwsBaseOperator[SourceBucketHook]):
     """Build the plan's Distributor package version: its zips and manifest.json.
 
     Builds into ``<build_root>/<package>/<version>/`` (deterministic: the same source gives
     the same bytes) and returns ``{"package", "version", "manifest_sha256", "files":
-    [{"name", "sha256", "size"}], "out_dir"}``.
+    [{"name", "sha256", "size"}], "out_dir"}``. A source in S3 (``s3://bucket/prefix/``
+    in one of the plan's ``package.source_buckets``) is downloaded and verified first,
+    through the AWS connection; a folder source needs no AWS call.
 
     :param plan_path: the rollout plan file (templated)
     :param run_params: the run's trigger params, e.g. ``"{{ params }}"`` (templated)
     :param build_root: folder for builds (templated); default ``$AIRFLOW_HOME/distributor-builds``
+    :param aws_conn_id: The Airflow connection an S3 source is downloaded with.
     """
 
-    template_fields: Sequence[str] = ("plan_path", "run_params", "build_root")
+    aws_hook_class = SourceBucketHook
+    template_fields: Sequence[str] = aws_template_fields("plan_path", "run_params", "build_root")
     ui_color = "#f4d9b1"
 
     def __init__(
@@ -226,11 +297,11 @@ class BuildPackageOperator(BaseOperator):
         plan = load_run_config(self.plan_path, self.run_params).plan
         out = build_dir(self.build_root, plan)
         self.log.info("Building %s %s into %s", plan.package.name, plan.package.version, out)
-        result = build_into(plan, out)
+        result = build_into(plan, out, self.hook.download_source)
         for built in result.files:
             self.log.info("  %s  %s (%d bytes)", built.sha256, built.name, built.size)
         self.log.info("  %s  %s", result.manifest_sha256, MANIFEST_FILE)
-        return build_summary(plan, result, out)
+        return build_summary(plan, result, out, source_conn_id=self.aws_conn_id)
 
 
 class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
@@ -288,7 +359,8 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
             raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
         config = load_run_config(self.plan_path, self.run_params)
         plan = config.plan
-        out = ensure_build(plan, self.build, self.build_root)
+        downloader = SourceBucketHook(**self._hook_parameters).download_source
+        out = ensure_build(plan, self.build, self.build_root, downloader)
         identity = AccountIdentityHook(**self._hook_parameters)
         account = identity.caller_account_id()
         prefix = f"{plan.package.folder}/{plan.package.version}/"

@@ -17,7 +17,9 @@ from airflow.providers.standard.exceptions import HITLRejectException, HITLTimeo
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.execution_time.hitl import HITLUser
 
+from distributor_rollout import settings
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.deployment import Instance, deployment_gap, holds_template
 from distributor_rollout.core.errors import ValidationError
@@ -26,11 +28,13 @@ from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.run_outcome import decide_rollback, first_failure
+from distributor_rollout.core.run_policy import approvers_for, refused_answer
 from distributor_rollout.core.waves import resolve_waves
+from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_real_aws
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.stack_set import StackSetHook
-from distributor_rollout.operators.config import PLAN_DIGEST_KEY, load_run_config
+from distributor_rollout.operators.config import PLAN_DIGEST_KEY, load_run_config, triggered_by
 from distributor_rollout.operators.run_facts import task_states, wave_facts
 from distributor_rollout.operators.stack_set_prepare import render_release
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator
@@ -58,15 +62,23 @@ class ValidateRunOperator(BaseOperator):
     ui_color = "#f0e4a8"
 
     def __init__(
-        self, *, plan_path: str, run_params: Mapping[str, Any] | None = None, **kwargs: Any
+        self,
+        *,
+        plan_path: str,
+        run_params: Mapping[str, Any] | None = None,
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.plan_path = plan_path
         self.run_params = run_params
+        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Raise the validation report (recorded first), or return the run's shape."""
         try:
+            # A simulator's time scale against real AWS would cut every gate and bake.
+            refuse_scaled_time_on_real_aws(self.aws_conn_id, settings.time_scale())
             config = load_run_config(self.plan_path, self.run_params)
         except ValidationError as error:
             record = ValidationFailure.from_error(error).to_dict()
@@ -227,14 +239,31 @@ class WaveApprovalOperator(ApprovalOperator):
         package = config.plan.package
         self.subject = f"Approve {package.name} {package.version} for wave {self.wave}?"
         self.body = self._body(context, config)
+        approvers = approvers_for(config.plan.approvals, triggered_by(context))
+        self.assigned_users = [HITLUser(id=user, name=user) for user in approvers] or None
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        """The answer: Approve goes on; Reject or no answer in time fails for good."""
+        """The answer: Approve goes on; Reject or no answer in time fails for good.
+
+        An approval from someone the plan does not let approve (the run's own trigger user,
+        or a user outside ``approvals.approvers`` where Airflow's all-admins mode let them
+        answer) does not count: it is logged and the question is asked again.
+        """
         try:
-            return super().execute_complete(context, event)
+            answer = super().execute_complete(context, event)
         except (HITLRejectException, HITLTimeoutError) as declined:
             raise ApprovalDeclined(f"wave {self.wave!r} was not approved: {declined}") from declined
+        responder = (event.get("responded_by_user") or {}).get("id")
+        policy = load_run_config(self.plan_path, self.run_params).plan.approvals
+        refused = refused_answer(
+            policy, approved=True, responder=responder, triggered_by=triggered_by(context)
+        )
+        if refused is None:
+            self.log.info("Wave %s approved by %s", self.wave, responder)
+            return answer
+        self.log.warning("Approval of wave %s not counted: %s; asking again", self.wave, refused)
+        return self.execute(context)
 
     def _body(self, context: Any, config: RunConfig) -> str:
         waves = wave_facts(context, config.plan, task_states(context))

@@ -55,6 +55,7 @@ def wave_facts(context: Any, plan: Plan, states: Mapping[str, str | None]) -> tu
                 gate=_pull(context, ids[WAIT_COMPLIANCE], GATE_XCOM_KEY) if started else None,
                 started_at=_pull(context, ids[DEPLOY], STARTED_AT_XCOM_KEY) if started else None,
                 approved_at=_responded_at(approval),
+                approved_by=_responded_by(approval),
             )
         )
     return tuple(facts)
@@ -67,3 +68,12 @@ def _responded_at(approval: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _responded_by(approval: Any) -> str | None:
+    """The approver's name as Airflow recorded it (``responded_by_user``: id and name)."""
+    user = approval.get("responded_by_user") if isinstance(approval, Mapping) else None
+    if not isinstance(user, Mapping):
+        return None
+    name = user.get("name") or user.get("id")
+    return str(name) if name else None
