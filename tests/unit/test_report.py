@@ -472,3 +472,11 @@ def test_a_report_without_recorded_reasons_never_gives_an_operation_status_as_on
     assert summarize(quiet.model_copy(update={"waves": (said,)})).endswith(
         "wave canary failed: task failed by Airflow after the gate passed"
     )
+
+
+def test_a_validation_record_counts_the_problems_an_error_did_not_keep() -> None:
+    error = ValidationError("plan.yaml", (Problem(f"tags[{i}]", "bad") for i in range(70)))
+    failure = ValidationFailure.from_error(error)
+    assert (len(failure.problems), failure.count) == (50, 70)
+    assert ValidationFailure.from_dict(failure.to_dict()).count == 70
+    assert failure.summary().endswith("and 67 more")

@@ -275,6 +275,13 @@ class ValidationFailure(_Model):
 
     subject: str
     problems: tuple[ValidationProblemEntry, ...]
+    total: Count | None = None
+    """How many problems there were (an error keeps only the first few); None: as listed."""
+
+    @property
+    def count(self) -> int:
+        """How many problems there were, listed or not."""
+        return self.total if self.total is not None else len(self.problems)
 
     @classmethod
     def from_error(cls, error: ValidationError) -> ValidationFailure:
@@ -282,6 +289,7 @@ class ValidationFailure(_Model):
         return cls(
             subject=error.subject,
             problems=tuple(ValidationProblemEntry.from_problem(p) for p in error.problems),
+            total=error.total,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,7 +307,7 @@ class ValidationFailure(_Model):
     def summary(self, limit: int = 3) -> str:
         """One line: the first ``limit`` problems, then ``and N more``."""
         shown = [str(problem) for problem in self.problems[:limit]]
-        return first_few(shown, len(self.problems), separator="; ")
+        return first_few(shown, self.count, separator="; ")
 
 
 class RollbackReport(_FailureList):
@@ -466,9 +474,11 @@ def _wave_details(wave: WaveReport) -> list[str]:
 
 
 def _validation_lines(validation: ValidationFailure) -> list[str]:
-    count = len(validation.problems)
+    count = validation.count
     lines = [f"validate: {validation.subject}: {count} problem{'s' if count != 1 else ''}"]
     lines += [f"  - {problem}" for problem in validation.problems]
+    if count > len(validation.problems):
+        lines.append(f"  ... and {count - len(validation.problems)} more")
     return lines
 
 

@@ -120,7 +120,7 @@ def build_into(plan: Plan, out: Path, fetch_source: SourceFetcher | None = None)
         shutil.rmtree(staging, ignore_errors=True)
         if downloaded is not None:
             shutil.rmtree(downloaded, ignore_errors=True)
-    return BuildResult(out / MANIFEST_FILE, result.manifest_sha256, result.files)
+    return BuildResult(out / MANIFEST_FILE, result.manifest_sha256, result.files, result.warnings)
 
 
 SOURCE_CONN_KEY = "source_aws_conn_id"
@@ -298,6 +298,8 @@ class BuildPackageOperator(AwsBaseOperator[SourceBucketHook]):
         out = build_dir(self.build_root, plan)
         self.log.info("Building %s %s into %s", plan.package.name, plan.package.version, out)
         result = build_into(plan, out, self.hook.download_source)
+        for warning in result.warnings:
+            self.log.warning("%s", warning)
         for built in result.files:
             self.log.info("  %s  %s (%d bytes)", built.sha256, built.name, built.size)
         self.log.info("  %s  %s", result.manifest_sha256, MANIFEST_FILE)
