@@ -8,6 +8,7 @@ events, and a mutating call is written to the ledger with its outcome.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -28,10 +29,21 @@ StartResponse = Callable[..., Any]
 CONTROL_PREFIX = "/_awssim/"
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 # Request parameters worth keeping in the call log: what was acted on, not the payload.
+_S3_SUBRESOURCES = {
+    "policy": "BucketPolicy",
+    "tagging": "BucketTagging",
+    "versioning": "BucketVersioning",
+    "acl": "BucketAcl",
+    "publicAccessBlock": "PublicAccessBlock",
+    "ownershipControls": "BucketOwnershipControls",
+    "encryption": "BucketEncryption",
+}
+"""Bucket subresources (query string) and the names of their Put/Delete operations."""
 _LOGGED_PARAMS = (
     "StackSetName",
     "OperationId",
     "CallAs",
+    "TemplateURL",
     "Accounts",
     "Regions",
     "DeploymentTargets",
@@ -105,7 +117,13 @@ def _json_params(body: bytes) -> dict[str, object]:
 
 
 def _form_params(form: dict[str, str]) -> dict[str, object]:
-    return {k: v for k, v in form.items() if k.split(".", 1)[0] in _LOGGED_PARAMS}
+    params: dict[str, object] = {
+        k: v for k, v in form.items() if k.split(".", 1)[0] in _LOGGED_PARAMS
+    }
+    if "TemplateBody" in form:
+        # The text itself is too large to log: its digest says which template it was.
+        params["TemplateBodySha256"] = hashlib.sha256(form["TemplateBody"].encode()).hexdigest()
+    return params
 
 
 def _s3_call(environ: dict[str, Any], region: str, access_key: str) -> CallInfo:
@@ -113,18 +131,18 @@ def _s3_call(environ: dict[str, Any], region: str, access_key: str) -> CallInfo:
     path = environ.get("PATH_INFO", "/").lstrip("/")
     bucket, _, key = path.partition("/")
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    sub = next((name for name in ("policy", "tagging", "versioning", "acl") if name in query), "")
+    sub = next((name for name in _S3_SUBRESOURCES if name in query), "")
     if method in {"GET", "HEAD"}:
         operation = "GetObject" if key else ("ListObjects" if bucket else "ListBuckets")
     elif method == "PUT":
         if key:
             operation = "PutObject"
         elif sub:
-            operation = f"PutBucket{sub.capitalize()}"
+            operation = f"Put{_S3_SUBRESOURCES[sub]}"
         else:
             operation = "CreateBucket"
     elif method == "DELETE":
-        operation = "DeleteObject" if key else (f"DeleteBucket{sub.capitalize()}")
+        operation = "DeleteObject" if key else f"Delete{_S3_SUBRESOURCES.get(sub, 'Bucket')}"
     else:
         operation = "DeleteObjects" if "delete" in query else "PostObject"
     params: dict[str, object] = {"Bucket": bucket} if bucket else {}

@@ -17,6 +17,7 @@ from awssim.simulator import Simulator
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.targets import Target
+from distributor_rollout.operators.stack_set_prepare import template_key
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SET = "rollout-test"
@@ -56,11 +57,12 @@ TEMPLATE = json.dumps(
 
 
 def template_ref(aws: AwsClients, version: str) -> TemplateRef:
-    """Store the template for ``version`` in S3 (as the prepare step would) and refer to it."""
+    """Store the template for ``version`` in S3 (as the prepare step would: under its
+    content address) and refer to it."""
     s3 = aws.client("s3", region=REGION)
     if BUCKET not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=BUCKET)
-    key = f"templates/{STACK_SET}/{version}.json"
+    key = template_key(STACK_SET, TEMPLATE)
     s3.put_object(Bucket=BUCKET, Key=key, Body=TEMPLATE.encode())
     return TemplateRef(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/{key}", {"Version": version})
 

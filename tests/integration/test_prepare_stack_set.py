@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from airflow_support import RUN_ID, make_context, run_task
+from airflow_support import RUN_ID, MemoryStateStore, make_context, run_task
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
@@ -19,10 +19,11 @@ from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan_validation import load_plan, validate_plan
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
-from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.operators.package import BuildPackageOperator
 from distributor_rollout.operators.stack_set_prepare import (
     CREATED_BY_TAG,
+    RELEASE_SHA256_KEY,
     TEMPLATE_PATH,
     TEMPLATE_SHA256_KEY,
     PrepareStackSetOperator,
@@ -47,6 +48,8 @@ class Env:
     sim: Simulator
     aws: AwsClients
     conn: str
+    stores: dict[str, MemoryStateStore] = field(default_factory=dict)
+    """Prepare's task state store per run: Airflow keeps one across tries and clears."""
 
 
 @pytest.fixture
@@ -73,7 +76,8 @@ def prepare(
         **kwargs,
     }
     operator = PrepareStackSetOperator(task_id="prepare", **arguments)
-    result: dict[str, Any] = run_task(operator, make_context("prepare", run_id=run_id))
+    store = env.stores.setdefault(run_id, MemoryStateStore())
+    result: dict[str, Any] = run_task(operator, make_context("prepare", run_id=run_id, store=store))
     return result
 
 
@@ -341,3 +345,81 @@ def test_a_dry_run_still_refuses_what_a_real_run_would(env: Env) -> None:
     with pytest.raises(ConfigurationError, match="is in Region eu-west-1, not the stack set's"):
         prepare(env, run_params=DRY)
     assert mutations(env.sim) == before
+
+
+def stack_set_calls_after(sim: Simulator, position: int) -> list[str]:
+    """The StackSets mutations made after ``position`` in the ledger."""
+    return [c.operation for c in sim.ledger.calls()[position:] if c.service == "cloudformation"]
+
+
+def test_the_stack_set_is_created_from_the_template_text(env: Env) -> None:
+    prepare(env)
+    [create] = env.sim.ledger.calls(operation="CreateStackSet")
+    text = TEMPLATE_PATH.read_text()
+    assert create.params.get("TemplateBodySha256") == hashlib.sha256(text.encode()).hexdigest()
+    assert "TemplateURL" not in create.params
+
+
+def test_a_changed_release_record_stops_a_cleared_prepare(env: Env) -> None:
+    prepare(env)
+    key = release_key(STACK_SET, RUN_ID)
+    s3 = env.aws.client("s3")
+    record = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read())
+    record["created"] = False  # a rollback would no longer delete what this run created
+    forged = json.dumps(record)
+    s3.put_object(Bucket=ARTIFACTS, Key=key, Body=forged.encode())
+    after_tamper = len(env.sim.ledger.calls())
+
+    with pytest.raises(ArtifactDigestMismatch) as raised:
+        prepare(env)
+
+    message = str(raised.value)
+    assert f"s3://{ARTIFACTS}/{key}" in message
+    assert hashlib.sha256(forged.encode()).hexdigest() in message
+    assert env.stores[RUN_ID].get(RELEASE_SHA256_KEY) in message
+    assert len(env.sim.ledger.calls()) == after_tamper
+
+
+def test_a_release_record_this_run_did_not_write_is_not_used(env: Env) -> None:
+    """A record planted for a run before it starts: no digest recorded, not trusted."""
+    prepare(env, run_id="manual__2026-11-20T00:00:00+00:00")  # creates the bucket
+    planted = json.dumps(prepare(env, run_id="manual__2026-11-21T00:00:00+00:00"))
+    key = release_key(STACK_SET, RUN_ID)
+    env.aws.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=planted.encode())
+    after_plant = len(env.sim.ledger.calls())
+
+    with pytest.raises(ArtifactDigestMismatch, match="none was"):
+        prepare(env)
+    assert len(env.sim.ledger.calls()) == after_plant
+
+
+def test_a_template_planted_under_its_address_stops_prepare_before_any_stack_set_call(
+    env: Env,
+) -> None:
+    text = TEMPLATE_PATH.read_text()
+    key = template_key(STACK_SET, text)
+    s3 = env.aws.client("s3")
+    s3.create_bucket(Bucket=ARTIFACTS)
+    evil = text.replace("AWS-ConfigureAWSPackage", "Evil-Document")
+    s3.put_object(Bucket=ARTIFACTS, Key=key, Body=evil.encode())
+    after_plant = len(env.sim.ledger.calls())
+
+    with pytest.raises(ArtifactDigestMismatch) as raised:
+        prepare(env)
+
+    assert f"s3://{ARTIFACTS}/{key}" in str(raised.value)
+    assert hashlib.sha256(text.encode()).hexdigest() in str(raised.value)
+    assert hashlib.sha256(evil.encode()).hexdigest() in str(raised.value)
+    assert stack_set_calls_after(env.sim, after_plant) == []
+
+
+def test_a_changed_previous_template_stops_a_later_runs_prepare(env: Env) -> None:
+    prepare(env)
+    text = TEMPLATE_PATH.read_text()
+    key = template_key(STACK_SET, text)
+    env.aws.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=b"Resources: {}\n")
+    after_tamper = len(env.sim.ledger.calls())
+
+    with pytest.raises(ArtifactDigestMismatch, match=key):
+        prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00")
+    assert stack_set_calls_after(env.sim, after_tamper) == []

@@ -185,6 +185,18 @@ RollbackAction = RestoreTemplate | UninstallInstances | UninstallByTemplate | De
 UNINSTALL_ACTIONS = (UninstallInstances, UninstallByTemplate)
 
 
+def action_templates(actions: Iterable[RollbackAction]) -> list[TemplateRef]:
+    """The stored templates the actions pass to ``UpdateStackSet`` (each once, in order):
+    what a rollback reads back and checks before its first call."""
+    templates: list[TemplateRef] = []
+    for action in actions:
+        if not isinstance(action, RestoreTemplate | UninstallByTemplate):
+            continue
+        if action.template not in templates:
+            templates.append(action.template)
+    return templates
+
+
 def action_from_dict(data: Mapping[str, Any]) -> RollbackAction:
     """The inverse of any action's ``to_dict``, dispatched on ``kind``."""
     scope = {

@@ -50,3 +50,22 @@ class MemberAccessDenied(AwsRolloutError):
 class ConfigurationError(AwsRolloutError):
     """AWS does not hold what the plan expects (missing bucket, unknown stack set, Region);
     raised before any mutation."""
+
+
+class ArtifactDigestMismatch(AwsRolloutError):
+    """A stored artifact (template, release record) is not what the run recorded: someone
+    changed it, or the run recorded nothing to check it against. Raised before any
+    StackSets call that would use it."""
+
+    def __init__(self, bucket: str, key: str, expected: str | None, actual: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+        wanted = f"sha256 {expected}" if expected else "a digest this run recorded (none was)"
+        super().__init__(
+            f"s3://{bucket}/{key} has sha256 {actual}, expected {wanted}: the stored "
+            "artifact was changed since the run wrote it (or was not written by this run); "
+            "the run stops before using it. Find who wrote it (the bucket's versions and "
+            "CloudTrail), then start a new run"
+        )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, http_status
 
 BUCKET_POLICY_PATH = (
@@ -194,12 +194,23 @@ class PackageBucketHook(RetryingAwsHook):
         )
         return digest.hexdigest()
 
-    def get_text(self, bucket: str, key: str) -> str | None:
-        """``GetObject`` of a small UTF-8 document; None when the key does not exist."""
+    def get_checked_text(self, bucket: str, key: str, *, sha256: str | None) -> str | None:
+        """``GetObject`` of a small UTF-8 document whose bytes must hash to ``sha256``; None
+        when the key does not exist.
+
+        The digest is computed here from the bytes read, never taken from the object's
+        metadata (whoever can replace an object can set its metadata too). Raises
+        ``ArtifactDigestMismatch`` naming the object, the expected and the actual digest
+        when they differ, or when ``sha256`` is None (nothing recorded to trust it by).
+        """
         try:
             response = self.conn.get_object(Bucket=bucket, Key=key)
         except ClientError as error:
             if error_code(error) == "NoSuchKey":
                 return None
             raise
-        return str(response["Body"].read().decode("utf-8"))
+        data = response["Body"].read()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise ArtifactDigestMismatch(bucket, key, sha256, actual)
+        return str(data.decode("utf-8"))

@@ -4,18 +4,26 @@ polled), starting a call idempotently, and the run's release."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from distributor_rollout.core.artifacts import (
+    object_location,
+    template_digest,
+    with_template_body,
+)
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.release import Release
 from distributor_rollout.hooks.errors import (
+    ConfigurationError,
     OperationIdExists,
     OperationInProgress,
     StackSetNotFound,
 )
+from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.hooks.stack_set import OperationWaitTimeout, StackSetHook
 from distributor_rollout.triggers.deferral import fire_not_before
 from distributor_rollout.triggers.stack_set import StackSetOperationTrigger
@@ -53,6 +61,7 @@ class StackSetOperatorBase(AwsBaseOperator[StackSetHook]):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self._refused_since: float | None = None
+        self._checked_templates: dict[str, str] = {}
 
     def load_release(self, release: Mapping[str, Any] | Release) -> Release:
         """The run's release; the hook then works in the stack set's administration Region
@@ -61,6 +70,41 @@ class StackSetOperatorBase(AwsBaseOperator[StackSetHook]):
         # Before the first use of ``self.hook``, which is built once from region_name.
         self.region_name = self.region_name or loaded.region
         return loaded
+
+    def stored_template(self, template: TemplateRef) -> str:
+        """A stored template's text, read back from the artifacts bucket and checked
+        against the sha256 its content address names (``ArtifactDigestMismatch``
+        otherwise): the text a StackSets call may then pass as ``TemplateBody``."""
+        bucket, key = object_location(template.template_url)
+        s3 = PackageBucketHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+        text = s3.get_checked_text(bucket, key, sha256=template_digest(template.template_url))
+        if text is None:
+            raise ConfigurationError(
+                f"template s3://{bucket}/{key} of this run's release is missing from the "
+                "artifacts bucket; the prepare step stores it (clear it to store it again)"
+            )
+        return text
+
+    def check_templates(self, templates: Iterable[TemplateRef]) -> None:
+        """Read and check every stored template a task's calls will pass (before the first
+        call, so a changed one stops the task before it changes anything)."""
+        for template in templates:
+            if template.template_url not in self._checked_templates:
+                text = self.stored_template(template)
+                self._checked_templates[template.template_url] = text
+
+    def with_checked_template(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``request`` passing its template as the checked ``TemplateBody`` where it fits
+        (``core.artifacts.with_template_body``); a template not checked yet is checked now."""
+        url = request.get("TemplateURL")
+        if isinstance(url, str) and url not in self._checked_templates:
+            self.check_templates([TemplateRef(url)])
+        return with_template_body(request, self._checked_templates)
 
     def describe_stack_set(self, release: Release) -> dict[str, Any]:
         """The stack set, or ``StackSetNotFound`` (before anything is changed)."""

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowSkipException
 
+from distributor_rollout.core.artifacts import with_template_body
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
     ACTIVE_OPERATION_STATUSES,
@@ -131,9 +131,10 @@ class DeployWaveOperator(StackSetOperatorBase):
             context["ti"].xcom_push(key=STARTED_AT_XCOM_KEY, value=datetime.now(UTC).isoformat())
         if config.dry_run:
             return self._dry_run(context, config.plan, spec, release)
+        # Checked before any StackSets call: a changed template stops the wave here.
+        template_body = self._template_body(release)
         self.describe_stack_set(release)
         org, wave = self._resolve(config.plan)
-        template_body = self._template_body(release)
         base = WaveFacts(
             run_id=context["run_id"],
             wave=wave,
@@ -154,7 +155,10 @@ class DeployWaveOperator(StackSetOperatorBase):
                     "targets": [str(target) for target in wave.targets],
                 }
             if isinstance(step, Start):
-                request = {**step.call.request}
+                # The checked text, not the URL: the object cannot change under the call.
+                request = with_template_body(
+                    {**step.call.request}, {release.template.template_url: template_body}
+                )
                 if step.call.kind == "update":
                     # An update replaces the acknowledged capabilities: keep the stack set's.
                     request["Capabilities"] = list(described.get("Capabilities") or [])
@@ -242,11 +246,9 @@ class DeployWaveOperator(StackSetOperatorBase):
         return org, wave
 
     def _template_body(self, release: Release) -> str:
-        """This release's template text, to tell whether the stack set already holds it."""
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id, verify=self.verify, config=self.botocore_config)
-        bucket, key = S3Hook.parse_s3_url(release.template.template_url)
-        stored = s3.get_conn().get_object(Bucket=bucket, Key=key)
-        return str(stored["Body"].read().decode("utf-8"))
+        """This release's template text (checked against its sha256), to tell whether the
+        stack set already holds it and to pass as ``TemplateBody``."""
+        return self.stored_template(release.template)
 
     def _facts(
         self,

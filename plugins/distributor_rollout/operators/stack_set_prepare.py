@@ -1,13 +1,16 @@
 """Prepare the stack set for this run's package version: render, store, create or record.
 
-The template is stored as an immutable, content-addressed S3 object and deployed by URL,
-so the template a rollback restores is exactly the one that ran, never whatever the
-template file says today. Prepare creates the stack set when it is missing; when it
-exists it records what it runs now (template and parameters) as the release's previous
-version. It never updates the stack set: the waves do, each restricted to its targets.
-The release is recorded once per run in the artifacts bucket, so Prepare re-run after the
-waves changed the stack set still returns what it ran before the run. A dry run reads and
-renders the same, and stores, creates and records nothing.
+The template is stored as an immutable, content-addressed S3 object, so the template a
+rollback restores is exactly the one that ran, never whatever the template file says
+today. Every later use reads it back and checks its sha256 against its address, then
+hands StackSets the checked text (``TemplateBody``) where it fits (``core.artifacts``).
+Prepare creates the stack set when it is missing; when it exists it records what it runs
+now (template and parameters) as the release's previous version. It never updates the
+stack set: the waves do, each restricted to its targets. The release is recorded once per
+run in the artifacts bucket, so Prepare re-run after the waves changed the stack set still
+returns what it ran before the run; its sha256 is kept in the task's state store (which
+outlives clears), and a re-run uses the record only if it still has that digest. A dry run
+reads and renders the same, and stores, creates and records nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from distributor_rollout.core.artifacts import sha256_hex, template_source
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan import Plan
@@ -33,6 +37,7 @@ from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.package import ensure_build
+from distributor_rollout.task_store import state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,6 +52,9 @@ TEMPLATE_SHA256_KEY = "template_sha256"
 """A dry-run release's extra key: the sha256 of this version's template text. Its template
 URL is where the text would be stored, but nothing is there, so the deploy step compares
 this digest with the stack set's template instead of reading the template from S3."""
+RELEASE_SHA256_KEY = "release_record_sha256"
+"""The task state store key of the sha256 of the release record this run wrote: kept
+across tries and clears, so a re-run of Prepare uses the record only if it is unchanged."""
 CREATED_BY_TAG = "distributor-rollout:created-by-run"
 """Tags the stack set with the run that created it: a retry of that run's Prepare task then
 still knows the run created it (no previous version to restore), instead of mistaking its
@@ -80,7 +88,7 @@ def run_tag_value(run_id: str) -> str:
 
 def template_sha256(template_text: str) -> str:
     """The sha256 of a template's text (UTF-8): its content address."""
-    return hashlib.sha256(template_text.encode("utf-8")).hexdigest()
+    return sha256_hex(template_text)
 
 
 def template_key(stack_set_name: str, template_text: str) -> str:
@@ -95,9 +103,14 @@ def s3_object_url(bucket: str, region: str, key: str) -> str:
 
 
 def create_request(
-    plan: Plan, template_url: str, parameters: Mapping[str, str], run_id: str
+    plan: Plan,
+    template_url: str,
+    parameters: Mapping[str, str],
+    run_id: str,
+    template_body: str | None = None,
 ) -> dict[str, Any]:
-    """``CreateStackSet`` fields (besides name and CallAs) for the plan's stack set."""
+    """``CreateStackSet`` fields (besides name and CallAs) for the plan's stack set: the
+    template as ``TemplateBody`` when given and small enough, else by URL."""
     stack_set = plan.stack_set
     auto: dict[str, Any] = {"Enabled": stack_set.auto_deployment.enabled}
     if stack_set.auto_deployment.enabled:
@@ -106,7 +119,7 @@ def create_request(
             stack_set.auto_deployment.retain_stacks_on_account_removal
         )
     request: dict[str, Any] = {
-        "TemplateURL": template_url,
+        **template_source(template_url, template_body),
         "Parameters": to_cfn_parameters(dict(parameters)),
         "Capabilities": list(CAPABILITIES),
         "PermissionModel": PERMISSION_MODEL,
@@ -211,7 +224,12 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
                 run_id=run_id,
                 record_key=record_key,
             )
-        if not bucket_missing and (recorded := s3.get_text(bucket, record_key)) is not None:
+        store = state_store(context)
+        if not bucket_missing and (
+            recorded := s3.get_checked_text(
+                bucket, record_key, sha256=store.get(RELEASE_SHA256_KEY) if store else None
+            )
+        ):
             # A re-run of this run's Prepare (cleared after waves changed the stack set):
             # what the stack set runs now is no longer what it ran before the run.
             self.log.info("Release of this run recorded at s3://%s/%s", bucket, record_key)
@@ -232,11 +250,14 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
             plan=plan,
             current=current,
             template=template,
+            template_text=template_text,
             run_id=run_id,
         )
-        s3.put_text(
-            bucket, record_key, json.dumps(release.to_dict()), content_type="application/json"
-        )
+        record = json.dumps(release.to_dict())
+        if store is not None:
+            # Recorded before the object is written: a record with no digest is never used.
+            store.set(RELEASE_SHA256_KEY, sha256_hex(record))
+        s3.put_text(bucket, record_key, record, content_type="application/json")
         return release.to_dict()
 
     def _dry_run(
@@ -305,6 +326,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         plan: Plan,
         current: dict[str, Any] | None,
         template: TemplateRef,
+        template_text: str,
         run_id: str,
     ) -> Release:
         """Create the stack set, or record what it runs now as the previous version."""
@@ -312,9 +334,8 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         region, url, parameters = spec.region, template.template_url, template.parameters
         if current is None:
             self.log.info("Creating stack set %s (%s) in %s", spec.name, spec.call_as, region)
-            stack_set_id = stack_sets.create_stack_set(
-                spec.name, call_as=spec.call_as, **create_request(plan, url, parameters, run_id)
-            )
+            request = create_request(plan, url, parameters, run_id, template_text)
+            stack_set_id = stack_sets.create_stack_set(spec.name, call_as=spec.call_as, **request)
             self.log.info("Created stack set %s", stack_set_id)
             return Release(spec.name, spec.call_as, region, template, None, created=True)
         return self._existing_release(s3, bucket, plan, current, template=template, run_id=run_id)
@@ -395,11 +416,15 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
     def _store_template(
         self, s3: PackageBucketHook, bucket: str, region: str, stack_set_name: str, text: str
     ) -> str:
-        """Put the template under its content address unless it is there; its URL."""
+        """Put the template under its content address unless it is there; its URL.
+
+        An object already there is reused only if its bytes still hash to the address
+        (``ArtifactDigestMismatch`` otherwise, before any StackSets call)."""
         key = template_key(stack_set_name, text)
         if s3.head_object(bucket, key) is None:
             self.log.info("Storing template s3://%s/%s", bucket, key)
             s3.put_text(bucket, key, text, content_type="application/x-yaml")
         else:
-            self.log.info("Template s3://%s/%s is already stored", bucket, key)
+            s3.get_checked_text(bucket, key, sha256=template_sha256(text))
+            self.log.info("Template s3://%s/%s is already stored (sha256 checked)", bucket, key)
         return s3_object_url(bucket, region, key)

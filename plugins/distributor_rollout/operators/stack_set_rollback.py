@@ -35,6 +35,7 @@ from distributor_rollout.core.rollback_actions import (
     RestoreTemplate,
     RollbackAction,
     UninstallInstances,
+    action_templates,
     forward_restore,
     narrowed,
     uninstall_by_template,
@@ -271,6 +272,8 @@ class RollbackOperator(StackSetOperatorBase):
         waves = self._wave_changes(context, release, config)
         plan = _forward(plan_rollback(waves, mode), release)
         self.log.info("%s", rollback_summary(plan))
+        # Every template the actions restore, read back and checked before any of them runs.
+        self.check_templates(action_templates(plan.actions))
         if plan.actions:
             self.describe_stack_set(release)
         outcomes: list[dict[str, Any]] = []
@@ -576,7 +579,9 @@ class RollbackOperator(StackSetOperatorBase):
             preferences = rollback_preferences(
                 wave_operation(plan, wave) if wave else None, action.regions
             )
-            request = {**action.api_request(), "OperationPreferences": preferences.to_aws()}
+            request = self.with_checked_template(
+                {**action.api_request(), "OperationPreferences": preferences.to_aws()}
+            )
             if action.api_call == "UpdateStackSet":
                 described = self.describe_stack_set(release)
                 request["Capabilities"] = list(described.get("Capabilities") or [])

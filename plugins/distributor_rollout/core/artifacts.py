@@ -1,0 +1,84 @@
+"""Trusted artifacts: the digests a run records for what it stores, and how StackSets get
+a template.
+
+Templates live in the artifacts bucket under their content address
+(``templates/<stack set>/<sha256>.yaml``), so the digest a run expects of a template is
+in its URL; release records are checked against the digest the run recorded when it wrote
+them. A template is handed to StackSets as ``TemplateBody`` whenever it fits (read from S3
+and checked once, then passed by value: nobody can swap the object between the check and
+the call); only a template larger than ``TemplateBody`` takes is passed by URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Final
+
+from distributor_rollout.core.errors import ValidationError, wrong
+
+TEMPLATE_BODY_LIMIT: Final = 51_200
+"""The largest ``TemplateBody`` StackSets accept, in bytes (``TemplateURL``: 1 MB)."""
+_OBJECT_URL = re.compile(
+    r"^https://(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
+    r"(?:\.cn)?/(?P<key>.+)$"
+)
+_TEMPLATE_KEY = re.compile(r"^templates/[^/]+/(?P<sha256>[0-9a-f]{64})\.yaml$")
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """The hex sha256 of bytes, or of text as UTF-8."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()
+
+
+def object_location(url: str) -> tuple[str, str]:
+    """``(bucket, key)`` of a virtual-hosted-style S3 object URL (what prepare stores)."""
+    match = _OBJECT_URL.match(url)
+    if match is None:
+        problem = wrong(
+            "template_url",
+            "is not an S3 object URL of the artifacts bucket",
+            url,
+            "https://<bucket>.s3.<region>.amazonaws.com/<key>",
+        )
+        raise ValidationError("stored template", [problem])
+    return match["bucket"], match["key"]
+
+
+def template_digest(url: str) -> str:
+    """The sha256 a stored template must have: the one its content address names."""
+    _, key = object_location(url)
+    match = _TEMPLATE_KEY.match(key)
+    if match is None:
+        problem = wrong(
+            "template_url",
+            "is not content-addressed, so its template cannot be checked",
+            url,
+            "a key templates/<stack set>/<sha256>.yaml",
+        )
+        raise ValidationError("stored template", [problem])
+    return match["sha256"]
+
+
+def fits_template_body(body: str) -> bool:
+    """Whether StackSets take the template text as ``TemplateBody``."""
+    return len(body.encode("utf-8")) <= TEMPLATE_BODY_LIMIT
+
+
+def template_source(url: str, body: str | None) -> dict[str, Any]:
+    """``{"TemplateBody": body}`` when the checked text fits, else ``{"TemplateURL": url}``."""
+    if body is not None and fits_template_body(body):
+        return {"TemplateBody": body}
+    return {"TemplateURL": url}
+
+
+def with_template_body(request: dict[str, Any], bodies: dict[str, str]) -> dict[str, Any]:
+    """``request`` with its ``TemplateURL`` replaced by the checked text (``bodies``: URL to
+    text) where that fits; unchanged when it names no template."""
+    url = request.get("TemplateURL")
+    if not isinstance(url, str):
+        return request
+    changed = {key: value for key, value in request.items() if key != "TemplateURL"}
+    changed.update(template_source(url, bodies.get(url)))
+    return changed
