@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.errors import RolloutError
@@ -24,7 +23,7 @@ from distributor_rollout.core.source_location import (
     S3Source,
     object_path,
 )
-from distributor_rollout.hooks.retries import error_code, with_retries
+from distributor_rollout.hooks.retries import RetryingAwsHook, error_code
 
 CHUNK = 1024 * 1024
 
@@ -41,7 +40,7 @@ class SourceObject:
     size: int
 
 
-class SourceBucketHook(AwsBaseHook):
+class SourceBucketHook(RetryingAwsHook):
     """Reads package sources from S3 (``boto3.client("s3")``).
 
     Extra arguments (``aws_conn_id``, ``region_name``...) go to ``AwsBaseHook``.
@@ -49,7 +48,6 @@ class SourceBucketHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "s3"
-        kwargs["config"] = with_retries(kwargs.get("config"))
         super().__init__(*args, **kwargs)
 
     def list_source(self, source: S3Source) -> list[SourceObject]:
