@@ -13,14 +13,17 @@ plan already says is no change, so the form's defaults always pass.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from distributor_rollout.core.durations import format_duration
-from distributor_rollout.core.errors import Problem, wrong
+from distributor_rollout.core.errors import Problem, describe, wrong
+from distributor_rollout.core.fields import RULE_ERROR
 
 RollbackMode = Literal["previous_version", "uninstall", "none"]
 WaveSelection = Literal["any", "keep_first", "none"]
@@ -28,10 +31,19 @@ GateOverrides = Literal["any", "tighten", "none"]
 
 _SAFE_ROLLBACK_MODES: tuple[RollbackMode, ...] = ("previous_version", "uninstall")
 
-ApproverId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$"),
-]
+
+def _approver_id(value: str) -> str:
+    if not 1 <= len(value) <= APPROVER_ID_MAX or re.search(r"[\x00-\x1f\x7f]", value):
+        message = (
+            f"not an Airflow user id (got {describe(value)}; expected 1-{APPROVER_ID_MAX} "
+            "characters without control characters)"
+        )
+        raise PydanticCustomError(RULE_ERROR, "{message}", {"message": message})
+    return value
+
+
+APPROVER_ID_MAX = 256
+ApproverId = Annotated[str, AfterValidator(_approver_id)]
 """An Airflow user id, as the auth manager's ``get_id()`` gives it (the user name with the
 simple and Keycloak auth managers, the numeric id with FAB)."""
 

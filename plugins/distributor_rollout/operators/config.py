@@ -30,17 +30,23 @@ class PlanChangedError(RolloutError):
 
 
 def load_run_config(
-    plan_path: str | Path, run_params: Mapping[str, Any] | None, *, pinned: bool = True
+    plan_path: str | Path,
+    run_params: Mapping[str, Any] | None,
+    *,
+    pinned: bool = True,
+    context: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """Validate the plan and apply the run's params to it (raises ValidationError).
 
     Cheap and deterministic, so each task recomputes it instead of passing the whole
     configuration through XCom. Inside a DAG run, the plan must still be the one
-    ``validate`` saw (``PlanChangedError``; with ``pinned=False``, a warning).
+    ``validate`` saw (``PlanChangedError``; with ``pinned=False``, a warning). ``context``
+    is the task's (by default Airflow's current one): who triggered the run, what
+    ``validate`` recorded.
     """
     path = Path(plan_path)
     plan = load_plan(path)
-    context = _task_context()
+    context = context if context is not None else _task_context()
     validated = _validated_digest(context)
     if validated is not None and validated != plan.digest():
         message = (

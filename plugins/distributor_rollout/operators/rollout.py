@@ -79,7 +79,7 @@ class ValidateRunOperator(BaseOperator):
         try:
             # A simulator's time scale against real AWS would cut every gate and bake.
             refuse_scaled_time_on_real_aws(self.aws_conn_id, settings.time_scale())
-            config = load_run_config(self.plan_path, self.run_params)
+            config = load_run_config(self.plan_path, self.run_params, context=context)
         except ValidationError as error:
             record = ValidationFailure.from_error(error).to_dict()
             context["ti"].xcom_push(key=VALIDATION_XCOM_KEY, value=record)
@@ -229,7 +229,7 @@ class WaveApprovalOperator(ApprovalOperator):
 
     def execute(self, context: Any) -> Any:
         """Skip when the run needs no approval; otherwise ask, with the waves so far."""
-        config = load_run_config(self.plan_path, self.run_params)
+        config = load_run_config(self.plan_path, self.run_params, context=context)
         if config.dry_run:
             raise AirflowSkipException("dry run: no approval needed")
         if config.skip_approvals:
@@ -255,7 +255,7 @@ class WaveApprovalOperator(ApprovalOperator):
         except (HITLRejectException, HITLTimeoutError) as declined:
             raise ApprovalDeclined(f"wave {self.wave!r} was not approved: {declined}") from declined
         responder = (event.get("responded_by_user") or {}).get("id")
-        policy = load_run_config(self.plan_path, self.run_params).plan.approvals
+        policy = load_run_config(self.plan_path, self.run_params, context=context).plan.approvals
         refused = refused_answer(
             policy, approved=True, responder=responder, triggered_by=triggered_by(context)
         )
