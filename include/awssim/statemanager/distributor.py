@@ -25,6 +25,9 @@ from awssim.bucket_policy import conditions_hold, request_context
 from awssim.fleet import Node
 from awssim.statemanager.settings import find_documents
 
+STACKSETS_EXECUTION_ROLE = "stacksets-exec-awssim"
+"""The name of the role service-managed StackSets create stacks with in member accounts
+(``stacksets-exec-<id>`` in AWS)."""
 _VIRTUAL_HOST = re.compile(
     r"^https://(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com"
     r"(?:\.cn)?/(?P<key>.*)$"
@@ -169,7 +172,13 @@ def _policy_allows(
         statements = _as_list(json.loads(policy).get("Statement"))
     except (ValueError, AttributeError):
         return False
-    context = {**request_context(org_id), "aws:principalaccount": account}
+    # Real Distributor copies the attachments when the document is created, as the caller
+    # of CreateDocument: the StackSets execution role of the member account.
+    context = {
+        **request_context(org_id),
+        "aws:principalaccount": account,
+        "aws:principalarn": f"arn:aws:iam::{account}:role/{STACKSETS_EXECUTION_ROLE}",
+    }
     resource = f"arn:aws:s3:::{bucket}/{key}"
     allowed = False
     for statement in statements:

@@ -27,6 +27,17 @@ class AccountIdentityHook(RetryingAwsHook):
         """``sts:GetCallerIdentity``: the 12-digit id of the account the connection acts as."""
         return str(self.account_id)
 
+    def caller_arn(self) -> str:
+        """``sts:GetCallerIdentity``: the ARN the connection acts as (for a role, its
+        session's ARN; ``core.principals.runner_principal_arn`` gives the role's)."""
+        sts = self.get_session(region_name=self.region_name).client(
+            "sts",
+            endpoint_url=self.conn_config.get_service_endpoint_url("sts"),
+            config=self.config,
+            verify=self.verify,
+        )
+        return str(sts.get_caller_identity()["Arn"])
+
     def organization_id(self) -> str:
         """``DescribeOrganization``: the id (``o-...``) of the caller's organization."""
         try:

@@ -9,19 +9,47 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from distributor_rollout.core.principals import with_any_path
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, http_status
 
 BUCKET_POLICY_PATH = (
     Path(__file__).resolve().parents[3] / "include" / "iam" / "package-bucket-policy.json"
 )
+ARTIFACTS_POLICY_PATH = BUCKET_POLICY_PATH.with_name("artifacts-bucket-policy.json")
+MANAGED_TAG = "distributor-rollout:managed"
+"""Tags a bucket this product created: its settings are the product's to (re)apply."""
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+OWNERSHIP_CONTROLS = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+DEFAULT_ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+"""SSE-S3: the plan names no KMS key (SSE-KMS would need the key's policy to let every
+reader decrypt, StackSets' execution roles included)."""
+BASELINE = ("public access block", "object ownership", "versioning", "default encryption")
+"""The settings every bucket of the product gets (``PackageBucketHook.missing_baseline``)."""
+_ABSENT_CODES = frozenset(
+    {
+        "NoSuchPublicAccessBlockConfiguration",
+        "OwnershipControlsNotFoundError",
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "NoSuchTagSet",
+        "NoSuchBucketPolicy",
+    }
+)
+
 #: The object metadata key (``x-amz-meta-sha256``) holding the hex sha256 of the object.
 SHA256_METADATA = "sha256"
 
@@ -54,6 +82,27 @@ def render_bucket_policy(
     """
     text = string.Template(template).substitute(BucketName=bucket, OrganizationId=organization_id)
     return text.replace("arn:aws:", f"arn:{partition}:")
+
+
+def render_artifacts_policy(
+    template: str, *, bucket: str, runner_principal_arn: str, partition: str = "aws"
+) -> str:
+    """The artifacts-bucket policy: only the runner (``aws:PrincipalArn``, with or without
+    a path) writes or deletes objects, and only over TLS."""
+    text = string.Template(template).substitute(
+        BucketName=bucket,
+        RunnerPrincipalArn=runner_principal_arn,
+        RunnerPrincipalArnAnyPath=with_any_path(runner_principal_arn),
+    )
+    return text.replace("arn:aws:s3:", f"arn:{partition}:s3:")
+
+
+def same_policy(a: str | None, b: str) -> bool:
+    """Whether two policy documents say the same (JSON, whitespace aside)."""
+    try:
+        return a is not None and json.loads(a) == json.loads(b)
+    except ValueError:
+        return False
 
 
 class PackageBucketHook(RetryingAwsHook):
@@ -101,6 +150,7 @@ class PackageBucketHook(RetryingAwsHook):
             self.conn.create_bucket(**request)
         except ClientError as error:
             if error_code(error) == "BucketAlreadyOwnedByYou":
+                self.apply_baseline(bucket, self.missing_baseline(bucket))
                 return
             if error_code(error) == "BucketAlreadyExists":
                 raise ConfigurationError(
@@ -108,6 +158,80 @@ class PackageBucketHook(RetryingAwsHook):
                     "owns that name; change the plan's bucket pattern"
                 ) from error
             raise
+        self.apply_baseline(bucket, BASELINE)
+
+    def _absent_is_none(self, call: Any, **request: Any) -> Any:
+        """A Get* of a bucket setting; None when the bucket has none."""
+        try:
+            return call(**request)
+        except ClientError as error:
+            if error_code(error) in _ABSENT_CODES:
+                return None
+            raise
+
+    def missing_baseline(self, bucket: str) -> list[str]:
+        """Which of ``BASELINE`` the bucket lacks (reads only)."""
+        missing = []
+        block = self._absent_is_none(self.conn.get_public_access_block, Bucket=bucket)
+        if block is None or block["PublicAccessBlockConfiguration"] != PUBLIC_ACCESS_BLOCK:
+            missing.append("public access block")
+        ownership = self._absent_is_none(self.conn.get_bucket_ownership_controls, Bucket=bucket)
+        if ownership is None or ownership["OwnershipControls"] != OWNERSHIP_CONTROLS:
+            missing.append("object ownership")
+        if self.conn.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+            missing.append("versioning")
+        encryption = self._absent_is_none(self.conn.get_bucket_encryption, Bucket=bucket)
+        if encryption is None or not encryption["ServerSideEncryptionConfiguration"]["Rules"]:
+            missing.append("default encryption")
+        return missing
+
+    def apply_baseline(self, bucket: str, settings: Sequence[str]) -> None:
+        """Put each of ``settings`` (names from ``BASELINE``): public access blocked,
+        bucket-owner-enforced ownership, versioning, SSE-S3 default encryption."""
+        if "public access block" in settings:
+            self.conn.put_public_access_block(
+                Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK
+            )
+        if "object ownership" in settings:
+            self.conn.put_bucket_ownership_controls(
+                Bucket=bucket, OwnershipControls=OWNERSHIP_CONTROLS
+            )
+        if "versioning" in settings:
+            self.conn.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+        if "default encryption" in settings:
+            self.conn.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration=DEFAULT_ENCRYPTION
+            )
+
+    def bucket_tags(self, bucket: str) -> dict[str, str]:
+        """``GetBucketTagging``: the bucket's tags ({} when it has none)."""
+        tagging = self._absent_is_none(self.conn.get_bucket_tagging, Bucket=bucket)
+        return {tag["Key"]: tag["Value"] for tag in (tagging or {}).get("TagSet", [])}
+
+    def tag_bucket(self, bucket: str, tags: Mapping[str, str]) -> None:
+        """``PutBucketTagging`` (replaces the bucket's tags)."""
+        tag_set = [{"Key": key, "Value": value} for key, value in tags.items()]
+        self.conn.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_set})
+
+    def bucket_policy(self, bucket: str) -> str | None:
+        """``GetBucketPolicy``: the policy document, or None when the bucket has none."""
+        found = self._absent_is_none(self.conn.get_bucket_policy, Bucket=bucket)
+        return None if found is None else str(found["Policy"])
+
+    def artifacts_policy(self, bucket: str, *, runner_principal_arn: str) -> str:
+        """The artifacts-bucket policy for ``bucket`` (``render_artifacts_policy``)."""
+        return render_artifacts_policy(
+            ARTIFACTS_POLICY_PATH.read_text(encoding="utf-8"),
+            bucket=bucket,
+            runner_principal_arn=runner_principal_arn,
+            partition=self.conn_partition,
+        )
+
+    def put_bucket_policy(self, bucket: str, policy: str) -> None:
+        """``PutBucketPolicy``."""
+        self.conn.put_bucket_policy(Bucket=bucket, Policy=policy)
 
     def has_bucket_policy(self, bucket: str) -> bool:
         """``GetBucketPolicy``: whether the bucket has a policy at all."""
@@ -194,14 +318,17 @@ class PackageBucketHook(RetryingAwsHook):
         )
         return digest.hexdigest()
 
-    def get_checked_text(self, bucket: str, key: str, *, sha256: str | None) -> str | None:
+    def get_checked_text(
+        self, bucket: str, key: str, *, sha256: str | None, unchecked: bool = False
+    ) -> str | None:
         """``GetObject`` of a small UTF-8 document whose bytes must hash to ``sha256``; None
         when the key does not exist.
 
         The digest is computed here from the bytes read, never taken from the object's
         metadata (whoever can replace an object can set its metadata too). Raises
         ``ArtifactDigestMismatch`` naming the object, the expected and the actual digest
-        when they differ, or when ``sha256`` is None (nothing recorded to trust it by).
+        when they differ, or when ``sha256`` is None (nothing recorded to trust it by),
+        unless ``unchecked`` (a caller that has no digest to check by, and says so).
         """
         try:
             response = self.conn.get_object(Bucket=bucket, Key=key)
@@ -211,6 +338,6 @@ class PackageBucketHook(RetryingAwsHook):
             raise
         data = response["Body"].read()
         actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
+        if actual != sha256 and not unchecked:
             raise ArtifactDigestMismatch(bucket, key, sha256, actual)
         return str(data.decode("utf-8"))

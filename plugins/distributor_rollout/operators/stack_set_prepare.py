@@ -28,12 +28,13 @@ from distributor_rollout.core.artifacts import sha256_hex, template_source
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.principals import runner_principal_arn
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rules import fill_bucket_pattern
 from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.identity import AccountIdentityHook
-from distributor_rollout.hooks.package_bucket import PackageBucketHook
+from distributor_rollout.hooks.package_bucket import MANAGED_TAG, PackageBucketHook, same_policy
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.package import ensure_build
@@ -199,7 +200,9 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         spec = plan.stack_set
         region = spec.region
         hook_parameters = {**self._hook_parameters, "region_name": region}
-        account = AccountIdentityHook(**hook_parameters).caller_account_id()
+        identity = AccountIdentityHook(**hook_parameters)
+        account = identity.caller_account_id()
+        runner = runner_principal_arn(identity.caller_arn())
         template_text, parameters = render_release(
             plan, self.build, self.build_root, account, self.template_path
         )
@@ -214,6 +217,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
                 stack_sets=StackSetHook(**hook_parameters),
                 s3=s3,
                 bucket=bucket,
+                runner=runner,
                 bucket_missing=bucket_missing,
                 plan=plan,
                 template=TemplateRef(
@@ -226,9 +230,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
             )
         store = state_store(context)
         if not bucket_missing and (
-            recorded := s3.get_checked_text(
-                bucket, record_key, sha256=store.get(RELEASE_SHA256_KEY) if store else None
-            )
+            recorded := self._recorded_release(s3, bucket, record_key, store)
         ):
             # A re-run of this run's Prepare (cleared after waves changed the stack set):
             # what the stack set runs now is no longer what it ran before the run.
@@ -238,9 +240,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         current = self._current_stack_set(stack_sets, plan)
 
         # Everything is checked: the calls from here on change things.
-        if bucket_missing:
-            self.log.info("Creating artifacts bucket %s in %s", bucket, region)
-            s3.create_bucket(bucket)
+        self._secure_artifacts_bucket(s3, bucket, runner, bucket_missing=bucket_missing)
         url = self._store_template(s3, bucket, region, spec.name, template_text)
         template = TemplateRef(url, parameters)
         release = self._release(
@@ -260,12 +260,24 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         s3.put_text(bucket, record_key, record, content_type="application/json")
         return release.to_dict()
 
+    def _recorded_release(
+        self, s3: PackageBucketHook, bucket: str, key: str, store: Any | None
+    ) -> str | None:
+        """This run's release record, checked against the digest its task state store
+        holds. Where the store holds none (no store, or one Airflow did not keep across
+        the re-run), there is nothing to check by: the record is used with a warning."""
+        digest = store.get(RELEASE_SHA256_KEY) if store is not None else None
+        if digest is None:
+            self.log.warning("No recorded digest: release record s3://%s/%s unchecked", bucket, key)
+        return s3.get_checked_text(bucket, key, sha256=digest, unchecked=digest is None)
+
     def _dry_run(
         self,
         *,
         stack_sets: StackSetHook,
         s3: PackageBucketHook,
         bucket: str,
+        runner: str,
         bucket_missing: bool,
         plan: Plan,
         template: TemplateRef,
@@ -278,6 +290,8 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         current = self._current_stack_set(stack_sets, plan)
         if bucket_missing:
             self.log.info("Dry run: would create artifacts bucket %s in %s", bucket, spec.region)
+        else:
+            self._secure_artifacts_bucket(s3, bucket, runner, bucket_missing=False, dry_run=True)
         self._log_template(s3, bucket, bucket_missing, spec.name, template_text)
         if current is None:
             self.log.info(
@@ -379,6 +393,54 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
             "would be recorded" if dry_run else "recorded",
         )
         return Release(spec.name, spec.call_as, region, template, previous, created=False)
+
+    def _secure_artifacts_bucket(
+        self,
+        s3: PackageBucketHook,
+        bucket: str,
+        runner: str,
+        *,
+        bucket_missing: bool,
+        dry_run: bool = False,
+    ) -> None:
+        """Create the artifacts bucket secured, or secure the one there if it is ours.
+
+        A new bucket gets public access blocked, bucket-owner-enforced ownership,
+        versioning, SSE-S3 default encryption, the ``MANAGED_TAG`` tag and the policy that
+        lets only the runner write, over TLS only. An existing bucket tagged
+        ``MANAGED_TAG`` (this product created it) gets whatever of these it lacks; one
+        without the tag is someone else's to configure: what it lacks is logged as a
+        warning and left as it is. A dry run only logs.
+        """
+        policy = s3.artifacts_policy(bucket, runner_principal_arn=runner)
+        if bucket_missing:
+            self.log.info("Creating artifacts bucket %s (writable by %s only)", bucket, runner)
+            s3.create_bucket(bucket)
+            s3.tag_bucket(bucket, {MANAGED_TAG: "true"})
+            s3.put_bucket_policy(bucket, policy)
+            return
+        missing = s3.missing_baseline(bucket)
+        if not same_policy(s3.bucket_policy(bucket), policy):
+            missing.append("bucket policy")
+        if not missing:
+            return
+        if s3.bucket_tags(bucket).get(MANAGED_TAG) != "true":
+            self.log.warning(
+                "Artifacts bucket %s lacks %s, but it is not tagged %s (this product did "
+                "not create it): left as it is; its owner should apply include/iam/"
+                "artifacts-bucket-policy.json and the settings in include/iam/README.md",
+                bucket,
+                ", ".join(missing),
+                MANAGED_TAG,
+            )
+            return
+        if dry_run:
+            self.log.info("Dry run: would apply %s to artifacts bucket %s", missing, bucket)
+            return
+        self.log.info("Applying %s to artifacts bucket %s", ", ".join(missing), bucket)
+        s3.apply_baseline(bucket, missing)
+        if "bucket policy" in missing:
+            s3.put_bucket_policy(bucket, policy)
 
     @staticmethod
     def _check_artifacts_bucket(
