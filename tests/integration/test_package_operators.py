@@ -16,7 +16,12 @@ from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.hooks.errors import ConfigurationError
-from distributor_rollout.hooks.package_bucket import BUCKET_POLICY_PATH, render_bucket_policy
+from distributor_rollout.hooks.package_bucket import (
+    BASELINE,
+    BUCKET_POLICY_PATH,
+    PackageBucketHook,
+    render_bucket_policy,
+)
 from distributor_rollout.links.console import PackageLink
 from distributor_rollout.operators.package import (
     BuildMismatchError,
@@ -134,7 +139,18 @@ def test_publish_uploads_every_region_with_policy_and_link(
         )
         assert policy == json.loads(rendered)
         org_read, tls_only = policy["Statement"]
-        assert org_read["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": sim.org.org_id}}
+        # Reads narrowed to the organization's StackSets execution roles: they create the
+        # package documents, and Distributor copies the files to its own bucket then.
+        assert org_read["Action"] == ["s3:GetObject"]
+        assert org_read["Condition"] == {
+            "StringEquals": {"aws:PrincipalOrgID": sim.org.org_id},
+            "ArnLike": {
+                "aws:PrincipalArn": [
+                    "arn:aws:iam::*:role/stacksets-exec-*",
+                    "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole",
+                ]
+            },
+        }
         assert tls_only["Effect"] == "Deny"
         assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -203,8 +219,9 @@ def test_changed_bytes_for_a_published_version_fail_before_any_mutation(
     # Same version, other bytes; and one Region's bucket gone, so the run would create it.
     (source / "ubuntu" / "_any" / "x86_64" / "install.sh").write_text("echo changed\n")
     s3 = aws.client("s3", region="eu-west-1")
-    for item in s3.list_objects_v2(Bucket=bucket("eu-west-1"))["Contents"]:
-        s3.delete_object(Bucket=bucket("eu-west-1"), Key=item["Key"])
+    # The bucket is versioned: emptying it means deleting every version.
+    for item in s3.list_object_versions(Bucket=bucket("eu-west-1"))["Versions"]:
+        s3.delete_object(Bucket=bucket("eu-west-1"), Key=item["Key"], VersionId=item["VersionId"])
     s3.delete_bucket(Bucket=bucket("eu-west-1"))
     changed = build(plan, tmp_path / "v1-changed")
     before = mutations(sim)
@@ -274,6 +291,16 @@ def test_existing_bucket_without_a_policy_gets_one(
         "aws:PrincipalOrgID": sim.org.org_id
     }
     assert json.loads(west.get_bucket_policy(Bucket=bucket("us-west-2"))["Policy"]) == own
+    # Hand-made buckets are not reconfigured (the run reports what they lack); the bucket
+    # the run created itself has the whole baseline.
+    hardened = {
+        call.params.get("Bucket")
+        for call in sim.ledger.calls(service="s3", operation="PutPublicAccessBlock")
+    }
+    assert hardened == {bucket("eu-west-1")}
+    hook = PackageBucketHook(aws_conn_id=aws_conn, region_name="us-east-1")
+    assert hook.missing_baseline(bucket("us-east-1")) == list(BASELINE)
+    assert hook.missing_baseline(bucket("eu-west-1")) == []
 
 
 def test_a_wrong_region_name_fails_before_any_aws_call(

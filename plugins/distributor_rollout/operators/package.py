@@ -241,6 +241,7 @@ class RegionPublish:
     put_policy: bool = False
     upload: list[PackageObject] = field(default_factory=list)
     skipped: int = 0
+    missing_baseline: list[str] = field(default_factory=list)
 
 
 def compare_published(
@@ -466,6 +467,8 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
                 "Distributor fetches package files from the target Region's bucket"
             )
         step.put_policy = not hook.has_bucket_policy(bucket)
+        # A bucket the run did not create is not reconfigured: what it lacks is reported.
+        step.missing_baseline = hook.missing_baseline(bucket)
         stored = [
             s for key in hook.list_keys(bucket, prefix) if (s := hook.head_object(bucket, key))
         ]
@@ -483,6 +486,13 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
         organization_id: str | None = None
         for step in publishes:
             hook = hooks[step.region]
+            if step.missing_baseline:
+                self.log.warning(
+                    "Package bucket %s lacks %s: the runner applies them only to buckets it "
+                    "creates; set them on the bucket (see include/iam/README.md)",
+                    step.bucket,
+                    ", ".join(step.missing_baseline),
+                )
             if step.create_bucket:
                 self.log.info("Creating bucket %s in %s", step.bucket, step.region)
                 hook.create_bucket(step.bucket)
