@@ -34,6 +34,7 @@ from moto.organizations.responses import OrganizationsResponse
 from moto.sts.responses import TokenResponse as STSResponse
 
 from awssim import runtime
+from awssim.bucket_policy import conditions_hold
 
 STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
 _ACCOUNT_KEY = re.compile(r"^\d{12}$")
@@ -77,12 +78,31 @@ def trust_allows(policy_document: str, caller_account: str, caller_arn: str) -> 
             continue
         principal = statement.get("Principal")
         principals = ["*"] if principal == "*" else _as_list((principal or {}).get("AWS"))
-        for entry in principals:
-            if entry in {"*", caller_account, caller_arn}:
-                return True
-            if entry.endswith(f":iam::{caller_account}:root"):
-                return True
+        named = any(
+            entry in {"*", caller_account, caller_arn}
+            or entry.endswith(f":iam::{caller_account}:root")
+            for entry in principals
+        )
+        # Conditions hold as AWS evaluates them (e.g. the compliance reader trusts only
+        # the runner's role through aws:PrincipalArn); a key awssim does not know fails.
+        context = {
+            "aws:principalarn": principal_arn(caller_arn),
+            "aws:principalaccount": caller_account,
+        }
+        if named and conditions_hold(statement.get("Condition", {}), context):
+            return True
     return False
+
+
+def principal_arn(caller_arn: str) -> str:
+    """``aws:PrincipalArn`` of a caller: an assumed-role session's role (without its path,
+    which the session ARN does not carry), an IAM user as IAM names it (moto's
+    GetCallerIdentity says ``arn:aws:sts::<account>:user/moto``), anything else as it is."""
+    match = re.match(r"^arn:([^:]+):sts::(\d{12}):(assumed-role|user)/([^/]+)", caller_arn)
+    if match is None:
+        return caller_arn
+    partition, account, kind, name = match.groups()
+    return f"arn:{partition}:iam::{account}:{'role' if kind == 'assumed-role' else 'user'}/{name}"
 
 
 def _as_list(value: Any) -> list[str]:

@@ -363,3 +363,17 @@ def test_a_dry_run_still_refuses_changed_bytes_for_a_published_version(
     with pytest.raises(ConfigurationError, match="already published with different bytes"):
         publish(plan, changed, tmp_path / "v1-changed", aws_conn, params={"dry_run": True})
     assert mutations(sim) == before
+
+
+def test_creating_a_bucket_already_ours_is_success_and_completes_its_baseline(
+    sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    """A retried create (the first try died after CreateBucket) finishes the bucket's setup."""
+    west = aws.client("s3", region="eu-west-1")
+    west.create_bucket(
+        Bucket=bucket("eu-west-1"), CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    hook = PackageBucketHook(aws_conn_id=aws_conn, region_name="eu-west-1")
+    assert hook.missing_baseline(bucket("eu-west-1")) == list(BASELINE)
+    hook.create_bucket(bucket("eu-west-1"))
+    assert hook.missing_baseline(bucket("eu-west-1")) == []

@@ -109,7 +109,9 @@ def rendered(env: Env, **package: Any) -> dict[str, str]:
     data = load_plan(env.plan).model_dump(mode="json")
     data["package"].update(package)
     manifest = (Path(env.built["out_dir"]) / MANIFEST_FILE).read_text()
-    return render_stack_parameters(validate_plan(data), manifest, account_id=ADMIN)
+    return render_stack_parameters(
+        validate_plan(data), manifest, account_id=ADMIN, runner_arn=runner_arn(env)
+    )
 
 
 def test_prepare_creates_the_stack_set_from_a_stored_template(env: Env) -> None:

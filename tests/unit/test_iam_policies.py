@@ -302,15 +302,19 @@ def test_compliance_reader_policy_is_read_only() -> None:
 
 
 def test_compliance_reader_trust_matches_the_template_role(template: dict[str, Any]) -> None:
-    """Both trust the delegated-admin account root, through sts:AssumeRole only."""
+    """Both trust the delegated-admin account's runner role only, through sts:AssumeRole."""
     (trust,) = _load("compliance-reader-trust-policy.json")["Statement"]
     assert trust["Effect"] == "Allow"
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Principal"] == {"AWS": "arn:aws:iam::${DelegatedAdminAccountId}:root"}
+    assert trust["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": ["${RunnerPrincipalArn}", "${RunnerPrincipalArnAnyPath}"]}
+    }
     role = template["Resources"]["ComplianceReaderRole"]["Properties"]
     (in_template,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert in_template["Action"] == trust["Action"]
     assert in_template["Principal"]["AWS"]["Fn::Sub"].endswith(":root")
+    assert set(in_template["Condition"]) == set(trust["Condition"]) == {"ArnLike"}
 
 
 # --- the package bucket -----------------------------------------------------------------

@@ -169,18 +169,3 @@ def test_create_bucket_taken_by_another_account_is_a_configuration_error() -> No
     stubber.add_client_error("create_bucket", "BucketAlreadyExists", http_status_code=409)
     with stubber, pytest.raises(ConfigurationError, match=r"b-1 \(Region eu-west-1\)"):
         hook.create_bucket("b-1")
-
-
-def test_create_bucket_already_ours_is_success() -> None:
-    hook, stubber = _stubbed_hook()
-    stubber.add_client_error(
-        "create_bucket",
-        "BucketAlreadyOwnedByYou",
-        http_status_code=409,
-        expected_params={
-            "Bucket": "b-1",
-            "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"},
-        },
-    )
-    with stubber:
-        hook.create_bucket("b-1")

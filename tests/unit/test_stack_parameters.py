@@ -30,6 +30,8 @@ TEMPLATE_PATH = (
     Path(__file__).resolve().parents[2] / "include" / "templates" / "distributor-package.yaml"
 )
 ADMIN = "222222222222"
+RUNNER = f"arn:aws:iam::{ADMIN}:role/Runner"
+"""The role the rollout runs as: the one principal the compliance reader trusts."""
 MANIFEST = {
     "schemaVersion": "2.0",
     "version": "1.0.2",
@@ -83,13 +85,13 @@ def test_every_template_parameter_is_rendered(
     plan: Plan, template_parameters: dict[str, Any]
 ) -> None:
     """All of them, always: an omitted one would silently take its default on an update."""
-    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN)
+    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
     assert sorted(rendered) == sorted(template_parameters)
     assert _violations(rendered, template_parameters) == []
 
 
 def test_example_plan_values(plan: Plan) -> None:
-    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN)
+    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
     assert {key: value for key, value in rendered.items() if "Manifest" not in key} == {
         "PackageName": "ExamplePackage",
         "Version": "1.0.2",
@@ -113,12 +115,13 @@ def test_example_plan_values(plan: Plan) -> None:
         "OutputS3Prefix": "",
         "ComplianceReaderRoleName": "DistributorRolloutComplianceReader",
         "ComplianceReaderTrustedAccountId": ADMIN,
+        "ComplianceReaderTrustedPrincipals": f"{RUNNER},arn:aws:iam::{ADMIN}:role/*/Runner",
         "ComplianceReaderHomeRegion": "us-east-1",
     }
 
 
 def test_manifest_is_compact_ascii_in_built_key_order(plan: Plan) -> None:
-    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN)
+    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
     joined = "".join(rendered[name] for name in MANIFEST_PARAMETERS)
     assert joined == json.dumps(MANIFEST, separators=(",", ":"))
     assert joined.isascii()
@@ -140,7 +143,7 @@ def test_optional_settings(plan: Plan, template_parameters: dict[str, Any]) -> N
         apply_only_at_cron_interval=True,
     )
     changed = _variant(changed, "stack_set", compliance_reader={"create": False})
-    rendered = render_stack_parameters(changed, MANIFEST_TEXT, account_id=ADMIN)
+    rendered = render_stack_parameters(changed, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
     assert (rendered["TargetResourceTagKey"], rendered["TargetResourceTagValue"]) == ("", "")
     assert rendered["ComplianceReaderRoleName"] == ""
     assert rendered["OutputS3BucketName"] == "s3-examplepackage-222222222222-us-east-1"
@@ -169,7 +172,7 @@ def test_bucket_pattern_the_template_cannot_express(pattern: str) -> None:
 
 def test_home_bucket_follows_the_administration_region(plan: Plan) -> None:
     moved = _variant(plan, "stack_set", region="eu-west-1")
-    rendered = render_stack_parameters(moved, MANIFEST_TEXT, account_id=ADMIN)
+    rendered = render_stack_parameters(moved, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
     assert rendered["S3PackageBucket"] == "s3-examplepackage-222222222222-eu-west-1"
 
 
@@ -211,3 +214,18 @@ def test_cfn_parameters_keep_order() -> None:
         {"ParameterKey": "B", "ParameterValue": "1"},
         {"ParameterKey": "A", "ParameterValue": ""},
     ]
+
+
+def test_the_compliance_reader_trusts_only_the_runner(plan: Plan) -> None:
+    rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
+    assert rendered["ComplianceReaderTrustedPrincipals"].split(",") == [
+        RUNNER,  # the role as GetCallerIdentity names it (no path)...
+        f"arn:aws:iam::{ADMIN}:role/*/Runner",  # ...and under any path
+    ]
+    root = f"arn:aws:iam::{ADMIN}:root"
+    assert (
+        render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN, runner_arn=root)[
+            "ComplianceReaderTrustedPrincipals"
+        ]
+        == root
+    )

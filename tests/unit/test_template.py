@@ -54,6 +54,7 @@ PACKAGE_BUCKET_PARAMETERS = ["S3PackageBucketPrefix", "S3PackageBucketSuffix"]
 COMPLIANCE_READER_PARAMETERS = [
     "ComplianceReaderRoleName",
     "ComplianceReaderTrustedAccountId",
+    "ComplianceReaderTrustedPrincipals",
     "ComplianceReaderHomeRegion",
 ]
 MANIFEST_PARAMETERS = ["ManifestContent"] + [f"ManifestContentPart{n:02d}" for n in range(2, 17)]
@@ -215,8 +216,9 @@ def test_enumerated_parameters_allow_exactly_the_documented_values(
 
 def test_every_parameter_has_a_type_and_a_description(parameters: dict[str, Any]) -> None:
     """The StackSet console and DescribeStackSet show these to operators."""
+    lists = {"ComplianceReaderTrustedPrincipals"}  # ArnLike patterns for the trust policy
     for name, parameter in parameters.items():
-        assert parameter.get("Type") == "String", name
+        assert parameter.get("Type") == ("CommaDelimitedList" if name in lists else "String"), name
         assert parameter.get("Description"), name
 
 
@@ -392,7 +394,7 @@ def test_compliance_reader_role_exists_only_in_its_home_region(
     )
 
 
-def test_compliance_reader_role_trusts_only_the_delegated_administrator(
+def test_compliance_reader_role_trusts_only_the_runner(
     resources: dict[str, Any],
 ) -> None:
     """One trusted principal: the delegated-admin account, through sts:AssumeRole."""
@@ -404,6 +406,10 @@ def test_compliance_reader_role_trusts_only_the_delegated_administrator(
     assert statements[0]["Action"] == "sts:AssumeRole"
     assert statements[0]["Principal"] == {
         "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ComplianceReaderTrustedAccountId}:root"}
+    }
+    # ...and of that account only the runner's role, not every principal in it.
+    assert statements[0]["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": _ref("ComplianceReaderTrustedPrincipals")}
     }
 
 

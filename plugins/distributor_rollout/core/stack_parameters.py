@@ -17,6 +17,7 @@ from typing import Final
 
 from distributor_rollout.core.errors import ValidationError, wrong
 from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.principals import with_any_path
 from distributor_rollout.core.rules import fill_bucket_pattern
 
 CHUNK_CHARACTERS: Final = 4096
@@ -73,12 +74,16 @@ def bucket_name_parts(pattern: str, *, account_id: str) -> tuple[str, str]:
     return prefix, suffix
 
 
-def render_stack_parameters(plan: Plan, manifest_text: str, *, account_id: str) -> dict[str, str]:
+def render_stack_parameters(
+    plan: Plan, manifest_text: str, *, account_id: str, runner_arn: str
+) -> dict[str, str]:
     """Every template parameter's value for this plan's package version.
 
     ``plan`` is the run's effective plan (params applied), ``manifest_text`` the built
     manifest.json and ``account_id`` the delegated administrator's, which publishes the
-    package buckets and is trusted by the compliance-reader role. Raises ValidationError
+    package buckets. ``runner_arn`` is the principal the rollout runs as
+    (``core.principals.runner_principal_arn``): the only one the compliance-reader role
+    trusts, with or without an IAM path. Raises ValidationError
     when the manifest or the bucket pattern does not fit the template's parameters.
     """
     package, stack_set, association = plan.package, plan.stack_set, plan.association
@@ -113,6 +118,9 @@ def render_stack_parameters(plan: Plan, manifest_text: str, *, account_id: str) 
         "OutputS3Prefix": output_prefix,
         "ComplianceReaderRoleName": reader.role_name if reader.create else "",
         "ComplianceReaderTrustedAccountId": account_id,
+        "ComplianceReaderTrustedPrincipals": ",".join(
+            dict.fromkeys([runner_arn, with_any_path(runner_arn)])
+        ),
         "ComplianceReaderHomeRegion": stack_set.compliance_home_region,
     }
     chunks = manifest_chunks(compact_manifest(manifest_text))

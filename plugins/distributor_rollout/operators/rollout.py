@@ -26,6 +26,7 @@ from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.principals import runner_principal_arn
 from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.run_outcome import decide_rollback, first_failure
 from distributor_rollout.core.run_policy import approvers_for, refused_answer
@@ -163,8 +164,14 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
             return f"stack set {spec.name} does not exist yet"
         if not isinstance(self.build, Mapping):
             raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
-        account = AccountIdentityHook(**hook_parameters).caller_account_id()
-        template_text, parameters = render_release(plan, self.build, self.build_root, account)
+        identity = AccountIdentityHook(**hook_parameters)
+        template_text, parameters = render_release(
+            plan,
+            self.build,
+            self.build_root,
+            identity.caller_account_id(),
+            runner_arn=runner_principal_arn(identity.caller_arn()),
+        )
         if not holds_template(described, template_text, TemplateRef("", parameters)):
             running = {
                 p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])

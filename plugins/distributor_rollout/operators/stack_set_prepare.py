@@ -68,11 +68,17 @@ def render_release(
     build_root: str | None,
     account: str,
     template_path: str | Path | None = None,
+    *,
+    runner_arn: str,
 ) -> tuple[str, dict[str, str]]:
-    """This release's template text and stack set parameters, from the (re)built package."""
+    """This release's template text and stack set parameters, from the (re)built package
+    (``runner_arn``: the role the rollout runs as, which the compliance reader trusts)."""
     out = ensure_build(plan, build, build_root)
     parameters = render_stack_parameters(
-        plan, (out / MANIFEST_FILE).read_text(encoding="utf-8"), account_id=account
+        plan,
+        (out / MANIFEST_FILE).read_text(encoding="utf-8"),
+        account_id=account,
+        runner_arn=runner_arn,
     )
     return Path(template_path or TEMPLATE_PATH).read_text(encoding="utf-8"), parameters
 
@@ -204,7 +210,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         account = identity.caller_account_id()
         runner = runner_principal_arn(identity.caller_arn())
         template_text, parameters = render_release(
-            plan, self.build, self.build_root, account, self.template_path
+            plan, self.build, self.build_root, account, self.template_path, runner_arn=runner
         )
         s3 = PackageBucketHook(**hook_parameters)
         bucket = fill_bucket_pattern(spec.artifacts_bucket, account_id=account, region=region)

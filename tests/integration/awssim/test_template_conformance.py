@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.iam.models import iam_backends
 
+from awssim.identity import trust_allows
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.package import build_package
@@ -74,6 +76,8 @@ def _parameters(manifest: str, version: str, **extra: str) -> list[dict[str, str
         "ComplianceSeverity": "HIGH",
         "ComplianceReaderRoleName": READER,
         "ComplianceReaderTrustedAccountId": ADMIN,
+        # The caller every test acts as (moto names it arn:aws:sts::<account>:user/moto).
+        "ComplianceReaderTrustedPrincipals": f"arn:aws:iam::{ADMIN}:user/moto",
         "ComplianceReaderHomeRegion": "us-east-1",
         "ManifestContent": chunks[0],
         **{f"ManifestContentPart{n:02d}": chunks[n - 1] for n in range(2, 17)},
@@ -180,6 +184,20 @@ def test_compliance_is_readable_through_the_reader_role(
             Filters=[{"Key": "ComplianceType", "Values": ["Association"], "Type": "EQUAL"}]
         )["ComplianceSummaryItems"]
         assert summary[0]["CompliantSummary"]["CompliantCount"] == len(nodes)
+
+
+def test_the_reader_role_trusts_only_the_runner(deployed: str) -> None:
+    member = "300222222223"
+    role = next(r for r in iam_backends[member]["global"].roles.values() if r.name == READER)
+    document = role.assume_role_policy_document
+    (statement,) = json.loads(document)["Statement"]
+    assert statement["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{ADMIN}:user/moto"]}
+    }
+    assert trust_allows(document, ADMIN, f"arn:aws:sts::{ADMIN}:user/moto")
+    # Another principal of the same administrator account may not read the fleet.
+    other = f"arn:aws:sts::{ADMIN}:assumed-role/SomeoneElse/session"
+    assert not trust_allows(document, ADMIN, other)
 
 
 def test_staged_update_then_rollback_by_association_version(
