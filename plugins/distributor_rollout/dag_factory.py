@@ -36,6 +36,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule
 from airflow.sdk.bases.operator import BaseOperator
 
+from distributor_rollout import settings
 from distributor_rollout.core.plan import Plan, WaveSpec
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.steps import (
@@ -69,7 +70,6 @@ from distributor_rollout.sensors.compliance import AssociationComplianceSensor
 from distributor_rollout.sensors.stack_set import StackSetOperationSensor
 from distributor_rollout.settings import scaled_seconds
 
-PLANS_DIR = Path(__file__).resolve().parents[2] / "include" / "rollouts"
 DAG_ID_PREFIX = "distributor_rollout__"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 AWS_POLL_SECONDS = 30.0
@@ -92,8 +92,9 @@ def package_asset(plan: Plan) -> Asset:
 
 
 def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
-    """The rollout DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report)."""
-    path = (plans_dir or PLANS_DIR) / f"{plan_name}.yaml"
+    """The rollout DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report);
+    ``plans_dir`` defaults to the ``[distributor_rollout] plans_dir`` setting."""
+    path = (plans_dir or settings.plans_dir()) / f"{plan_name}.yaml"
     plan = load_plan(path)
     poll = max(scaled_seconds(AWS_POLL_SECONDS), 0.1)
     plan_path = str(path.resolve())

@@ -18,9 +18,12 @@ issues 66374, 67287, 71580, 72716; only the ``scheduled`` variant is fixed in 3.
 the time a trigger may fire, that event has long been handled. 0 turns the floor off, which
 is safe only without a scheduler (``dag.test()``, as ``make demo`` runs).
 
+``[distributor_rollout] plans_dir`` (default ``include/rollouts`` beside the DAGs folder)
+is where the DAG files find their plans, so a deployment may keep plans anywhere.
+
 ``[distributor_rollout] packages_root`` (env ``AIRFLOW__DISTRIBUTOR_ROLLOUT__PACKAGES_ROOT``,
-default the repository's ``include/packages``) is the one folder a run's ``source`` param
-may name package folders under: the user who triggers a run is not trusted with the
+default ``include/packages`` beside the DAGs folder) is the one folder a run's ``source``
+param may name package folders under: the user who triggers a run is not trusted with the
 worker's file system. An S3 source (``s3://bucket/prefix/``) does not depend on it.
 """
 
@@ -81,16 +84,31 @@ def scaled_seconds(seconds: float) -> float:
     return seconds / time_scale()
 
 
-DEFAULT_PACKAGES_ROOT = Path(__file__).resolve().parents[2] / "include" / "packages"
+def _beside_dags(name: str) -> Path:
+    """``<dags folder>/../include/<name>``: the deployment repository's layout (dags/ and
+    include/ side by side), wherever the repository is installed."""
+    dags = Path(conf.get("core", "dags_folder", fallback="dags")).expanduser()
+    return dags.parent / "include" / name
 
 
-def packages_root() -> Path:
-    """The folder a run's ``source`` param is confined to (absolute)."""
-    raw = conf.get(SECTION, "packages_root", fallback="") or str(DEFAULT_PACKAGES_ROOT)
+def _absolute_folder(key: str, default: Path) -> Path:
+    raw = conf.get(SECTION, key, fallback="") or str(default)
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise ValidationError(
             "Airflow configuration",
-            [wrong(f"{SECTION}.packages_root", "not an absolute path", raw, "an absolute folder")],
+            [wrong(f"{SECTION}.{key}", "not an absolute path", raw, "an absolute folder")],
         )
     return path
+
+
+def plans_dir() -> Path:
+    """Where the rollout plans are (``[distributor_rollout] plans_dir``; by default the
+    ``include/rollouts`` folder beside the DAGs folder)."""
+    return _absolute_folder("plans_dir", _beside_dags("rollouts"))
+
+
+def packages_root() -> Path:
+    """The folder a run's ``source`` param is confined to (``[distributor_rollout]
+    packages_root``; by default the ``include/packages`` folder beside the DAGs folder)."""
+    return _absolute_folder("packages_root", _beside_dags("packages"))

@@ -11,6 +11,7 @@ import yaml
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import TriggerRule
 
+from distributor_rollout import settings
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.params import PARAM_NAMES
 from distributor_rollout.core.plan_validation import load_plan
@@ -144,3 +145,31 @@ def test_a_broken_plan_is_the_import_error_of_its_own_dag_file_only(
     [(path, error)] = bag.import_errors.items()
     assert path.endswith("rollout_bad.py")
     assert "package.version" in error
+
+
+def test_plans_kept_outside_the_repository_are_found_through_the_setting(
+    tmp_path: Path, no_network: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment keeps its plans anywhere: ``[distributor_rollout] plans_dir``."""
+    plans = tmp_path / "elsewhere" / "plans"
+    plans.mkdir(parents=True)
+    write_plan(plans, "outside", lambda plan: plan.update(name="outside"))
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR", str(plans))
+    dag = rollout_dag("outside")
+    assert dag.dag_id == dag_id_for("outside")
+    assert any(
+        str(plans) in str(task.plan_path) for task in dag.tasks if hasattr(task, "plan_path")
+    )
+
+
+def test_the_default_folders_sit_beside_the_dags_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path / "repo" / "dags"))
+    monkeypatch.delenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR", raising=False)
+    monkeypatch.delenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PACKAGES_ROOT", raising=False)
+    assert settings.plans_dir() == tmp_path / "repo" / "include" / "rollouts"
+    assert settings.packages_root() == tmp_path / "repo" / "include" / "packages"
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR", "relative/plans")
+    with pytest.raises(ValidationError, match=r"distributor_rollout\.plans_dir"):
+        settings.plans_dir()

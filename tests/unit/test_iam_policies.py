@@ -1,4 +1,5 @@
-"""The IAM policy documents in include/iam: valid, real actions only, and least privilege.
+"""The IAM policy documents shipped in distributor_rollout/resources/iam: valid, real actions
+only, and least privilege.
 
 Every action is checked against botocore's model of its service, so a typo or an API name
 used where IAM expects another name (s3:HeadObject) fails here instead of in an account.
@@ -16,9 +17,11 @@ import botocore.session
 import pytest
 from cfnlint.decode import decode_str
 
-ROOT = Path(__file__).resolve().parents[2]
-IAM_DIR = ROOT / "include" / "iam"
-TEMPLATE_PATH = ROOT / "include" / "templates" / "distributor-package.yaml"
+from distributor_rollout.resources import resource, template
+
+# The shipped package data, as a folder (a test reads it; the product uses resources).
+IAM_DIR = Path(str(resource("iam")))
+TEMPLATE_PATH = Path(str(template()))
 
 POLICY_FILES = [
     "rollout-runner-policy.json",
@@ -71,7 +74,7 @@ WILDCARD_ACTIONS = {
 }
 
 # (file, Sid) of the statements allowed "Resource": "*": read-only actions that support no
-# resource-level permissions (see include/iam/README.md).
+# resource-level permissions (see resources/iam/README.md).
 UNSCOPED_STATEMENTS = {
     ("rollout-runner-policy.json", "ListStackSetsHasNoResourceScope"),
     ("rollout-runner-policy.json", "ReadOrganizationStructure"),

@@ -25,10 +25,9 @@ from distributor_rollout.core.stack_parameters import (
     render_stack_parameters,
     to_cfn_parameters,
 )
+from distributor_rollout.resources import template
 
-TEMPLATE_PATH = (
-    Path(__file__).resolve().parents[2] / "include" / "templates" / "distributor-package.yaml"
-)
+TEMPLATE_PATH = Path(str(template()))
 ADMIN = "222222222222"
 RUNNER = f"arn:aws:iam::{ADMIN}:role/Runner"
 """The role the rollout runs as: the one principal the compliance reader trusts."""

@@ -15,9 +15,9 @@ import pytest
 from cfnlint.api import lint
 from cfnlint.decode import decode_str
 
-TEMPLATE_PATH = (
-    Path(__file__).resolve().parents[2] / "include" / "templates" / "distributor-package.yaml"
-)
+from distributor_rollout.resources import template
+
+TEMPLATE_PATH = Path(str(template()))
 
 # One region per partition plus a few commercial ones: the template uses AWS::URLSuffix and
 # AWS::Partition precisely so it is valid outside the aws partition.

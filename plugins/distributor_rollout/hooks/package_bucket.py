@@ -13,6 +13,7 @@ import json
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,11 +22,10 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from distributor_rollout.core.principals import with_any_path
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, http_status
+from distributor_rollout.resources import iam_policy
 
-BUCKET_POLICY_PATH = (
-    Path(__file__).resolve().parents[3] / "include" / "iam" / "package-bucket-policy.json"
-)
-ARTIFACTS_POLICY_PATH = BUCKET_POLICY_PATH.with_name("artifacts-bucket-policy.json")
+BUCKET_POLICY_PATH = iam_policy("package-bucket-policy.json")
+ARTIFACTS_POLICY_PATH = iam_policy("artifacts-bucket-policy.json")
 MANAGED_TAG = "distributor-rollout:managed"
 """Tags a bucket this product created: its settings are the product's to (re)apply."""
 PUBLIC_ACCESS_BLOCK = {
@@ -244,7 +244,7 @@ class PackageBucketHook(RetryingAwsHook):
         return True
 
     def put_package_bucket_policy(
-        self, bucket: str, *, organization_id: str, policy_path: Path = BUCKET_POLICY_PATH
+        self, bucket: str, *, organization_id: str, policy_path: Traversable = BUCKET_POLICY_PATH
     ) -> str:
         """``PutBucketPolicy`` with the organization-read, TLS-only policy; returns it."""
         policy = render_bucket_policy(

@@ -489,7 +489,7 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
             if step.missing_baseline:
                 self.log.warning(
                     "Package bucket %s lacks %s: the runner applies them only to buckets it "
-                    "creates; set them on the bucket (see include/iam/README.md)",
+                    "creates; set them on the bucket (distributor_rollout/resources/iam/README.md)",
                     step.bucket,
                     ", ".join(step.missing_baseline),
                 )

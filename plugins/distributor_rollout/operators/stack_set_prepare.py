@@ -38,14 +38,13 @@ from distributor_rollout.hooks.package_bucket import MANAGED_TAG, PackageBucketH
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.package import ensure_build
+from distributor_rollout.resources import template
 from distributor_rollout.task_store import state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-TEMPLATE_PATH = (
-    Path(__file__).resolve().parents[3] / "include" / "templates" / "distributor-package.yaml"
-)
+TEMPLATE_PATH = template()
 PERMISSION_MODEL = "SERVICE_MANAGED"
 # The template creates a named IAM role (the compliance reader).
 CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
@@ -80,7 +79,8 @@ def render_release(
         account_id=account,
         runner_arn=runner_arn,
     )
-    return Path(template_path or TEMPLATE_PATH).read_text(encoding="utf-8"), parameters
+    shipped = Path(template_path) if template_path else TEMPLATE_PATH
+    return shipped.read_text(encoding="utf-8"), parameters
 
 
 def release_key(stack_set_name: str, run_id: str) -> str:
@@ -165,7 +165,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
     :param run_params: the run's trigger params, e.g. ``"{{ params }}"`` (templated)
     :param build_root: folder for builds (templated); default ``$AIRFLOW_HOME/distributor-builds``
     :param template_path: the stack set template (templated); default the shipped
-        ``include/templates/distributor-package.yaml``
+        ``distributor-package.yaml`` (package data, ``distributor_rollout.resources``)
     :param aws_conn_id: The Airflow connection used for AWS credentials (the delegated
         administrator account).
     :param region_name: AWS region_name; the stack set's Region comes from the plan.
@@ -433,8 +433,8 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         if s3.bucket_tags(bucket).get(MANAGED_TAG) != "true":
             self.log.warning(
                 "Artifacts bucket %s lacks %s, but it is not tagged %s (this product did "
-                "not create it): left as it is; its owner should apply include/iam/"
-                "artifacts-bucket-policy.json and the settings in include/iam/README.md",
+                "not create it): left as it is; its owner should apply distributor_rollout/"
+                "resources/iam/artifacts-bucket-policy.json and the settings in its README.md",
                 bucket,
                 ", ".join(missing),
                 MANAGED_TAG,

@@ -17,10 +17,11 @@ from awssim.fleet import Node
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.package import build_package
+from distributor_rollout.resources import template
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "include" / "packages" / "examplepackage"
-TEMPLATE = REPO / "include" / "templates" / "distributor-package.yaml"
+TEMPLATE = Path(str(template()))
 PACKAGE = "ExamplePackage"
 MEMBER = "300000000001"  # sandbox-1, in /Sandbox
 NONPROD = "300222222223"  # nonprod-1, in /NonProd

@@ -10,7 +10,6 @@ from statemanager_support import (
     BUCKET,
     NONPROD,
     PACKAGE,
-    REPO,
     client,
     create_package_association,
     execution_targets,
@@ -28,6 +27,7 @@ from statemanager_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.resources import iam_policy
 
 ADMIN = "222222222222"
 EVERY_NODE = [{"Key": "InstanceIds", "Values": ["*"]}]
@@ -224,7 +224,7 @@ def test_a_bucket_in_another_account_needs_a_policy_for_the_organization(
     assert installed_versions(nodes(sim)) == {None}
 
     # The project's own policy: read for the organization, and no plain HTTP (the agent uses TLS).
-    policy = (REPO / "include" / "iam" / "package-bucket-policy.json").read_text()
+    policy = iam_policy("package-bucket-policy.json").read_text()
     policy = policy.replace("${BucketName}", shared).replace("${OrganizationId}", sim.org.org_id)
     admin_s3.put_bucket_policy(Bucket=shared, Policy=policy)
     ssm.start_associations_once(AssociationIds=[association_id])

@@ -19,11 +19,12 @@ from awssim.identity import trust_allows
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.package import build_package
+from distributor_rollout.resources import iam_policy, template
 
 REPO = Path(__file__).resolve().parents[3]
-TEMPLATE = (REPO / "include" / "templates" / "distributor-package.yaml").read_text()
+TEMPLATE = template().read_text()
 SOURCE = REPO / "include" / "packages" / "examplepackage"
-POLICY = (REPO / "include" / "iam" / "package-bucket-policy.json").read_text()
+POLICY = iam_policy("package-bucket-policy.json").read_text()
 ADMIN = "222222222222"
 PACKAGE = "ExamplePackage"
 FOLDER = "examplepackage"
