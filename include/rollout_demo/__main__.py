@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from distributor_rollout.core.steps import DEPLOY, ROLLBACK, wave_task_id
+from distributor_rollout.core.steps import DEPLOY, ROLLBACK, ROLLBACK_XCOM_KEY, wave_task_id
 from rollout_demo import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,10 +148,7 @@ def print_planned(result: Any) -> None:
 
 def print_rollback(result: Any) -> None:
     """What the rollback did, action by action."""
-    from distributor_rollout.operators.stack_set_rollback import (  # noqa: PLC0415
-        ROLLBACK_XCOM_KEY,  # (after Airflow's environment, like every Airflow import here)
-    )
-    from rollout_demo.rehearsal import xcom  # noqa: PLC0415
+    from rollout_demo.rehearsal import xcom  # noqa: PLC0415 (after Airflow's environment)
 
     rollback = xcom(result.dag_id, result.run_id, ROLLBACK, ROLLBACK_XCOM_KEY)
     if not rollback:

@@ -37,11 +37,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from distributor_rollout.core.run_outcome import AFTER_GATE_PASSED
-from distributor_rollout.core.steps import REPORT, ROLLBACK, WAIT_COMPLIANCE, WAIT_OPERATION
-from distributor_rollout.operators.report import REPORT_XCOM_KEY
-from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
-from distributor_rollout.sensors.compliance import GATE_XCOM_KEY
-from distributor_rollout.sensors.stack_set import VERDICTS_XCOM_KEY
+from distributor_rollout.core.steps import (
+    GATE_XCOM_KEY,
+    REPORT,
+    REPORT_XCOM_KEY,
+    ROLLBACK,
+    ROLLBACK_XCOM_KEY,
+    VERDICTS_XCOM_KEY,
+    WAIT_COMPLIANCE,
+    WAIT_OPERATION,
+)
 
 log = logging.getLogger(__name__)
 

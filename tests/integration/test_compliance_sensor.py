@@ -30,13 +30,13 @@ from awssim.pytest_plugin import AwsClients
 from awssim.scenario import Latency, Scenario
 from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.steps import GATE_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.sensors.compliance import (
     BACKSTOP_SLACK_SECONDS,
-    GATE_XCOM_KEY,
     AssociationComplianceSensor,
     ComplianceGateFailed,
 )

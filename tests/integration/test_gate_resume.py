@@ -14,11 +14,8 @@ from compliance_support import SANDBOX, count_calls, prepare, targets, write_pla
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.gate_journal import JOURNAL_KEY
-from distributor_rollout.sensors.compliance import (
-    GATE_XCOM_KEY,
-    AssociationComplianceSensor,
-    ComplianceGateFailed,
-)
+from distributor_rollout.core.steps import GATE_XCOM_KEY
+from distributor_rollout.sensors.compliance import AssociationComplianceSensor, ComplianceGateFailed
 
 CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
 

@@ -16,8 +16,9 @@ from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import RunReport
-from distributor_rollout.operators.report import REPORT_XCOM_KEY, RolloutFailed, RunReportOperator
-from distributor_rollout.operators.rollout import VALIDATION_XCOM_KEY, ValidateRunOperator
+from distributor_rollout.core.steps import REPORT_XCOM_KEY, VALIDATION_XCOM_KEY
+from distributor_rollout.operators.report import RolloutFailed, RunReportOperator
+from distributor_rollout.operators.rollout import ValidateRunOperator
 from distributor_rollout.settings import packages_root
 
 

@@ -26,6 +26,7 @@ from stack_set_support import (
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.steps import ROLLBACK_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.operators import stack_set_rollback
@@ -33,7 +34,6 @@ from distributor_rollout.operators.rollout import FinalizeRolloutOperator
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_rollback import (
     DEFAULT_UNINSTALL_TIMEOUT,
-    ROLLBACK_XCOM_KEY,
     RollbackIncomplete,
     RollbackOperator,
     UninstallCheck,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from distributor_rollout import run_config as config
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.operators import config
-from distributor_rollout.operators.config import PlanChangedError, load_run_config
+from distributor_rollout.run_config import PlanChangedError, load_run_config
 
 
 class FakeTaskInstance:

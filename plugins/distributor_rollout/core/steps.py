@@ -1,4 +1,5 @@
-"""The rollout DAG's task ids: the run's own steps and each wave's steps.
+"""The rollout DAG's task ids (the run's own steps and each wave's steps) and the XCom keys
+its tasks record their results under.
 
 One place, because several parts find each other's results by these names (the report
 reads the rollback's XCom, every task reads validate's plan digest) and a name that
@@ -33,3 +34,22 @@ WAVE_STEPS = (DEPLOY, WAIT_OPERATION, WAIT_COMPLIANCE, APPROVE)
 def wave_task_id(wave: str, step: str) -> str:
     """The task id of a wave's step: ``<wave>.<step>`` (the TaskGroup prefixes it)."""
     return f"{wave}.{step}"
+
+
+# XCom keys besides each task's return value: what a task records for the others.
+VALIDATION_XCOM_KEY = "validation_problems"
+"""``validate``: the problems it failed on, for the report."""
+STARTED_AT_XCOM_KEY = "started_at"
+"""``<wave>.deploy``: when the wave started."""
+VERDICTS_XCOM_KEY = "verdicts"
+"""``<wave>.wait_operation``: the StackSets operations' per-target verdicts."""
+GATE_XCOM_KEY = "compliance_gate"
+"""``<wave>.wait_compliance``: the gate's record (settings, latest poll, decision)."""
+ROLLBACK_DECISION_XCOM_KEY = "rollback_decision"
+"""``rollback``: whether it acted, and why."""
+ROLLBACK_XCOM_KEY = "rollback"
+"""``rollback``: its actions and their outcome."""
+NARROWING_XCOM_KEY = "rollback_narrowing"
+"""``rollback``: the delete decisions it recorded before its first call."""
+REPORT_XCOM_KEY = "report"
+"""``report``: the run's JSON report."""

@@ -30,7 +30,7 @@ from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook, StoredObject
 from distributor_rollout.hooks.source_bucket import SourceBucketHook
 from distributor_rollout.links.console import PackageLink
-from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.run_config import load_run_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -21,18 +21,19 @@ from distributor_rollout.core.run_outcome import FAILED, SKIPPED, SUCCESS, RunFa
 from distributor_rollout.core.steps import (
     CHECK_DEPLOYED,
     FINALIZE,
+    REPORT_XCOM_KEY,
     ROLLBACK,
+    ROLLBACK_DECISION_XCOM_KEY,
+    ROLLBACK_XCOM_KEY,
     STEPS_BEFORE_WAVES,
     VALIDATE,
+    VALIDATION_XCOM_KEY,
 )
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
-from distributor_rollout.operators.config import load_run_config
-from distributor_rollout.operators.rollout import ROLLBACK_DECISION_XCOM_KEY, VALIDATION_XCOM_KEY
 from distributor_rollout.operators.run_facts import task_states, wave_facts
-from distributor_rollout.operators.stack_set_rollback import ROLLBACK_XCOM_KEY
+from distributor_rollout.run_config import load_run_config
 
-REPORT_XCOM_KEY = "report"
 NOTIFY_EVENT: dict[RunStatus, NotifyEvent] = {
     "succeeded": "success",
     "failed": "failure",

@@ -30,22 +30,20 @@ from distributor_rollout.core.principals import runner_principal_arn
 from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.run_outcome import decide_rollback, first_failure
 from distributor_rollout.core.run_policy import approvers_for, refused_answer
+from distributor_rollout.core.steps import ROLLBACK_DECISION_XCOM_KEY, VALIDATION_XCOM_KEY
 from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_real_aws
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.stack_set import StackSetHook
-from distributor_rollout.operators.config import PLAN_DIGEST_KEY, load_run_config, triggered_by
 from distributor_rollout.operators.run_facts import task_states, wave_facts
 from distributor_rollout.operators.stack_set_prepare import render_release
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator
+from distributor_rollout.run_config import PLAN_DIGEST_KEY, load_run_config, triggered_by
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=24)
 """How long an approval waits for an answer. No answer in time fails the approval task
 (HITLTimeoutError), which the rollback treats like a rejection (``approval_rejected``)."""
-ROLLBACK_DECISION_XCOM_KEY = "rollback_decision"
-VALIDATION_XCOM_KEY = "validation_problems"
-"""Where ``validate`` records the problems it failed on, for the report."""
 
 
 class ValidateRunOperator(BaseOperator):
@@ -55,7 +53,7 @@ class ValidateRunOperator(BaseOperator):
     (field, what is wrong, got, expected) under the XCom key ``validation_problems`` before
     the task fails, so the run's report can name them. Returns ``{"version", "waves",
     "dry_run", "skip_approvals", "overrides", "plan_digest"}``; later tasks refuse a plan
-    file whose digest changed since (``operators.config``).
+    file whose digest changed since (``run_config``).
     """
 
     template_fields: Sequence[str] = ("plan_path", "run_params")

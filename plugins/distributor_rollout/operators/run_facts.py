@@ -14,14 +14,14 @@ from distributor_rollout.core.run_outcome import WaveFacts
 from distributor_rollout.core.steps import (
     APPROVE,
     DEPLOY,
+    GATE_XCOM_KEY,
+    STARTED_AT_XCOM_KEY,
+    VERDICTS_XCOM_KEY,
     WAIT_COMPLIANCE,
     WAIT_OPERATION,
     WAVE_STEPS,
     wave_task_id,
 )
-from distributor_rollout.operators.stack_set_deploy import STARTED_AT_XCOM_KEY
-from distributor_rollout.sensors.compliance import GATE_XCOM_KEY
-from distributor_rollout.sensors.stack_set import VERDICTS_XCOM_KEY
 
 
 def task_states(context: Any) -> dict[str, str | None]:

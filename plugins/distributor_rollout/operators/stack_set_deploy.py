@@ -30,18 +30,16 @@ from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import Plan, WaveSpec, wave_operation
 from distributor_rollout.core.release import Release
+from distributor_rollout.core.steps import STARTED_AT_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import InstanceResult, truncate_list
 from distributor_rollout.core.waves import ResolvedWave, resolve_waves
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.links.console import StackSetOperationLink
-from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
 from distributor_rollout.operators.stack_set_prepare import TEMPLATE_SHA256_KEY
-
-STARTED_AT_XCOM_KEY = "started_at"
-"""When the deploy task started (ISO-8601 UTC), pushed once per try before any AWS call."""
+from distributor_rollout.run_config import load_run_config
 
 
 class DeployWaveOperator(StackSetOperatorBase):

@@ -36,9 +36,9 @@ from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import MANAGED_TAG, PackageBucketHook, same_policy
 from distributor_rollout.hooks.stack_set import StackSetHook
-from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.package import ensure_build
 from distributor_rollout.resources import template
+from distributor_rollout.run_config import load_run_config
 from distributor_rollout.task_store import state_store
 
 if TYPE_CHECKING:

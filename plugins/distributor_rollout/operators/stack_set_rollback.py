@@ -40,7 +40,13 @@ from distributor_rollout.core.rollback_actions import (
     narrowed,
     uninstall_by_template,
 )
-from distributor_rollout.core.steps import DEPLOY, wave_task_id
+from distributor_rollout.core.steps import (
+    DEPLOY,
+    NARROWING_XCOM_KEY,
+    ROLLBACK_XCOM_KEY,
+    STARTED_AT_XCOM_KEY,
+    wave_task_id,
+)
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.tries import continues
 from distributor_rollout.core.uninstall import OfflineSplit, split_offline, uninstall_progress
@@ -58,9 +64,8 @@ from distributor_rollout.hooks.errors import (
     MemberAccessDenied,
 )
 from distributor_rollout.links.console import StackSetOperationLink
-from distributor_rollout.operators.config import load_run_config
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
-from distributor_rollout.operators.stack_set_deploy import STARTED_AT_XCOM_KEY
+from distributor_rollout.run_config import load_run_config
 from distributor_rollout.settings import scaled_seconds, time_scale
 from distributor_rollout.task_store import max_tries, state_store
 from distributor_rollout.templated import rendered_list, rendered_mapping
@@ -68,16 +73,6 @@ from distributor_rollout.templated import rendered_list, rendered_mapping
 DEFAULT_UNINSTALL_TIMEOUT = 1800.0
 """How long an uninstall of a wave no longer in the plan may take to reach its nodes (the
 fleet's time: divided by the configured time scale, see ``settings``)."""
-ROLLBACK_XCOM_KEY = "rollback"
-"""The XCom key the result is also pushed under, so a report can read it even when the
-task fails."""
-
-
-NARROWING_XCOM_KEY = "rollback_narrowing"
-"""Each narrowed delete's decision (``{index: {"delete", "kept", "unconfirmed"}}``),
-recorded before its first call in the task's state store (kept across Airflow's retries;
-``{"max_tries", "decisions"}``: a cleared task decides again) and in XCom (to read), so a
-rollback resumed after a deferral or retried by Airflow acts on the same decision."""
 
 
 @dataclass(frozen=True)

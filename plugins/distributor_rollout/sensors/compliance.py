@@ -24,22 +24,17 @@ from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_
 from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resumed
 from distributor_rollout.core.plan import wave_gate
 from distributor_rollout.core.regions import partition_of
+from distributor_rollout.core.steps import GATE_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
 from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.links.console import AssociationLink
-from distributor_rollout.operators.config import load_run_config
+from distributor_rollout.run_config import load_run_config
 from distributor_rollout.settings import time_scale
 from distributor_rollout.task_store import max_tries, state_store
 from distributor_rollout.templated import rendered_list, rendered_mapping
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger, link_target
 from distributor_rollout.triggers.deferral import fire_not_before
-
-GATE_XCOM_KEY = "compliance_gate"
-"""Where a decided gate is recorded, pass or fail, for the rollback and report tasks:
-``{"decision": GateDecision.to_dict(), "decided_at": ISO-8601 UTC}``, plus ``"trigger"``
-(the rollback trigger) on FAIL."""
-
 
 BACKSTOP_SLACK_SECONDS = 300.0
 """Real seconds Airflow's sensor timeout allows beyond the gate's own deadline, bake and

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES
+from distributor_rollout.core.steps import VERDICTS_XCOM_KEY
 from distributor_rollout.core.verdict import (
     FailureTolerance,
     InstanceResult,
@@ -26,9 +27,6 @@ from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.templated import rendered_list
 from distributor_rollout.triggers.deferral import fire_not_before
 from distributor_rollout.triggers.stack_set import StackSetOperationTrigger
-
-VERDICTS_XCOM_KEY = "verdicts"
-"""The sensor's summary, pushed whether the operations passed or failed."""
 
 
 class StackSetOperationFailed(AwsRolloutError, AirflowFailException):
