@@ -91,6 +91,34 @@ def package_asset(plan: Plan) -> Asset:
     return Asset(name=f"distributor-package/{name}", uri=f"x-distributor-rollout://{name}")
 
 
+TASK_DOCS: dict[str, str] = {
+    VALIDATE: "Checks the plan and this run's params, and what the plan lets a manual run "
+    "change. Changes nothing; a failure names each bad field in the log and the report.",
+    BUILD: "Builds the package version (one zip per platform and manifest.json) from its "
+    "source folder or S3 prefix. Same source, same bytes.",
+    CHECK_DEPLOYED: "Skips the rollout when this version already runs on every target of "
+    "the run's waves (reads only).",
+    PUBLISH: "Uploads the package to the package bucket of every Region the run reaches. A "
+    "published version is never overwritten with other bytes.",
+    PREPARE: "Stores this release's template and the record a rollback restores from, and "
+    "creates the stack set on a first rollout (the waves deploy it).",
+    DEPLOY: "Deploys this wave's OUs and Regions (new stack instances, or the stack set "
+    "update restricted to them).",
+    WAIT_OPERATION: "Waits for the wave's StackSets operations; fails when more accounts "
+    "failed than the wave tolerates.",
+    WAIT_COMPLIANCE: "Waits until enough of the wave's managed nodes report the package "
+    "installed, then for the bake time; fails when the gate cannot pass or times out.",
+    APPROVE: "A person approves the next wave on the Required Actions page; Reject rolls "
+    "this run back.",
+    FINALIZE: "Every wave passed: announces the version (the package's Asset event).",
+    ROLLBACK: "A wave failed: restores what this run changed, as the plan's rollback mode "
+    "says; targets the run never touched stay as they are.",
+    REPORT: "Writes the run's report (table in the log, JSON in S3 and XCom) and its "
+    "notification; fails a run that did not succeed, with the reason.",
+}
+"""What each task's page in the UI says: for the people running rollouts, not the code."""
+
+
 def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
     """The rollout DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report);
     ``plans_dir`` defaults to the ``[distributor_rollout] plans_dir`` setting."""
@@ -162,7 +190,7 @@ def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
         rollback >> report
         for task in dag.tasks:
             if isinstance(task, BaseOperator) and not task.doc_md:
-                task.doc_md = textwrap.dedent(type(task).__doc__ or "").strip()
+                task.doc_md = TASK_DOCS[task.task_id.rsplit(".", 1)[-1]]
     return dag
 
 

@@ -173,3 +173,11 @@ def test_the_default_folders_sit_beside_the_dags_folder(
     monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR", "relative/plans")
     with pytest.raises(ValidationError, match=r"distributor_rollout\.plans_dir"):
         settings.plans_dir()
+
+
+def test_every_task_has_a_short_doc_for_the_people_running_rollouts(dagbag: Any) -> None:
+    dag = dagbag.dags[dag_id_for("examplepackage")]
+    for task in dag.tasks:
+        assert task.doc_md, task.task_id
+        assert len(task.doc_md) <= 250, task.task_id
+        assert task.doc_md != (type(task).__doc__ or "").strip(), task.task_id

@@ -199,14 +199,13 @@ class MemberCredentials:
 class MemberAccessHook(RetryingAwsHook):
     """Clients in member accounts through a role assumed there, sync and async.
 
-    The sync side (workers) builds boto3 clients from one boto3 session; the async side
-    (triggerer) builds aiobotocore clients from one aiobotocore session, each used in an
-    ``async with`` and closed after its call. Concurrent requests for the same role wait
-    for one AssumeRole rather than each making their own. Clients are not kept between
-    polls: an open aiobotocore client holds about 230 KB (measured), too much for
-    thousands of account/Regions, while building one costs a few milliseconds of CPU
-    (and a poll interval outlasts HTTP keep-alive, so a kept client would reconnect
-    anyway).
+    Both sides share clients per (service, Region) and sign each call with the member
+    role's credentials (see the module docstring). The sync side (workers) keeps one boto3
+    client per (service, Region) for the hook's life. The async side (triggerer) shares
+    aiobotocore clients within a ``shared_clients()`` block, one per poll, and closes them
+    when the block ends; outside a block a client lives for one ``member_client_async``.
+    Concurrent requests for the same role wait for one AssumeRole rather than each making
+    their own.
 
     :param role_name: the role to assume in each member account.
     :param session_name: the ``RoleSessionName`` (what the members' CloudTrail shows).
