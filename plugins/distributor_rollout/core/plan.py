@@ -13,18 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from distributor_rollout.core import rules
 from distributor_rollout.core.fields import (
     RULE_ERROR,
     AccountId,
     AssociationName,
     AssociationSchedule,
     BakeTime,
+    BucketName,
     BucketTemplate,
     DagSchedule,
     DagTags,
@@ -54,15 +54,6 @@ from distributor_rollout.core.gate import GateSettings
 from distributor_rollout.core.run_policy import ApprovalPolicy, ManualRunPolicy, RollbackMode
 from distributor_rollout.core.source_location import S3Source, is_s3, parse_s3_source
 
-
-def _bucket_name(value: str) -> str:
-    problem = rules.bucket_name(value)
-    if problem is not None:
-        raise PydanticCustomError(RULE_ERROR, "{message}", {"message": problem})
-    return value
-
-
-BucketName = Annotated[str, AfterValidator(_bucket_name)]
 CallAs = Literal["DELEGATED_ADMIN", "SELF"]
 Action = Literal["Install", "Uninstall"]
 InstallationType = Literal["Uninstall and reinstall", "In-place update"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
 
+from distributor_rollout.core import rules
 from distributor_rollout.core.errors import Problem, wrong
 
 S3_SCHEME: Final = "s3://"
@@ -23,7 +24,6 @@ MAX_SOURCE_OBJECTS: Final = 10_000
 MAX_SOURCE_BYTES: Final = 20 * 1024**3
 """The most bytes an S3 source may hold: 20 attachments of at most 1 GB each, unzipped
 with room to spare."""
-_BUCKET: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _UNSAFE_SEGMENT_CHARS: Final = re.compile(r"[\x00-\x1f\x7f\\:]")
 
 
@@ -59,7 +59,7 @@ def parse_s3_source(field: str, source: str, allowed_buckets: list[str]) -> S3So
         ", ".join(allowed_buckets) or "none listed"
     )
     bucket, _, prefix = source.removeprefix(S3_SCHEME).partition("/")
-    if not _BUCKET.match(bucket):
+    if rules.bucket_name(bucket) is not None:
         return wrong(field, "not an S3 bucket name", bucket, expected + ")")
     if bucket not in allowed_buckets:
         return wrong(field, "not a bucket the plan allows sources from", bucket, expected + ")")
