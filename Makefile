@@ -26,14 +26,16 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml include/awssim/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -r requirements-dev.txt
+	@# The two distributions, editable: distributor-rollout (plugins/distributor_rollout, with
+	@# its Airflow plugin entry point) and awssim (include/awssim, with its pytest fixtures),
+	@# built by the locked hatchling. (Earlier checkouts put plugins/ and include/ on the path
+	@# with a .pth file; it goes.)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . -e include/awssim
+	@rm -f $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/distributor_rollout_paths.pth
 	$(BIN)/python -m pip check
-	@# plugins/ and include/ become importable in .venv, as Airflow makes plugins/ importable.
-	@$(BIN)/python -c 'import pathlib, sysconfig; \
-	  pathlib.Path(sysconfig.get_paths()["purelib"], "distributor_rollout_paths.pth").write_text( \
-	  "$(CURDIR)/plugins\n$(CURDIR)/include\n")'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the pinned locks (reuses an up-to-date .venv)

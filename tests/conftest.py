@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
+AWSSIM_TESTS = REPO / "include" / "awssim" / "tests"
 
 
 def _airflow_home() -> None:
@@ -42,8 +43,7 @@ os.environ.setdefault("AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS", "0")
 settings.register_profile("repo", deadline=None)
 settings.load_profile("repo")
 
-# awssim's fixtures (awssim_server, sim, aws) for tests that run against the simulator.
-pytest_plugins = ["awssim.pytest_plugin"]
+# awssim's fixtures (awssim_server, sim, aws) come from its pytest11 entry point.
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +65,12 @@ def example_org_path() -> Path:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its folder (tests/unit → ``unit``) so ``-m`` selects by level."""
+    """Mark each test by its folder (tests/unit → ``unit``) so ``-m`` selects by level;
+    awssim's own tests (include/awssim/tests) run against it over HTTP: ``integration``."""
     for item in items:
+        if item.path.is_relative_to(AWSSIM_TESTS):
+            item.add_marker("integration")
+            continue
         level = item.path.relative_to(REPO / "tests").parts[0]
         if level in {"unit", "integration", "dags", "e2e", "live"}:
             item.add_marker(level)

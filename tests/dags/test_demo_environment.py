@@ -11,6 +11,8 @@ from pathlib import Path
 
 from rollout_demo.__main__ import airflow_environment
 
+REPO = Path(__file__).resolve().parents[2]
+
 # Applies the demo's environment the way main() does, then asks Airflow where it lives.
 PROBE = """
 import json, os, sys
@@ -34,6 +36,7 @@ def test_the_demo_runs_airflow_from_its_own_home_and_database(tmp_path: Path) ->
     probe = subprocess.run(
         [sys.executable, "-c", PROBE, str(home)],
         env=env,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

@@ -63,9 +63,8 @@ def launcher(record: Path, mode: str) -> list[str]:
 
 
 def launcher_env() -> dict[str, str]:
-    """This environment, with plugins/ and include/ importable whatever the interpreter."""
-    paths = [str(REPO / "plugins"), str(REPO / "include"), os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    """This environment, run from the repository (the project the launcher finds)."""
+    return dict(os.environ)
 
 
 def wait_for(path: Path, timeout: float = 60.0) -> dict[str, Any]:
@@ -159,6 +158,7 @@ def test_airflow_runs_against_a_live_simulator_that_stops_with_it(tmp_path: Path
     result = subprocess.run(
         launcher(record_path, "exit"),
         env=launcher_env(),
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
@@ -186,6 +186,7 @@ def test_sigterm_stops_airflow_with_sigint_then_the_simulator(tmp_path: Path) ->
     process = subprocess.Popen(
         launcher(record_path, "wait"),
         env=launcher_env(),
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -214,6 +215,7 @@ def test_unknown_scenario_is_refused_before_anything_starts(tmp_path: Path) -> N
     result = subprocess.run(
         [*launcher(tmp_path / "record.json", "exit"), "--scenario", "no-such-scenario"],
         env=launcher_env(),
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

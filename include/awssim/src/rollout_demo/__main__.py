@@ -26,8 +26,8 @@ from typing import Any
 
 from distributor_rollout.core.steps import DEPLOY, ROLLBACK, ROLLBACK_XCOM_KEY, wave_task_id
 from rollout_demo import aws_connection
+from rollout_demo.project import ProjectNotFound, project_dir
 
-REPO = Path(__file__).resolve().parents[2]
 PLAN = "examplepackage"
 SCENARIOS = (
     "happy",
@@ -39,8 +39,12 @@ SCENARIOS = (
 )
 
 
-def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> dict[str, str]:
-    """Airflow's settings for an in-repo, self-contained run (set before importing it)."""
+def airflow_environment(
+    home: Path, speed: float, *, verbose: bool = False, project: Path | None = None
+) -> dict[str, str]:
+    """Airflow's settings for a self-contained run of ``project`` (default: the one found
+    from the working directory), set before importing Airflow."""
+    project = project or project_dir()
     return {
         "AIRFLOW_HOME": str(home),
         # Explicit, so a database configured in the caller's environment is never touched.
@@ -53,8 +57,8 @@ def airflow_environment(home: Path, speed: float, *, verbose: bool = False) -> d
         "AIRFLOW__LOGGING__NAMESPACE_LEVELS": ""
         if verbose
         else "airflow.sdk.api.client=CRITICAL py.warnings=ERROR task=CRITICAL",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE": str(speed),
@@ -71,7 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=300.0, help="awssim clock speed")
     parser.add_argument("--dry-run", action="store_true", help="trigger with dry_run=true")
     parser.add_argument("--reject", metavar="WAVE", help="reject the approval of this wave")
-    parser.add_argument("--home", type=Path, default=REPO / ".airflow" / "demo")
+    parser.add_argument(
+        "--home", type=Path, help="Airflow home (default: the project's .airflow/demo)"
+    )
     parser.add_argument("--verbose", action="store_true", help="show every task's log")
     return parser.parse_args(argv)
 
@@ -79,8 +85,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; the process exit status."""
     args = parse_args(argv)
-    args.home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(airflow_environment(args.home, args.speed, verbose=args.verbose))
+    try:
+        project = project_dir()
+    except ProjectNotFound as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    home = args.home or project / ".airflow" / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(airflow_environment(home, args.speed, verbose=args.verbose, project=project))
 
     # Airflow reads its environment on import: only now.
     from airflow.utils.db import upgradedb  # noqa: PLC0415
@@ -97,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("airflow.sdk.definitions.dag", "airflow.models.crypto"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    print(f"[demo] migrating the Airflow metadata DB in {args.home}")
+    print(f"[demo] migrating the Airflow metadata DB in {home}")
     upgradedb()
     with running("demo", args.scenario, speed=args.speed) as server:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(server.endpoint_url)

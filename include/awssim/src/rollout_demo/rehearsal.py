@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from airflow import settings
+from airflow.configuration import conf
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
 from airflow.models.hitl import HITLDetail
@@ -49,9 +49,6 @@ from distributor_rollout.core.steps import (
 )
 
 log = logging.getLogger(__name__)
-
-REPO = Path(__file__).resolve().parents[2]
-DAGS = REPO / "dags"
 
 Decide = Callable[[str], bool]
 """Given an approval task id (``prod.approve``), approve (True) or reject (False)."""
@@ -229,14 +226,16 @@ class Rehearsal:
 
 
 def load_dag(dag_id: str) -> Any:
-    """The DAG from dags/, parsed as the DAG processor would (import errors raised)."""
-    bag = DagBag(str(DAGS))
+    """The DAG from Airflow's DAGs folder, parsed as the DAG processor would (import errors
+    raised)."""
+    dags = conf.get("core", "dags_folder")
+    bag = DagBag(dags)
     if bag.import_errors:
         problems = "\n".join(f"{path}:\n{error}" for path, error in bag.import_errors.items())
-        raise RuntimeError(f"dags/ has import errors:\n{problems}")
+        raise RuntimeError(f"{dags} has import errors:\n{problems}")
     dag = bag.get_dag(dag_id)
     if dag is None:
-        raise KeyError(f"no DAG {dag_id} in {DAGS}")
+        raise KeyError(f"no DAG {dag_id} in {dags}")
     return dag
 
 

@@ -1,8 +1,8 @@
 """pytest fixtures for tests that run against awssim over HTTP.
 
-Enable with ``pytest_plugins = ["awssim.pytest_plugin"]``. One server per test process
-(moto's state is process-global); each test that asks for ``sim`` gets it freshly reloaded
-with the ``demo`` org, no faults and a slow clock that the test moves with
+Installing the awssim distribution enables them (its ``pytest11`` entry point). One server
+per test process (moto's state is process-global); each test that asks for ``sim`` gets it
+freshly reloaded with the ``demo`` org, no faults and a slow clock that the test moves with
 ``sim.advance()`` / ``sim.settle()``.
 """
 

@@ -1,4 +1,4 @@
-"""The org and scenario examples in README's awssim section stay valid."""
+"""The org and scenario examples in awssim's README stay valid."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import yaml
 from awssim.orgspec import parse_org
 from awssim.scenario import Scenario
 
-README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("## awssim:", 1)[1].split("\n## ", 1)[0]
+SECTION = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 YAML_BLOCKS = re.findall(r"```yaml\n(.*?)```", SECTION, flags=re.DOTALL)
 
 

@@ -21,8 +21,8 @@ from types import FrameType
 from awssim.orgspec import OrgSpecError
 from awssim.scenario import ScenarioError, shipped_scenarios
 from rollout_demo import aws_connection
+from rollout_demo.project import ProjectNotFound, project_dir
 
-REPO = Path(__file__).resolve().parents[2]
 ORG = "demo"
 STANDALONE = (sys.executable, "-m", "airflow", "standalone")
 # How long Airflow gets to stop its components after SIGINT before they are killed.
@@ -63,6 +63,12 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
     parser.add_argument("--speed", type=float, default=60.0, help="awssim clock, x real time")
     args = parser.parse_args(argv)
 
+    try:
+        project = project_dir()
+    except ProjectNotFound as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
     from awssim.server import SimServer  # noqa: PLC0415 - moto loads slowly; parse args first
     from awssim.simulator import Simulator  # noqa: PLC0415
 
@@ -75,7 +81,7 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
     try:
         env = {
             **os.environ,
-            **ui_environment(REPO, server.endpoint_url, args.speed, args.port),
+            **ui_environment(project, server.endpoint_url, args.speed, args.port),
             # standalone starts its components as `airflow ...` from PATH: this interpreter's.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
         }
@@ -84,7 +90,7 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
             f"awssim: org {ORG}, scenario {sim.scenario.name}, speed x{args.speed:g}, on "
             f"{server.endpoint_url}\n"
             f"Airflow UI: http://127.0.0.1:{args.port} once ready; user admin, password in "
-            f"{password_file(REPO)}\n"
+            f"{password_file(project)}\n"
             "Ctrl-C stops both.",
             flush=True,
         )
