@@ -14,14 +14,13 @@ SCENARIO ?= happy
 DEMO_SPEED ?= 300
 UI_PORT  ?= 8080
 UI_SPEED ?= 60
-# The lock resolves as PyPI stood on this date, so `make lock` is reproducible; move the
-# date forward (make lock LOCK_DATE=...) to take newer releases.
+# Locks resolve as PyPI stood on this date; `make upgrade LOCK_DATE=...` moves it forward.
 LOCK_DATE ?= 2026-11-27T00:00:00Z
 UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header \
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format typecheck unit live soak lock clean bench demo ui
+.PHONY: help install test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,9 +76,17 @@ ui: $(STAMP) ## Airflow standalone + awssim, UI on http://127.0.0.1:8080 (UI_POR
 bench: $(STAMP) ## Run the benchmarks in bench/ (each prints its figures against their ideal)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-lock: $(STAMP) ## Regenerate both locks from the .in files (as of LOCK_DATE)
+lock: $(STAMP) ## Re-lock after editing a .in file, keeping every pin the inputs did not change
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
+
+upgrade: $(STAMP) ## Re-resolve both locks from scratch as PyPI stood on LOCK_DATE
 	$(UV_COMPILE) --upgrade requirements.in -o requirements.txt
 	$(UV_COMPILE) --upgrade requirements-dev.in -o requirements-dev.txt
+
+dist: $(STAMP) ## Build both wheels (distributor-rollout, awssim) into dist/
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist . include/awssim
+	@ls dist/*.whl
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
