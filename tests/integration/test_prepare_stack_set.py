@@ -15,24 +15,26 @@ from airflow_support import RUN_ID, MemoryStateStore, make_context, run_task
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.artifacts import template_key
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan_validation import load_plan, validate_plan
 from distributor_rollout.core.principals import runner_principal_arn, with_any_path
-from distributor_rollout.core.release import Release
+from distributor_rollout.core.release import (
+    CREATED_BY_TAG,
+    TEMPLATE_SHA256_KEY,
+    Release,
+    release_key,
+    run_tag_value,
+)
 from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.package_bucket import MANAGED_TAG
 from distributor_rollout.operators.package import BuildPackageOperator
 from distributor_rollout.operators.stack_set_prepare import (
-    CREATED_BY_TAG,
     RELEASE_SHA256_KEY,
     TEMPLATE_PATH,
-    TEMPLATE_SHA256_KEY,
     PrepareStackSetOperator,
-    release_key,
-    run_tag_value,
-    template_key,
 )
 
 ADMIN = "222222222222"

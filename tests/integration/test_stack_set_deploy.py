@@ -33,11 +33,11 @@ from awssim.simulator import Simulator
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import create_operation_id, update_operation_id
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.release import TEMPLATE_SHA256_KEY
 from distributor_rollout.core.steps import STARTED_AT_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ConfigurationError, StackSetNotFound
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
-from distributor_rollout.operators.stack_set_prepare import TEMPLATE_SHA256_KEY
 
 RUN = "manual__2026-11-27T08:00:00+00:00"
 

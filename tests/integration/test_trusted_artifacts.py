@@ -20,11 +20,10 @@ from stack_set_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
-from distributor_rollout.core.artifacts import sha256_hex
+from distributor_rollout.core.artifacts import sha256_hex, template_key
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
-from distributor_rollout.operators.stack_set_prepare import template_key
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator
 
 RUN = "manual__2026-11-27T12:00:00+00:00"

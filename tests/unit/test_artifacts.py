@@ -1,15 +1,23 @@
-"""core.artifacts: digests from content addresses, TemplateBody where it fits."""
+"""core.artifacts: keys and URLs, digests from content addresses, TemplateBody where it fits."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distributor_rollout.core.artifacts import (
     TEMPLATE_BODY_LIMIT,
+    artifacts_bucket_refusal,
+    is_template,
     object_location,
+    s3_object_url,
     sha256_hex,
     template_digest,
+    template_key,
+    template_sha256,
     template_source,
+    template_url,
     with_template_body,
 )
 from distributor_rollout.core.errors import ValidationError
@@ -55,3 +63,46 @@ def test_requests_swap_their_url_for_the_checked_text() -> None:
     }
     assert with_template_body(request, {}) == request
     assert with_template_body({"Regions": []}, {URL: "text"}) == {"Regions": []}
+
+
+BUCKETS = st.from_regex(r"[a-z0-9][a-z0-9-]{2,20}", fullmatch=True)
+REGIONS = st.sampled_from(["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
+STACK_SETS = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,30}", fullmatch=True)
+
+
+@given(bucket=BUCKETS, region=REGIONS, name=STACK_SETS, text=st.text())
+def test_a_template_url_names_the_digest_of_its_text(
+    bucket: str, region: str, name: str, text: str
+) -> None:
+    url = template_url(bucket, region, name, text)
+    assert url == s3_object_url(bucket, region, template_key(name, text))
+    assert object_location(url) == (bucket, template_key(name, text))
+    assert template_digest(url) == template_sha256(text) == sha256_hex(text)
+    assert is_template(text, template_digest(url))
+    assert not is_template(text + " ", template_digest(url))
+
+
+def test_is_template_needs_a_text_and_a_digest() -> None:
+    assert not is_template(None, DIGEST)
+    assert not is_template("Resources: {}\n", None)
+    assert is_template("Resources: {}\n", DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("state", "found", "expected"),
+    [
+        ("exists", "us-east-1", None),
+        ("missing", None, None),
+        ("not_yours", None, "is not this account's"),
+        ("exists", "eu-west-1", "not the stack set's Region us-east-1"),
+    ],
+)
+def test_artifacts_bucket_refusals(state: str, found: str | None, expected: str | None) -> None:
+    refusal = artifacts_bucket_refusal(
+        "artifacts-1", "us-east-1", account="222222222222", state=state, found_region=found
+    )
+    if expected is None:
+        assert refusal is None
+    else:
+        assert refusal is not None
+        assert expected in refusal

@@ -14,28 +14,24 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from distributor_rollout.core.artifacts import s3_object_url, template_key
 from distributor_rollout.core.params import apply_params
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan, validate_plan
+from distributor_rollout.core.publish import (
+    PackageObject,
+    compare_published,
+    package_objects,
+    publish_regions,
+)
+from distributor_rollout.core.release import CREATED_BY_TAG, run_tag_value
+from distributor_rollout.core.stack_set_creation import create_request
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.package_bucket import (
     BUCKET_POLICY_PATH,
     PackageBucketHook,
     StoredObject,
     render_bucket_policy,
-)
-from distributor_rollout.operators.package import (
-    PackageObject,
-    compare_published,
-    package_objects,
-    publish_regions,
-)
-from distributor_rollout.operators.stack_set_prepare import (
-    CREATED_BY_TAG,
-    create_request,
-    run_tag_value,
-    s3_object_url,
-    template_key,
 )
 
 PREFIX = "pkg/1.0.0/"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -11,34 +11,23 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowSkipException
 
 from distributor_rollout.core.artifacts import with_template_body
-from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
-    ACTIVE_OPERATION_STATUSES,
-    Call,
     Finished,
-    Instance,
-    OperationRecord,
     Start,
     WaveFacts,
-    account_ous,
-    candidate_operation_ids,
-    holds_template,
     next_step,
     planned_calls,
 )
-from distributor_rollout.core.operation_ids import rollback_among
-from distributor_rollout.core.org import Organization
-from distributor_rollout.core.plan import Plan, WaveSpec, wave_operation
-from distributor_rollout.core.release import Release
+from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.planned_calls import dry_run_wave, loggable_request
+from distributor_rollout.core.release import Release, dry_run_template_sha256
 from distributor_rollout.core.steps import STARTED_AT_XCOM_KEY
-from distributor_rollout.core.targets import Target
-from distributor_rollout.core.verdict import InstanceResult, truncate_list
-from distributor_rollout.core.waves import ResolvedWave, resolve_waves
+from distributor_rollout.core.verdict import truncate_list
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
-from distributor_rollout.operators.stack_set_prepare import TEMPLATE_SHA256_KEY
+from distributor_rollout.operators.wave_facts import read_facts, start_facts
 from distributor_rollout.run_config import load_run_config
 
 
@@ -116,7 +105,7 @@ class DeployWaveOperator(StackSetOperatorBase):
             raise ConfigurationError(f"release must be a Release.to_dict() (got {self.release!r})")
         release = self.load_release(self.release)
         try:
-            spec = config.plan.wave(self.wave)
+            config.plan.wave(self.wave)
         except KeyError:
             known = ", ".join(wave.name for wave in config.plan.waves)
             raise ConfigurationError(f"wave {self.wave!r} is not in the plan ({known})") from None
@@ -128,29 +117,19 @@ class DeployWaveOperator(StackSetOperatorBase):
         if starting:
             context["ti"].xcom_push(key=STARTED_AT_XCOM_KEY, value=datetime.now(UTC).isoformat())
         if config.dry_run:
-            return self._dry_run(context, config.plan, spec, release)
+            return self._dry_run(context, config.plan, release)
         # Checked before any StackSets call: a changed template stops the wave here.
         template_body = self._template_body(release)
         self.describe_stack_set(release)
-        org, wave = self._resolve(config.plan)
-        base = WaveFacts(
-            run_id=context["run_id"],
-            wave=wave,
-            ou_of=account_ous(org, wave),
-            preferences=wave_operation(config.plan, spec),
-            template=release.template,
-            previous=release.previous,
-            holds_release=False,
-            instances=(),
-        )
+        base = self._start_facts(context, config.plan, release)
         while True:
             described = self.describe_stack_set(release)
-            facts = self._facts(base, release, described, template_body)
+            facts = read_facts(self.hook, base, release, described, template_body)
             step = next_step(facts)
             if isinstance(step, Finished):
                 return {
                     **self._finish(context, release, step),
-                    "targets": [str(target) for target in wave.targets],
+                    "targets": [str(target) for target in base.wave.targets],
                 }
             if isinstance(step, Start):
                 # The checked text, not the URL: the object cannot change under the call.
@@ -165,23 +144,12 @@ class DeployWaveOperator(StackSetOperatorBase):
                 self.log.info("%s: waiting for %s", step.reason, ", ".join(step.operation_ids))
                 self.wait_for(context, release, step.operation_ids)
 
-    def _dry_run(
-        self, context: Any, plan: Plan, spec: WaveSpec, release: Release
-    ) -> dict[str, Any]:
+    def _dry_run(self, context: Any, plan: Plan, release: Release) -> dict[str, Any]:
         """Read what a real run would read, log the wave and every call it would start;
         start nothing. A missing stack set is planned as the prepare step would create it."""
         described = self.hook.describe_stack_set(release.stack_set_name, call_as=release.call_as)
-        org, wave = self._resolve(plan)
-        base = WaveFacts(
-            run_id=context["run_id"],
-            wave=wave,
-            ou_of=account_ous(org, wave),
-            preferences=wave_operation(plan, spec),
-            template=release.template,
-            previous=release.previous,
-            holds_release=True,
-            instances=(),
-        )
+        base = replace(self._start_facts(context, plan, release), holds_release=True)
+        wave = base.wave
         if described is None:
             self.log.info(
                 "Dry run: stack set %s does not exist (the prepare step would create it "
@@ -191,10 +159,10 @@ class DeployWaveOperator(StackSetOperatorBase):
             facts = base
         else:
             digest = (
-                self.release.get(TEMPLATE_SHA256_KEY) if isinstance(self.release, Mapping) else None
+                dry_run_template_sha256(self.release) if isinstance(self.release, Mapping) else None
             )
             body = None if digest else self._template_body(release)
-            facts = self._facts(base, release, described, body, template_sha256=digest)
+            facts = read_facts(self.hook, base, release, described, body, template_sha256=digest)
         calls = planned_calls(facts)
         self.log.info(
             "Dry run: wave %s is %d accounts x %d Regions (%s) = %d targets; accounts: %s",
@@ -216,89 +184,26 @@ class DeployWaveOperator(StackSetOperatorBase):
                 truncate_list([str(target) for target in call.targets], limit=50),
                 loggable_request(call.request),
             )
-        return {
-            **Finished(self.wave, (), WaveChanges(self.wave)).to_dict(),
-            "nothing_to_do": not calls,
-            "targets": [str(target) for target in wave.targets],
-            "dry_run": True,
-            "planned": [planned_entry(call) for call in calls],
-        }
+        return dry_run_wave(self.wave, calls, wave.targets)
 
-    def _resolve(self, plan: Plan) -> tuple[Organization, ResolvedWave]:
-        """The wave against the live organization; every plan problem fails here."""
-        org = OrganizationsHook(
+    def _start_facts(self, context: Any, plan: Plan, release: Release) -> WaveFacts:
+        """The wave against the live organization (``wave_facts.start_facts``)."""
+        organizations = OrganizationsHook(
             aws_conn_id=self.aws_conn_id, verify=self.verify, config=self.botocore_config
-        ).snapshot()
-        resolution = resolve_waves(plan, org)
-        for warning in resolution.warnings:
-            self.log.warning("%s", warning)
-        resolution.raise_for_problems("waves against the organization")
-        wave = next(wave for wave in resolution.waves if wave.name == self.wave)
-        self.log.info(
-            "Wave %s: %d targets (%d accounts x %s)",
-            wave.name,
-            len(wave.targets),
-            len(wave.accounts),
-            ", ".join(wave.regions),
         )
-        return org, wave
+        return start_facts(
+            plan,
+            self.wave,
+            release,
+            run_id=context["run_id"],
+            organizations=organizations,
+            log=self.log,
+        )
 
     def _template_body(self, release: Release) -> str:
         """This release's template text (checked against its sha256), to tell whether the
         stack set already holds it and to pass as ``TemplateBody``."""
         return self.stored_template(release.template)
-
-    def _facts(
-        self,
-        base: WaveFacts,
-        release: Release,
-        described: Mapping[str, Any],
-        template_body: str | None,
-        *,
-        template_sha256: str | None = None,
-    ) -> WaveFacts:
-        """What AWS reports now, for ``core.deployment.next_step``. Whether the stack set
-        holds the release's template is judged from its text, or from its sha256."""
-        name, call_as = release.stack_set_name, release.call_as
-        candidates = candidate_operation_ids(base.run_id, base.wave)
-        ours: dict[str, OperationRecord] = {}
-        foreign: list[str] = []
-        summaries = self.hook.list_operations(name, call_as=call_as)
-        undone = rollback_among(base.run_id, (summary["OperationId"] for summary in summaries))
-        if undone is not None:
-            # Adopting this run's earlier operations would report a deployment the
-            # rollback has undone: a cleared, rolled-back run must not pass silently.
-            raise ConfigurationError(
-                f"run {base.run_id} was rolled back (operation {undone}); its "
-                "waves cannot be deployed again: start a new run"
-            )
-        for summary in summaries:
-            operation_id = summary["OperationId"]
-            if operation_id in candidates:
-                results = self.hook.list_operation_results(name, operation_id, call_as=call_as)
-                ours[operation_id] = OperationRecord(
-                    operation_id,
-                    summary["Status"],
-                    tuple(InstanceResult.from_api(result) for result in results),
-                )
-            elif summary["Status"] in ACTIVE_OPERATION_STATUSES:
-                foreign.append(operation_id)
-        instances = tuple(
-            Instance.from_api(summary)
-            for summary in self.hook.list_stack_instances(name, call_as=call_as)
-        )
-        return WaveFacts(
-            run_id=base.run_id,
-            wave=base.wave,
-            ou_of=base.ou_of,
-            preferences=base.preferences,
-            template=base.template,
-            previous=base.previous,
-            holds_release=_holds_release(described, release, template_body, template_sha256),
-            instances=instances,
-            operations=ours,
-            foreign_active=tuple(foreign),
-        )
 
     def _finish(self, context: Any, release: Release, finished: Finished) -> dict[str, Any]:
         if finished.stopped_early:
@@ -325,52 +230,3 @@ class DeployWaveOperator(StackSetOperatorBase):
             counts["created"],
         )
         return finished.to_dict()
-
-
-def _holds_release(
-    described: Mapping[str, Any],
-    release: Release,
-    template_body: str | None,
-    template_sha256: str | None,
-) -> bool:
-    """``core.deployment.holds_template``, given the release template's text or only its
-    sha256 (a dry-run release, whose template was never stored)."""
-    if template_body is None:
-        current = described.get("TemplateBody")
-        if not isinstance(current, str) or template_sha256 is None:
-            return False
-        if hashlib.sha256(current.encode("utf-8")).hexdigest() != template_sha256:
-            return False
-        template_body = current
-    return holds_template(described, template_body, release.template)
-
-
-def loggable_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    """A call's request for the log: parameter values longer than a line (the manifest)
-    are shown by their length."""
-    shown = dict(request)
-    if "Parameters" in shown:
-        shown["Parameters"] = {
-            item["ParameterKey"]: (
-                value
-                if len(value := str(item.get("ParameterValue", ""))) <= 80
-                else f"<{len(value)} characters>"
-            )
-            for item in shown["Parameters"]
-        }
-    return shown
-
-
-def planned_entry(call: Call) -> dict[str, Any]:
-    """A planned call, small enough for XCom: counts of targets and accounts, the Regions
-    and OUs it names (never the request's template parameters)."""
-    targets: Sequence[Target] = call.targets
-    request_targets = call.request.get("DeploymentTargets") or {}
-    return {
-        "api_call": call.api_call,
-        "operation_id": call.operation_id,
-        "targets": len(targets),
-        "accounts": len({target.account_id for target in targets}),
-        "regions": list(call.request.get("Regions") or []),
-        "organizational_units": list(request_targets.get("OrganizationalUnitIds") or []),
-    }

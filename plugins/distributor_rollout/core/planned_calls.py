@@ -1,0 +1,58 @@
+"""How a dry-run wave shows the StackSets calls it would start: a line per call for the
+log, and a record small enough for XCom (counts and names, never template parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from distributor_rollout.core.changes import WaveChanges
+from distributor_rollout.core.deployment import Call, Finished
+from distributor_rollout.core.targets import Target
+
+LONGEST_SHOWN_VALUE: Final = 80
+"""A parameter value longer than this (the manifest) is logged as its length."""
+
+
+def loggable_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's request for the log: parameter values longer than a line (the manifest)
+    are shown by their length."""
+    shown = dict(request)
+    if "Parameters" in shown:
+        shown["Parameters"] = {
+            item["ParameterKey"]: (
+                value
+                if len(value := str(item.get("ParameterValue", ""))) <= LONGEST_SHOWN_VALUE
+                else f"<{len(value)} characters>"
+            )
+            for item in shown["Parameters"]
+        }
+    return shown
+
+
+def planned_entry(call: Call) -> dict[str, Any]:
+    """A planned call, small enough for XCom: counts of targets and accounts, the Regions
+    and OUs it names (never the request's template parameters)."""
+    targets: Sequence[Target] = call.targets
+    request_targets = call.request.get("DeploymentTargets") or {}
+    return {
+        "api_call": call.api_call,
+        "operation_id": call.operation_id,
+        "targets": len(targets),
+        "accounts": len({target.account_id for target in targets}),
+        "regions": list(call.request.get("Regions") or []),
+        "organizational_units": list(request_targets.get("OrganizationalUnitIds") or []),
+    }
+
+
+def dry_run_wave(wave: str, calls: Sequence[Call], targets: Sequence[Target]) -> dict[str, Any]:
+    """A dry-run Deploy task's result: the shape of a real one with no operations and no
+    changes, ``nothing_to_do`` only when no call would be needed, and the ``planned``
+    calls (``planned_entry``)."""
+    return {
+        **Finished(wave, (), WaveChanges(wave)).to_dict(),
+        "nothing_to_do": not calls,
+        "targets": [str(target) for target in targets],
+        "dry_run": True,
+        "planned": [planned_entry(call) for call in calls],
+    }
