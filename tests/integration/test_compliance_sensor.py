@@ -30,6 +30,7 @@ from awssim.pytest_plugin import AwsClients
 from awssim.scenario import Latency, Scenario
 from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.steps import GATE_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
@@ -40,7 +41,6 @@ from distributor_rollout.sensors.compliance import (
     AssociationComplianceSensor,
     ComplianceGateFailed,
 )
-from distributor_rollout.sensors.stack_set import _summary as operation_summary
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger
 
 CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
@@ -395,16 +395,16 @@ def test_the_time_scale_divides_the_gate_at_run_time(
 
 def failed_operation_result(*targets: Target) -> dict[str, Any]:
     """A ``StackSetOperationSensor`` result whose operation failed in ``targets`` (within
-    its tolerance), made by the sensor's own summary."""
+    its tolerance), made as the sensor makes it."""
     results = [InstanceResult(target, "FAILED", "Stack update failed") for target in targets]
     results += [InstanceResult(target, "SUCCEEDED") for target in CANARY if target not in targets]
     verdict = judge_operation("SUCCEEDED", results, FailureTolerance(percentage=100))
-    return operation_summary(
+    return OperationsSummary.from_verdicts(
         {
             "dr-op-update": verdict,
             "dr-op-create": judge_operation("SUCCEEDED", [], FailureTolerance()),
         }
-    )
+    ).to_dict()
 
 
 def test_an_operation_result_adds_its_failed_targets(

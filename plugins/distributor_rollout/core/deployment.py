@@ -18,6 +18,11 @@ from typing import Any, Literal
 
 from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChanges
 from distributor_rollout.core.operation_ids import operation_id
+from distributor_rollout.core.operation_wait import (
+    # Re-exported, in mypy's explicit form: operators that list operations read it here.
+    ACTIVE_OPERATION_STATUSES as ACTIVE_OPERATION_STATUSES,  # noqa: PLC0414
+)
+from distributor_rollout.core.operation_wait import tolerance_for
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import OperationPreferences
 from distributor_rollout.core.rollback_actions import target_scopes
@@ -30,7 +35,6 @@ from distributor_rollout.core.verdict import (
 from distributor_rollout.core.waves import ResolvedWave
 
 CURRENT = "CURRENT"
-ACTIVE_OPERATION_STATUSES = frozenset({"QUEUED", "RUNNING", "STOPPING"})
 CallKind = Literal["update", "create"]
 
 
@@ -82,8 +86,8 @@ class Call:
         return "UpdateStackSet" if self.kind == "update" else "CreateStackInstances"
 
     def tolerance(self) -> FailureTolerance:
-        """The failure tolerance its preferences set."""
-        return FailureTolerance.from_preferences(self.request["OperationPreferences"])
+        """The failure tolerance its preferences set (``operation_wait.tolerance_for``)."""
+        return tolerance_for(self.request["OperationPreferences"])
 
 
 @dataclass(frozen=True)

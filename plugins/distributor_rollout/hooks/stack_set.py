@@ -1,7 +1,9 @@
 """CloudFormation StackSets: a thin hook over boto3 (and aiobotocore for triggers).
 
 Every method is one API call (plus pagination), passes ``CallAs`` and turns the service
-errors a rollout reacts to into the domain errors of ``hooks.errors``.
+errors a rollout reacts to into the domain errors of ``hooks.errors``; the operation waits
+(``poll_operations``, ``wait_for_operations``) only fetch for ``core.operation_wait``,
+which decides what the answers mean for the sensor and the trigger too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES
+from distributor_rollout.core.operation_wait import ACTIVE_OPERATION_STATUSES, OperationsWait
 from distributor_rollout.hooks.errors import (
     AwsRolloutError,
     ConfigurationError,
@@ -198,6 +200,23 @@ class StackSetHook(RetryingAwsHook):
             if summary.get("Status") in ACTIVE_OPERATION_STATUSES
         ]
 
+    def poll_operations(
+        self, stack_set_name: str, wait: OperationsWait, *, call_as: str
+    ) -> OperationsWait:
+        """One look at the wait's pending operations (``core.operation_wait``): each is
+        described in turn up to the first still running, since the ones after it wait
+        their turn. ``ConfigurationError`` names an operation id the stack set lacks."""
+        for operation_id in wait.pending:
+            operation = self.describe_operation(stack_set_name, operation_id, call_as=call_as)
+            if operation is None:
+                raise ConfigurationError(
+                    f"operation {operation_id} not found on stack set {stack_set_name}"
+                )
+            wait = wait.observe(operation_id, operation)
+            if operation_id in wait.pending:
+                break
+        return wait
+
     def wait_for_operations(
         self,
         stack_set_name: str,
@@ -207,40 +226,39 @@ class StackSetHook(RetryingAwsHook):
         poll_interval: float,
         timeout: float,
     ) -> dict[str, str]:
-        """Poll ``DescribeStackSetOperation`` until every operation ended; their statuses.
+        """Poll (``poll_operations``) until every operation ended; their final statuses.
+        How they ended is the caller's to judge (``core.operation_wait.judge``).
 
         Throttling and other transient errors only delay the next poll. Raises
         ``OperationWaitTimeout`` after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        pending = list(dict.fromkeys(operation_ids))
-        statuses: dict[str, str] = {}
+        wait = OperationsWait.of(operation_ids)
         while True:
-            for operation_id in list(pending):
-                try:
-                    operation = self.describe_operation(
-                        stack_set_name, operation_id, call_as=call_as
-                    )
-                except (ClientError, BotoConnectionError, HTTPClientError) as error:
-                    if not is_transient(error):
-                        raise
-                    self.log.info("Transient error, polling again later: %s", error)
-                    break
-                if operation is None:
-                    raise ConfigurationError(
-                        f"operation {operation_id} not found on stack set {stack_set_name}"
-                    )
-                if operation["Status"] not in ACTIVE_OPERATION_STATUSES:
-                    statuses[operation_id] = operation["Status"]
-                    pending.remove(operation_id)
-            if not pending:
-                return statuses
+            try:
+                wait = self.poll_operations(stack_set_name, wait, call_as=call_as)
+            except (ClientError, BotoConnectionError, HTTPClientError) as error:
+                if not is_transient(error):
+                    raise
+                self.log.info("Transient error, polling again later: %s", error)
+            if wait.done:
+                return wait.statuses()
             if time.monotonic() >= deadline:
                 raise OperationWaitTimeout(
-                    f"operations {', '.join(pending)} on stack set {stack_set_name} still "
+                    f"operations {', '.join(wait.pending)} on stack set {stack_set_name} still "
                     f"running after {timeout:.0f}s"
                 )
             time.sleep(poll_interval)
+
+    def operation_results(
+        self, stack_set_name: str, operation_ids: Sequence[str], *, call_as: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        """``list_operation_results`` of each operation, by id: what
+        ``OperationsWait.judged`` reads."""
+        return {
+            operation_id: self.list_operation_results(stack_set_name, operation_id, call_as=call_as)
+            for operation_id in operation_ids
+        }
 
     def list_operation_results(
         self, stack_set_name: str, operation_id: str, *, call_as: str

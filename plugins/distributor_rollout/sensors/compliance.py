@@ -19,9 +19,10 @@ from distributor_rollout.core.compliance_poll import (
     failure_message,
     failure_trigger,
 )
-from distributor_rollout.core.errors import ValidationError, wrong
+from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
 from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resumed
+from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.plan import wave_gate
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.core.steps import GATE_XCOM_KEY
@@ -316,7 +317,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         """``failed_targets`` and the operation result's failed targets, parsed, each once
         (may be empty)."""
         given = [Target.parse(str(item)) for item in rendered_list(self.failed_targets) or []]
-        from_operations = operation_failed_targets(operation_result_of(self.operation_result))
+        from_operations = operation_failed_targets(self.operation_result)
         return list(dict.fromkeys([*given, *from_operations]))
 
     def _open(self, context: Any) -> GateRecord:
@@ -413,57 +414,17 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         )
 
 
-def operation_result_of(value: Any) -> Mapping[str, Any] | None:
-    """The ``operation_result`` argument as a mapping (a template may have rendered it)."""
+def operation_failed_targets(value: Any) -> list[Target]:
+    """The failed targets of the ``operation_result`` argument: a ``StackSetOperationSensor``
+    result (``core.operation_summary``), perhaps rendered to text by a template; None adds
+    nothing. ``ValidationError`` names the argument and the bad field."""
     try:
-        return rendered_mapping(value)
+        result = rendered_mapping(value)
+        return [] if result is None else OperationsSummary.from_dict(result).failed_targets()
     except TypeError:
-        raise ValidationError(
-            "compliance sensor",
-            [
-                wrong(
-                    "operation_result",
-                    "not an operation sensor result",
-                    value,
-                    "the StackSetOperationSensor's return value (a dict)",
-                )
-            ],
-        ) from None
-
-
-def operation_failed_targets(result: Mapping[str, Any] | None) -> list[Target]:
-    """The failed targets of a ``StackSetOperationSensor`` result, in its order, each once.
-
-    Its shape is ``{"outcome", "operations": {operation_id: {"failed": [{"target":
-    Target.to_dict() or "account/region", "status", "reason", ...}], ...}}}``.
-    """
-    if result is None:
-        return []
-    operations = result.get("operations") or {}
-    if not isinstance(operations, Mapping):
-        raise ValidationError(
-            "compliance sensor",
-            [wrong("operation_result.operations", "not a mapping", operations, "{id: {...}}")],
-        )
-    found: list[Target] = []
-    for operation_id, operation in operations.items():
-        failed = operation.get("failed") if isinstance(operation, Mapping) else None
-        for index, item in enumerate(failed or []):
-            target = item.get("target") if isinstance(item, Mapping) else item
-            if isinstance(target, Mapping) and {"account_id", "region"} <= target.keys():
-                found.append(Target.from_dict(target))
-            elif isinstance(target, str):
-                found.append(Target.parse(target))
-            else:
-                raise ValidationError(
-                    "compliance sensor",
-                    [
-                        wrong(
-                            f"operation_result.operations.{operation_id}.failed[{index}]",
-                            "not a failed target",
-                            item,
-                            "{'target': {'account_id', 'region'} or 'account/region', ...}",
-                        )
-                    ],
-                )
-    return list(dict.fromkeys(found))
+        expected = "the StackSetOperationSensor's return value (a dict)"
+        problem = wrong("operation_result", "not an operation sensor result", value, expected)
+        raise ValidationError("compliance sensor", [problem]) from None
+    except ValidationError as error:
+        problems = [Problem(f"operation_result.{p.path}", p.message) for p in error.problems]
+        raise ValidationError("compliance sensor", problems) from None

@@ -1,4 +1,6 @@
-"""Wait for a wave's StackSet operations and judge them against their failure tolerance."""
+"""Wait for a wave's StackSet operations and record how they ended (the waiting and the
+judging against the failure tolerance are ``core.operation_wait``'s, shared with the
+trigger and the hook); fail the wave when one failed beyond its tolerance."""
 
 from __future__ import annotations
 
@@ -12,15 +14,10 @@ from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES
+from distributor_rollout.core.operation_summary import OperationsSummary
+from distributor_rollout.core.operation_wait import OperationsWait
 from distributor_rollout.core.steps import VERDICTS_XCOM_KEY
-from distributor_rollout.core.verdict import (
-    FailureTolerance,
-    InstanceResult,
-    OperationVerdict,
-    judge_operation,
-)
-from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError
+from distributor_rollout.hooks.errors import AwsRolloutError
 from distributor_rollout.hooks.retries import is_transient
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.links.console import StackSetOperationLink
@@ -40,8 +37,10 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
     Deferrable by default (``StackSetOperationTrigger``, no worker slot held), after one
     look that finishes at once when the operations already ended; with
     ``deferrable=False`` it pokes in ``poke`` or ``reschedule`` mode. Throttled polls are
-    repeated, never fatal. Returns, per operation, its status, outcome, per-Region counts
-    and failed targets (the cancelled ones only counted, to keep XCom small).
+    repeated, never fatal. Returns an ``OperationsSummary.to_dict()`` (per operation: its
+    status, outcome, per-Region counts and failed targets, the cancelled ones only
+    counted, to keep XCom small) and records it under the XCom key ``verdicts``, failed
+    or not, for the report.
 
     :param stack_set_name: the stack set (templated).
     :param operation_ids: the operations to wait for, e.g. the deploy task's
@@ -86,7 +85,7 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
         operation_ids = self._operation_ids()
         if not operation_ids:
             self.log.info("No operation to wait for (the wave had nothing to do)")
-            return _summary({})
+            return OperationsSummary().to_dict()
         StackSetOperationLink.persist(
             context=context,
             operator=self,
@@ -121,53 +120,32 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
         )
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
-        """Judge the trigger's verdicts; raise a summary naming the failed targets."""
+        """Read the trigger's summary; raise naming the operations that failed."""
         if not event or "status" not in event:
             raise AirflowException(f"StackSet operation trigger sent no usable event: {event!r}")
         if event["status"] != "success":
             raise AirflowException(
                 f"waiting for StackSet operations failed ({event['status']}): {event['message']}"
             )
-        return self._judged(
-            context,
-            {
-                operation_id: OperationVerdict.from_dict(verdict)
-                for operation_id, verdict in event["operations"].items()
-            },
-        )
+        return self._judged(context, OperationsSummary.from_dict(event))
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
-        """One look at every operation: not done yet, or judged."""
-        verdicts = {}
+        """One look at every operation (``core.operation_wait``): not done yet, or judged."""
+        wait = OperationsWait.of(self._operation_ids(), self.tolerance)
         try:
-            for operation_id in self._operation_ids():
-                operation = self.hook.describe_operation(
-                    self.stack_set_name, operation_id, call_as=self.call_as
-                )
-                if operation is None:
-                    raise ConfigurationError(
-                        f"operation {operation_id} not found on stack set {self.stack_set_name}"
-                    )
-                if operation["Status"] in ACTIVE_OPERATION_STATUSES:
-                    self.log.info("Operation %s is %s", operation_id, operation["Status"])
-                    return False
-                results = self.hook.list_operation_results(
-                    self.stack_set_name, operation_id, call_as=self.call_as
-                )
-                tolerance = (
-                    FailureTolerance.from_dict(self.tolerance)
-                    if self.tolerance is not None
-                    else FailureTolerance.from_preferences(operation.get("OperationPreferences"))
-                )
-                verdicts[operation_id] = judge_operation(
-                    operation["Status"], [InstanceResult.from_api(r) for r in results], tolerance
-                )
+            wait = self.hook.poll_operations(self.stack_set_name, wait, call_as=self.call_as)
+            if not wait.done:
+                self.log.info("%s on %s", wait.progress(), self.stack_set_name)
+                return False
+            results = self.hook.operation_results(
+                self.stack_set_name, wait.operation_ids, call_as=self.call_as
+            )
         except (ClientError, BotoCoreError) as error:
             if not is_transient(error):
                 raise
             self.log.info("Transient error, poking again later: %s", error)
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._judged(context, verdicts))
+        return PokeReturnValue(is_done=True, xcom_value=self._judged(context, wait.judged(results)))
 
     def _operation_ids(self) -> list[str]:
         ids = self.operation_ids
@@ -179,38 +157,14 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
             raise TypeError(msg)
         return parsed
 
-    def _judged(self, context: Any, verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
-        for operation_id, verdict in verdicts.items():
-            self.log.info("%s: %s", operation_id, verdict.summary)
+    def _judged(self, context: Any, summary: OperationsSummary) -> dict[str, Any]:
+        for operation_id, operation in summary.operations.items():
+            self.log.info("%s: %s", operation_id, operation.summary)
         # Recorded before judging, so a failed wave's report still shows its results.
-        summary = _summary(verdicts)
-        context["ti"].xcom_push(key=VERDICTS_XCOM_KEY, value=summary)
-        failed = [
-            f"{operation_id}: {v.summary}"
-            for operation_id, v in verdicts.items()
-            if v.outcome == "failed"
-        ]
-        if failed:
+        record = summary.to_dict()
+        context["ti"].xcom_push(key=VERDICTS_XCOM_KEY, value=record)
+        if failures := summary.failures():
             raise StackSetOperationFailed(
-                f"StackSet operations on {self.stack_set_name} failed: " + " | ".join(failed)
+                f"StackSet operations on {self.stack_set_name} failed: " + " | ".join(failures)
             )
-        return summary
-
-
-def _summary(verdicts: Mapping[str, OperationVerdict]) -> dict[str, Any]:
-    """The sensor's small XCom: per operation, counts and failed targets."""
-    failed = any(verdict.outcome == "failed" for verdict in verdicts.values())
-    return {
-        "outcome": "failed" if failed else "succeeded",
-        "operations": {
-            operation_id: {
-                "status": verdict.status,
-                "outcome": verdict.outcome,
-                "regions": {region: counts.to_dict() for region, counts in verdict.regions.items()},
-                "failed": [item.to_dict() for item in verdict.failed],
-                "cancelled": len(verdict.cancelled),
-                "summary": verdict.summary,
-            }
-            for operation_id, verdict in verdicts.items()
-        },
-    }
+        return record

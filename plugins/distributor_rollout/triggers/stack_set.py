@@ -10,9 +10,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from distributor_rollout.core.deployment import ACTIVE_OPERATION_STATUSES
 from distributor_rollout.core.errors import RolloutError
-from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
+from distributor_rollout.core.operation_wait import OperationsWait
 from distributor_rollout.hooks.retries import is_transient
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.triggers.deferral import hold_until
@@ -23,10 +22,11 @@ _AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 class StackSetOperationTrigger(BaseTrigger):
-    """Poll ``DescribeStackSetOperation`` until every operation ended, then judge each.
+    """Poll ``DescribeStackSetOperation`` until every operation ended, then judge each
+    (``core.operation_wait``: the same decision as the sensor's poke and the hook's wait).
 
-    The event is ``{"status": "success", "operations": {id: OperationVerdict.to_dict()}}``
-    once all are done (whatever their outcome: judging is the task's), ``{"status":
+    The event is ``{"status": "success", **OperationsSummary.to_dict()}`` once all are
+    done (whatever their outcome: failing the task is the task's), ``{"status":
     "timeout", ...}`` after ``timeout`` seconds, or ``{"status": "error", "message": ...}``
     when AWS refuses a call for good. Throttling and 5xx answers never end the wait: the
     trigger backs off (up to ``MAX_BACKOFF_FACTOR`` × ``poll_interval``) and asks again.
@@ -100,45 +100,42 @@ class StackSetOperationTrigger(BaseTrigger):
         yield _event(payload)
 
     async def _outcome(self) -> dict[str, Any]:
-        """The event's payload: the verdicts, a timeout or an error."""
+        """The event's payload: the operations' summary, a timeout or an error."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         hook = self.hook()
         try:
             async with await hook.get_async_conn() as client:  # type: ignore[no-untyped-call]
-                described = await self._wait(client, deadline)
-                if described is None:
+                wait = await self._wait(
+                    client, OperationsWait.of(self.operation_ids, self.tolerance), deadline
+                )
+                if wait is None:
                     return {
                         "status": "timeout",
                         "message": f"operations {', '.join(self.operation_ids)} on stack "
                         f"set {self.stack_set_name} still running after {self.timeout}s",
                         "operation_ids": self.operation_ids,
                     }
-                verdicts = {}
-                for operation_id, operation in described.items():
-                    summaries = await self._retrying(
+                results = {
+                    operation_id: await self._retrying(
                         hook.list_operation_results_async,
                         client,
                         self.stack_set_name,
                         operation_id,
                         call_as=self.call_as,
                     )
-                    verdict = judge_operation(
-                        operation["Status"],
-                        [InstanceResult.from_api(summary) for summary in summaries],
-                        self._tolerance(operation),
-                    )
-                    verdicts[operation_id] = verdict.to_dict()
+                    for operation_id in wait.operation_ids
+                }
+                summary = wait.judged(results)
         except (RolloutError, *_AWS_ERRORS) as error:
             return {"status": "error", "message": str(error)}
-        return {"status": "success", "operations": verdicts}
+        return {"status": "success", **summary.to_dict()}
 
-    async def _wait(self, client: Any, deadline: float | None) -> dict[str, dict[str, Any]] | None:
-        """Each operation's final description, or None at the deadline."""
-        described: dict[str, dict[str, Any]] = {}
+    async def _wait(
+        self, client: Any, wait: OperationsWait, deadline: float | None
+    ) -> OperationsWait | None:
+        """The wait once every operation ended, or None at the deadline."""
         while True:
-            for operation_id in self.operation_ids:
-                if operation_id in described:
-                    continue
+            for operation_id in wait.pending:
                 operation = await self._retrying(
                     StackSetHook.describe_operation_async,
                     client,
@@ -149,17 +146,16 @@ class StackSetOperationTrigger(BaseTrigger):
                 )
                 if operation is None:
                     return None
-                if operation["Status"] in ACTIVE_OPERATION_STATUSES:
-                    break
-                described[operation_id] = operation
-            if len(described) == len(self.operation_ids):
-                return described
+                wait = wait.observe(operation_id, operation)
+                if operation_id in wait.pending:
+                    break  # the operations after it wait their turn
+            if wait.done:
+                return wait
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             self.log.info(
-                "%d of %d operations on %s done; next poll in %ss",
-                len(described),
-                len(self.operation_ids),
+                "%s on %s; next poll in %ss",
+                wait.progress(),
                 self.stack_set_name,
                 self.poll_interval,
             )
@@ -182,11 +178,6 @@ class StackSetOperationTrigger(BaseTrigger):
                 self.log.info("Transient error, retrying in %.1fs: %s", pause, error)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, self.poll_interval * MAX_BACKOFF_FACTOR)
-
-    def _tolerance(self, operation: Mapping[str, Any]) -> FailureTolerance:
-        if self.tolerance is not None:
-            return FailureTolerance.from_dict(self.tolerance)
-        return FailureTolerance.from_preferences(operation.get("OperationPreferences"))
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
