@@ -160,7 +160,7 @@ class StackSetOperationSensor(AwsBaseSensor[StackSetHook]):
     def _judged(self, context: Any, summary: OperationsSummary) -> dict[str, Any]:
         for operation_id, operation in summary.operations.items():
             self.log.info("%s: %s", operation_id, operation.summary)
-        # Recorded before judging, so a failed wave's report still shows its results.
+        # Recorded before the task fails, so a failed wave's report still shows its results.
         record = summary.to_dict()
         context["ti"].xcom_push(key=VERDICTS_XCOM_KEY, value=record)
         if failures := summary.failures():
