@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import TaskAwaitingInput
 from airflow.sdk.execution_time import task_runner
 from airflow_support import RecordingTaskInstance, make_context
 
-from distributor_rollout.operators.rollout import ApprovalDeclined, WaveApprovalOperator
+from distributor_rollout.operators.approval import ApprovalDeclined, WaveApprovalOperator
 
 
 @dataclass

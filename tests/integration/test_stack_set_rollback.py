@@ -28,16 +28,13 @@ from awssim.simulator import Simulator
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.steps import ROLLBACK_XCOM_KEY
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.uninstall import UninstallCheck
 from distributor_rollout.hooks.errors import ConfigurationError
-from distributor_rollout.operators import stack_set_rollback
+from distributor_rollout.operators import rollback_runner, uninstall_wait
+from distributor_rollout.operators.rollback_runner import DEFAULT_UNINSTALL_TIMEOUT
 from distributor_rollout.operators.rollout import FinalizeRolloutOperator
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
-from distributor_rollout.operators.stack_set_rollback import (
-    DEFAULT_UNINSTALL_TIMEOUT,
-    RollbackIncomplete,
-    RollbackOperator,
-    UninstallCheck,
-)
+from distributor_rollout.operators.stack_set_rollback import RollbackIncomplete, RollbackOperator
 
 RUN = "manual__2026-11-27T10:00:00+00:00"
 CANARY = {Target(account, "us-east-1") for account in SANDBOX}
@@ -417,7 +414,7 @@ def test_a_dry_run_is_skipped_before_any_aws_call(
 
 
 class FakeClock:
-    """``time`` for the rollback module: sleeping moves the clock, nothing waits."""
+    """``time`` for the uninstall wait: sleeping moves the clock, nothing waits."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -448,8 +445,8 @@ def test_the_uninstall_wait_runs_on_the_time_scale(
     # The example plan's gate: timeout 30m, poll every 30s (fleet time).
     plan = load_plan(Path(write_plan(tmp_path)))
     clock = FakeClock()
-    monkeypatch.setattr(stack_set_rollback, "time", clock)
-    monkeypatch.setattr(stack_set_rollback, "AssociationStatusHook", NeverReported)
+    monkeypatch.setattr(uninstall_wait, "time", clock)
+    monkeypatch.setattr(rollback_runner, "AssociationStatusHook", NeverReported)
     monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", scale)
     task = rollback(str(tmp_path / "plan.yaml"), {}, [], "aws_default")
     targets = {Target(SANDBOX[0], "us-east-1")}

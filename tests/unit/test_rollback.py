@@ -12,8 +12,11 @@ from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChan
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.rollback import (
     RollbackPlan,
+    forward_plan,
     plan_rollback,
+    retried_summary,
     rollback_summary,
+    uninstalls_to_confirm,
     unrestored,
 )
 from distributor_rollout.core.rollback_actions import (
@@ -21,6 +24,7 @@ from distributor_rollout.core.rollback_actions import (
     UNINSTALL_ACTIONS,
     DeleteInstances,
     RestoreTemplate,
+    UninstallByTemplate,
     UninstallInstances,
     action_from_dict,
     forward_restore,
@@ -396,3 +400,57 @@ def test_narrowing_an_action_reaches_exactly_the_chosen_targets() -> None:
     assert all(part.ou_ids == ("ou-1",) for part in parts)
     assert all(part.wave == "nonprod" for part in parts)
     assert narrowed(action, set()) == []
+
+
+CURRENT = TemplateRef(
+    "https://b.s3.eu-west-1.amazonaws.com/t/2.0.yaml",
+    {"PackageName": "p", "Version": "2.0", "AssociationVersion": "2.0", "Action": "Install"},
+)
+
+
+def test_the_plan_runs_forward_against_the_current_template() -> None:
+    previous = TemplateRef(V0.template_url, {"PackageName": "p", "Version": "0.9"})
+    plan = plan_rollback(
+        [WaveChanges("a", (updated(1, EU, previous), created(2, EU)))], "previous_version"
+    )
+    forwarded = forward_plan(plan, CURRENT)
+
+    assert [type(action) for action in forwarded.actions] == [
+        UninstallByTemplate,
+        RestoreTemplate,
+        DeleteInstances,
+    ]
+    restore = forwarded.actions[1]
+    assert isinstance(restore, RestoreTemplate)
+    assert restore.template == forward_restore(previous, CURRENT)
+    assert restore.parameters["AssociationVersion"] == "0.9"
+    assert forwarded.actions[2] == plan.actions[2]
+    assert forwarded.targets() == plan.targets()
+    # A template without the Action parameter keeps the parameter-override uninstall.
+    plain = TemplateRef(CURRENT.template_url, {"Version": "2.0"})
+    assert type(forward_plan(plan, plain).actions[0]) is UninstallInstances
+
+
+def test_only_uninstalls_whose_instances_stay_are_waited_on() -> None:
+    waves = [WaveChanges("a", (updated(1, EU), updated(2, EU), created(3, EU)))]
+    plan = plan_rollback(waves, "uninstall")
+    gone = Target(acct(2), EU)
+
+    waits = uninstalls_to_confirm(plan, already_failed={gone})
+
+    # Created targets are waited on before their delete; failed ones need no wait.
+    assert [(action.kind, set(targets)) for action, targets in waits] == [
+        ("uninstall", {Target(acct(1), EU)})
+    ]
+    assert (
+        uninstalls_to_confirm(
+            plan_rollback([WaveChanges("a", (created(3, EU),))], "uninstall"), set()
+        )
+        == []
+    )
+
+
+def test_a_retry_adds_how_many_it_restored() -> None:
+    lost = {Target(acct(1), EU), Target(acct(2), EU)}
+    summary = retried_summary("op: 1 failed", 1, lost, {Target(acct(2), EU)})
+    assert summary == "op: 1 failed; retry 1: 1 of 2 restored"

@@ -15,7 +15,7 @@ from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.report import WAVE_TARGETS_SHOWN
 from distributor_rollout.core.run_outcome import (
     RunFacts,
-    WaveFacts,
+    WaveRecords,
     build_report,
     decide_rollback,
     first_failure,
@@ -31,8 +31,8 @@ def plan(example_plan_path: Path) -> Plan:
     return load_plan(example_plan_path)
 
 
-def wave(name: str, gate: dict[str, Any] | None = None, **states: str | None) -> WaveFacts:
-    return WaveFacts(name=name, states=states, gate=gate)
+def wave(name: str, gate: dict[str, Any] | None = None, **states: str | None) -> WaveRecords:
+    return WaveRecords(name=name, states=states, gate=gate)
 
 
 PASSED = {"deploy": "success", "wait_operation": "success", "wait_compliance": "success"}
@@ -187,7 +187,7 @@ def test_the_report_condenses_operations_and_gates(plan: Plan) -> None:
         "trigger": "compliance_failed",
         "decided_at": "2026-11-27T09:03:30+00:00",
     }
-    canary = WaveFacts(
+    canary = WaveRecords(
         name="canary",
         states={**PASSED, "wait_compliance": "failed"},
         deployed={"targets": ["300000000001/us-east-1", "300111111112/us-east-1"]},
@@ -274,7 +274,7 @@ def test_any_mix_of_states_gives_a_valid_report(states: list[tuple[str | None, .
 
 
 def test_a_dry_run_and_a_rejection_say_what_happened(plan: Plan) -> None:
-    planned = WaveFacts(
+    planned = WaveRecords(
         name="canary",
         states={"deploy": "success", "wait_operation": "success", "wait_compliance": "skipped"},
         deployed={"targets": ["300000000001/us-east-1", "300111111112/us-east-1"]},
@@ -422,7 +422,7 @@ def test_a_failed_wave_task_reads_as_what_it_recorded(
     order = ("deploy", "wait_operation", "wait_compliance")
     states = dict.fromkeys(order[: order.index(failed_step)], "success")
     states[failed_step] = "failed"
-    recorded = WaveFacts(
+    recorded = WaveRecords(
         name="w", states=states, gate=GATE_RECORDS[gate], operation=OPERATION_RECORDS[operation]
     )
     failed = recorded.failed_step()
@@ -433,7 +433,7 @@ def test_a_failed_wave_task_reads_as_what_it_recorded(
 
 
 def test_an_approval_that_was_given_but_failed_is_not_a_rejection() -> None:
-    approved = WaveFacts(
+    approved = WaveRecords(
         name="prod", states={**PASSED, "approve": "failed"}, approved_at="2026-11-27T09:04:00"
     )
     assert approved.failure() == "task_failed"
@@ -441,7 +441,7 @@ def test_an_approval_that_was_given_but_failed_is_not_a_rejection() -> None:
     failed = approved.failed_step()
     assert failed is not None
     assert failed.reason == "task failed by Airflow after it was approved (state mismatch)"
-    rejected = WaveFacts(name="prod", states={**PASSED, "approve": "failed"})
+    rejected = WaveRecords(name="prod", states={**PASSED, "approve": "failed"})
     assert (rejected.failure(), rejected.decision()) == ("approval_rejected", "rejected")
 
 
@@ -458,7 +458,7 @@ def test_every_state_and_record_gives_a_reason_from_its_own_step(
     operation: str,
     approved: bool,
 ) -> None:
-    recorded = WaveFacts(
+    recorded = WaveRecords(
         name="w",
         states=dict(zip(STEPS, states, strict=True)),
         gate=GATE_RECORDS[gate],
@@ -500,19 +500,19 @@ def test_every_state_and_record_gives_a_reason_from_its_own_step(
 
 def test_the_issues_report_a_passed_gate_failed_by_airflow_reads_as_such(plan: Plan) -> None:
     # nonprod.wait_compliance logged "Gate PASS 100%", then Airflow's scheduler failed it.
-    canary = WaveFacts(
+    canary = WaveRecords(
         name="canary",
         states=PASSED,
         operation=operation_record("succeeded"),
         gate=gate_record("PASS"),
     )
-    nonprod = WaveFacts(
+    nonprod = WaveRecords(
         name="nonprod",
         states={**PASSED, "wait_compliance": "failed"},
         operation=operation_record("succeeded"),
         gate=gate_record("PASS", "100.0% compliant (need 100%), 5 nodes reported"),
     )
-    prod = WaveFacts(name="prod", states={"deploy": "upstream_failed"})
+    prod = WaveRecords(name="prod", states={"deploy": "upstream_failed"})
     waves = (canary, nonprod, prod)
 
     decision = decide_rollback(plan, "previous_version", waves)
@@ -536,7 +536,7 @@ def test_the_issues_report_a_passed_gate_failed_by_airflow_reads_as_such(plan: P
 def test_a_plan_that_lists_task_failed_would_roll_back_for_it(plan: Plan) -> None:
     # The plan model does not accept the trigger today; if it ever does, it is honoured.
     waves = [
-        WaveFacts(
+        WaveRecords(
             name="canary", states={**PASSED, "wait_compliance": "failed"}, gate=gate_record("PASS")
         )
     ]
@@ -569,7 +569,7 @@ def test_a_failed_gate_names_its_least_compliant_targets_after_the_failed_instan
         worst_item("000000000012", 4, 1, 0, pending=3),
         worst_item("000000000001", 1, 0, 0),  # also a failed instance: named once
     ]
-    wave = WaveFacts(
+    wave = WaveRecords(
         name="canary",
         states={**PASSED, "wait_compliance": "failed"},
         operation=operation_record("succeeded", failed=1),
@@ -597,7 +597,7 @@ def test_a_passed_gate_names_only_targets_with_failed_nodes() -> None:
         worst_item("000000000011", 5, 4, 1),
         worst_item("000000000012", 5, 4, 0, pending=1),  # still installing: not a failure
     ]
-    wave = WaveFacts(name="canary", states=PASSED, gate=gate)
+    wave = WaveRecords(name="canary", states=PASSED, gate=gate)
     assert [e.target for e in wave.failed_targets().entries] == ["000000000011/eu-west-1"]
 
 
@@ -610,7 +610,7 @@ def test_a_wave_shows_the_first_few_failed_targets_and_counts_them_all(
 ) -> None:
     gate = gate_record("FAIL", "threshold unreachable", "compliance_failed")
     gate["decision"]["worst"] = [worst_item(f"{900 + n:012d}", 4, 0, 4) for n in range(worst)]
-    wave = WaveFacts(
+    wave = WaveRecords(
         name="canary",
         states={**PASSED, "wait_compliance": "failed"},
         operation=operation_record("succeeded", failed=instances),

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from distributor_rollout.core.gate import TargetCompliance
 from distributor_rollout.core.targets import Target
-from distributor_rollout.core.uninstall import OfflineSplit, split_offline, uninstall_progress
+from distributor_rollout.core.uninstall import (
+    OfflineSplit,
+    UninstallCheck,
+    merged_checks,
+    split_offline,
+    unconfirmed_everywhere,
+    uninstall_check,
+    uninstall_progress,
+)
 
 A = Target("300000000001", "us-east-1")
 B = Target("300000000002", "us-east-1")
@@ -94,3 +104,39 @@ def test_every_target_lands_in_exactly_one_state(
         assert since > 0
     # Nodes named as left alone never outnumber the unfinished ones.
     assert progress.untouched.get(A, 0) <= pending + offline
+
+
+def test_a_wait_stops_when_nothing_is_left_or_time_is_up() -> None:
+    progress = uninstall_progress(
+        [
+            TargetCompliance(A, expected=4, success=4, failed=0, pending=0),
+            TargetCompliance(B, expected=4, success=3, failed=1, pending=0),
+            TargetCompliance(C, expected=4, success=2, failed=0, pending=0, offline=2),
+            TargetCompliance(D, expected=4, success=2, failed=0, pending=2),
+        ],
+        {C: OfflineSplit(before_deploy=0, since_deploy=2)},
+    )
+    assert uninstall_check(progress) is None  # D's online nodes are still running it
+    # An unread target is still to hear from, like a waiting one.
+    assert uninstall_check(replace(progress, waiting=frozenset()), [E]) is None
+
+    check = uninstall_check(progress, [E], timed_out=True)
+    assert check == UninstallCheck(frozenset({B, D, E}), {C: 2}, {})
+
+
+def test_a_target_both_unconfirmed_and_stranded_is_not_kept() -> None:
+    progress = uninstall_progress(
+        [TargetCompliance(C, expected=4, success=2, failed=0, pending=0, offline=2)],
+        {C: OfflineSplit(0, 2)},
+    )
+    check = uninstall_check(progress, [C], timed_out=True)
+    assert check == UninstallCheck(frozenset({C}), {}, {})
+
+
+def test_checks_merge_and_an_unreadable_fleet_confirms_nothing() -> None:
+    merged = merged_checks(
+        [UninstallCheck(frozenset({A}), {B: 1}, {C: 2}), UninstallCheck(frozenset({D}), {B: 3})]
+    )
+    assert merged == UninstallCheck(frozenset({A, D}), {B: 3}, {C: 2})
+    assert merged_checks([]) == UninstallCheck()
+    assert unconfirmed_everywhere({A, B}) == UninstallCheck(frozenset({A, B}))

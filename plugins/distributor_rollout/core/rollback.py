@@ -10,19 +10,22 @@ never touched by the rollback either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChanges
 from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.rollback_actions import (
+    UNINSTALL_ACTIONS,
     DeleteInstances,
     RestoreTemplate,
     RollbackAction,
     UninstallInstances,
     action_from_dict,
+    forward_restore,
     target_scopes,
+    uninstall_by_template,
 )
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import OperationVerdict
@@ -111,6 +114,45 @@ def plan_rollback(waves: Sequence[WaveChanges], mode: str) -> RollbackPlan:
         ]
     note = "" if actions else "nothing to roll back: no target was changed"
     return RollbackPlan(checked, tuple(actions), note)
+
+
+def forward_plan(plan: RollbackPlan, current: TemplateRef) -> RollbackPlan:
+    """The plan as it runs against a stack set holding ``current`` (this run's template):
+    restores made forward-only (``forward_restore``) and uninstalls made stack set
+    updates where the template allows (``uninstall_by_template``)."""
+    actions = tuple(
+        replace(action, template=forward_restore(action.template, current))
+        if isinstance(action, RestoreTemplate)
+        else uninstall_by_template(action, current)
+        if isinstance(action, UninstallInstances)
+        else action
+        for action in plan.actions
+    )
+    return replace(plan, actions=actions)
+
+
+def uninstalls_to_confirm(
+    plan: RollbackPlan, already_failed: Set[Target]
+) -> list[tuple[RollbackAction, frozenset[Target]]]:
+    """The uninstalls whose instances stay (``uninstall`` mode's updated targets), each
+    with the targets to wait on: such a target counts as restored only once its nodes
+    that can run the uninstall ran it. Deleted targets were waited on before their
+    delete; targets already failed need no wait."""
+    deleted = frozenset().union(
+        *(action.targets() for action in plan.actions if isinstance(action, DeleteInstances))
+    )
+    waits: list[tuple[RollbackAction, frozenset[Target]]] = []
+    for action in plan.actions:
+        waiting_for = action.targets() - deleted - already_failed
+        if isinstance(action, UNINSTALL_ACTIONS) and waiting_for:
+            waits.append((action, waiting_for))
+    return waits
+
+
+def retried_summary(summary: str, attempt: int, lost: Set[Target], still: Set[Target]) -> str:
+    """An action's summary after its ``attempt``-th retry on its ``lost`` targets, of
+    which ``still`` stay lost."""
+    return f"{summary}; retry {attempt}: {len(lost) - len(still)} of {len(lost)} restored"
 
 
 def unrestored(verdict: OperationVerdict, targets: frozenset[Target]) -> frozenset[Target]:

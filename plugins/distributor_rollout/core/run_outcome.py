@@ -3,8 +3,10 @@ wave's decision, the run's status and its report.
 
 The DAG runs one task per step and wave (``<wave>.deploy``, ``<wave>.wait_operation``,
 ``<wave>.wait_compliance``, ``<wave>.approve``); Airflow keeps their states and XComs. This
-module reads those facts as plain values (state strings and dicts), so the decisions the
-rollback and report tasks make are tested here, without Airflow or AWS.
+module reads those facts as Airflow hands them over (state strings, and each task's record
+as it came out of XCom, read through its ``core`` type: ``WaveResult``, ``GateResult``,
+``RollbackRecord``), so the decisions the rollback and report tasks make are tested here,
+without Airflow or AWS.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from distributor_rollout.core.errors import RolloutError
-from distributor_rollout.core.gate import WORST_LIMIT, GateDecision, TargetCompliance
-from distributor_rollout.core.plan import Plan, RollbackTrigger
+from distributor_rollout.core.errors import RolloutError, ValidationError, wrong
+from distributor_rollout.core.gate import WORST_LIMIT, TargetCompliance
+from distributor_rollout.core.gate_result import GateResult
+from distributor_rollout.core.plan import ALL_ROLLBACK_TRIGGERS, Plan, RollbackTrigger
 from distributor_rollout.core.report import (
     FAILED_TARGETS_CAP,
     WAVE_TARGETS_SHOWN,
@@ -33,6 +36,7 @@ from distributor_rollout.core.report import (
     summarize,
     target_shortfall,
 )
+from distributor_rollout.core.rollback_record import RollbackRecord
 from distributor_rollout.core.steps import (
     APPROVE,
     DEPLOY,
@@ -43,6 +47,7 @@ from distributor_rollout.core.steps import (
     wave_task_id,
 )
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.wave_result import WaveResult
 
 FAILED = "failed"
 SUCCESS = "success"
@@ -88,15 +93,16 @@ class StepFailure:
 
 
 @dataclass(frozen=True)
-class WaveFacts:
-    """What Airflow recorded for one wave: its tasks' states and their results.
+class WaveRecords:
+    """What Airflow recorded for one wave of this run: its tasks' states and results.
 
     ``states`` maps a step (``deploy``, ...) to its task state (``None``: no task, or
-    not started). ``deployed`` is the deploy task's return value, ``operation`` the
-    operation sensor's, ``gate`` the compliance sensor's ``compliance_gate`` XCom and
-    ``started_at`` the deploy task's ``started_at`` XCom. ``approved_at`` is when a human
+    not started). ``deployed`` is the deploy task's return value (``WaveResult``),
+    ``operation`` the operation sensor's, ``gate`` the compliance sensor's
+    ``compliance_gate`` XCom (``GateResult``) and ``started_at`` the deploy task's
+    ``started_at`` XCom, each as XCom returned it. ``approved_at`` is when a human
     approved the wave (the approval task records a result only for an approval), and
-    ``approved_by`` who.
+    ``approved_by`` who. (Not ``core.deployment``'s snapshot of a wave on AWS.)
     """
 
     name: str
@@ -111,6 +117,16 @@ class WaveFacts:
     def state(self, step: str) -> str | None:
         """The state of one step's task."""
         return self.states.get(step)
+
+    @property
+    def deploy_result(self) -> WaveResult | None:
+        """The deploy task's result, or None when it returned none."""
+        return WaveResult.from_dict(self.deployed) if self.deployed else None
+
+    @property
+    def gate_result(self) -> GateResult | None:
+        """The compliance wait's record, or None when it left none it could read."""
+        return GateResult.read(self.gate)
 
     def failed_step(self) -> StepFailure | None:
         """The wave's first failed task, judged by what it recorded; None when none failed.
@@ -137,7 +153,7 @@ class WaveFacts:
                 return StepFailure(step, "operation_failed", _operation_reason(self.operation))
             return StepFailure(step, "operation_failed", undecided(task_id))
         if step == WAIT_COMPLIANCE:
-            return _judge_gate(self.gate, task_id)
+            return _judge_gate(self.gate_result, task_id)
         if step == APPROVE:
             # The approval's result is recorded only when a human approved (a rejection
             # or a timeout fails the task without one).
@@ -163,9 +179,8 @@ class WaveFacts:
                     target, FailedTargetEntry(target=target, reason=str(item.get("reason", "")))
                 )
         named_by_gate: list[TargetCompliance] = []
-        decision = (self.gate or {}).get("decision")
-        if decision:
-            gate = GateDecision.from_dict(decision)
+        gate = self.gate_result.decision if self.gate_result else None
+        if gate is not None:
             named_by_gate = [i for i in gate.worst if gate.state == "FAIL" or i.failed]
             for item in named_by_gate:
                 target = str(item.target)
@@ -200,23 +215,16 @@ class WaveFacts:
         return "not_run"
 
 
-def _judge_gate(gate: Mapping[str, Any] | None, task_id: str) -> StepFailure:
-    """A failed compliance wait, by its ``compliance_gate`` record.
-
-    The sensor records ``{"decision", "decided_at"}`` on PASS and adds the rollback
-    ``trigger`` on FAIL; a WAIT decision or no record means it never decided.
-    """
-    record = gate or {}
-    state = (record.get("decision") or {}).get("state")
-    if state == "PASS":
+def _judge_gate(gate: GateResult | None, task_id: str) -> StepFailure:
+    """A failed compliance wait, by its ``compliance_gate`` record: a PASS means Airflow
+    failed the task, a FAIL (or a trigger) says why; a WAIT decision or no record means
+    it never decided."""
+    if gate is not None and gate.passed:
         return StepFailure(WAIT_COMPLIANCE, TASK_FAILED, AFTER_GATE_PASSED)
-    trigger = record.get("trigger")
-    if state == "FAIL" or trigger is not None:
-        cause: FailureCause = (
-            "compliance_timeout" if trigger == "compliance_timeout" else "compliance_failed"
-        )
-        reason = (record.get("decision") or {}).get("reason") or f"the gate failed ({cause})"
-        return StepFailure(WAIT_COMPLIANCE, cause, str(reason))
+    if gate is not None and gate.failed:
+        cause: FailureCause = gate.trigger or "compliance_failed"
+        reason = (gate.decision.reason if gate.decision else "") or f"the gate failed ({cause})"
+        return StepFailure(WAIT_COMPLIANCE, cause, reason)
     return StepFailure(WAIT_COMPLIANCE, "compliance_failed", undecided(task_id))
 
 
@@ -239,8 +247,21 @@ class Failure:
         """JSON-safe form."""
         return {"wave": self.wave, "trigger": self.trigger}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Failure:
+        """The inverse of ``to_dict``."""
+        trigger = data["trigger"]
+        known: tuple[FailureCause, ...] = (*ALL_ROLLBACK_TRIGGERS, TASK_FAILED)
+        cause = next((name for name in known if name == trigger), None)
+        if cause is None:
+            expected = " | ".join(known)
+            raise ValidationError(
+                "failure", [wrong("trigger", "unknown trigger", trigger, expected)]
+            )
+        return cls(str(data["wave"]), cause)
 
-def first_failure(waves: Sequence[WaveFacts]) -> Failure | None:
+
+def first_failure(waves: Sequence[WaveRecords]) -> Failure | None:
     """The earliest wave (plan order) with a failed task, and its trigger."""
     for wave in waves:
         trigger = wave.failure()
@@ -265,8 +286,29 @@ class RollbackDecision:
             "failure": self.failure.to_dict() if self.failure else None,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RollbackDecision:
+        """The inverse of ``to_dict``."""
+        failure = data.get("failure")
+        return cls(
+            act=bool(data["act"]),
+            reason=str(data["reason"]),
+            failure=Failure.from_dict(failure) if failure else None,
+        )
 
-def decide_rollback(plan: Plan, mode: str, waves: Sequence[WaveFacts]) -> RollbackDecision:
+    @classmethod
+    def read(cls, value: object) -> RollbackDecision | None:
+        """The rollback task's recorded decision, or None when there is none it can read
+        (the report then gives no reason rather than failing)."""
+        if not isinstance(value, Mapping) or not value:
+            return None
+        try:
+            return cls.from_dict(value)
+        except (KeyError, TypeError, ValueError, ValidationError):
+            return None
+
+
+def decide_rollback(plan: Plan, mode: str, waves: Sequence[WaveRecords]) -> RollbackDecision:
     """Roll back only for a wave failure whose trigger the plan lists, in a mode that acts.
 
     A failure before any wave (validate, build, publish, prepare) changed no stack
@@ -305,23 +347,29 @@ class RunFacts:
     dry_run: bool
     started_at: str | None
     finished_at: str | None
-    waves: tuple[WaveFacts, ...]
+    waves: tuple[WaveRecords, ...]
     step_states: Mapping[str, str | None] = field(default_factory=dict)
     """States of the steps outside the waves (validate, build, check_deployed, ...)."""
     rollback_state: str | None = None
     rollback: Mapping[str, Any] | None = None
+    """The rollback task's ``RollbackRecord``, as XCom returned it."""
     rollback_reason: str | None = None
     nothing_to_do: bool = False
     validation: Mapping[str, Any] | None = None
     """``validate``'s record of the problems it failed on (``ValidationFailure.to_dict``)."""
 
+    @property
+    def rollback_record(self) -> RollbackRecord | None:
+        """The rollback's record, or None when it left none."""
+        return RollbackRecord.from_dict(self.rollback) if self.rollback is not None else None
+
 
 def run_status(facts: RunFacts) -> RunStatus:
     """The run's end: rolled back, failed, succeeded or a dry run."""
-    rollback = facts.rollback
-    if facts.rollback_state == FAILED or (rollback is not None and rollback.get("failed")):
+    rollback = facts.rollback_record
+    if facts.rollback_state == FAILED or (rollback is not None and rollback.failed):
         return "rollback_failed"
-    if rollback is not None and facts.rollback_state == SUCCESS and rollback.get("actions"):
+    if rollback is not None and facts.rollback_state == SUCCESS and rollback.actions:
         return "rolled_back"
     if first_failure(facts.waves) is not None or FAILED in facts.step_states.values():
         return "failed"
@@ -383,9 +431,10 @@ def _summary(facts: RunFacts, report: RunReport) -> str:
     return text
 
 
-def _wave_report(wave: WaveFacts) -> WaveReport:
-    deployed = wave.deployed or {}
-    finished = (wave.gate or {}).get("decided_at")
+def _wave_report(wave: WaveRecords) -> WaveReport:
+    deployed = wave.deploy_result
+    gate = wave.gate_result
+    finished = gate.decided_at if gate else None
     if wave.approved_at:
         finished = wave.approved_at
     duration = _seconds_between(wave.started_at, finished)
@@ -393,9 +442,11 @@ def _wave_report(wave: WaveFacts) -> WaveReport:
     failures = wave.failed_targets()
     return WaveReport(
         name=wave.name,
-        targets=len(deployed.get("targets") or ()),
+        targets=len(deployed.targets) if deployed else 0,
         operation=_operation_report(wave.operation),
-        compliance=_compliance_report(wave.gate),
+        compliance=ComplianceReport.from_decision(gate.decision)
+        if gate and gate.decision
+        else None,
         decision=wave.decision(),
         reason=failed.reason if failed else None,
         failed_targets=failures.entries[:WAVE_TARGETS_SHOWN],
@@ -447,33 +498,23 @@ def _target_text(item: Mapping[str, Any]) -> str:
     return str(target)
 
 
-def _compliance_report(gate: Mapping[str, Any] | None) -> ComplianceReport | None:
-    decision = (gate or {}).get("decision")
-    if not decision:
-        return None
-    return ComplianceReport.from_record(decision)
-
-
 def _rollback_report(facts: RunFacts) -> RollbackReport | None:
-    result = facts.rollback
-    if result is None:
+    record = facts.rollback_record
+    if record is None:
         if facts.rollback_state == FAILED:
             return RollbackReport(
                 mode=facts.plan.rollback.mode, actions=0, restored_targets=0, status="failed"
             )
         return None
-    failed = [str(target) for target in result.get("failed") or ()]
-    kept = list(result.get("kept") or ())
     # An unfinished record: the task died mid-rollback, so no target is known restored.
-    reason = "not restored" if result.get("complete", True) else "rollback did not finish"
+    reason = "not restored" if record.complete else "rollback did not finish"
+    failed = record.failed
     status: RollbackStatus = "failed" if failed or facts.rollback_state == FAILED else "succeeded"
     return RollbackReport(
-        mode=result.get("mode", facts.plan.rollback.mode),
+        mode=record.mode or facts.plan.rollback.mode,
         # An unfinished record lists the actions it had not reached yet as pending.
-        actions=sum(
-            1 for action in result.get("actions") or () if action.get("status") != "pending"
-        ),
-        restored_targets=len(result.get("restored") or ()),
+        actions=record.actions_run,
+        restored_targets=len(record.restored),
         status=status,
         failed_targets=tuple(
             FailedTargetEntry(target=target, reason=reason)
@@ -482,14 +523,14 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
         failed_targets_total=len(failed),
         kept_targets=tuple(
             FailedTargetEntry(
-                target=str(item["target"]),
-                reason=f"{_nodes(int(item['offline_nodes']))} went offline after the deploy: "
+                target=item.target,
+                reason=f"{_nodes(item.offline_nodes)} went offline after the deploy: "
                 "instance kept with the uninstall for when they return",
             )
-            for item in kept[:FAILED_TARGETS_CAP]
+            for item in record.kept[:FAILED_TARGETS_CAP]
         ),
-        kept_targets_total=len(kept),
-        untouched_nodes=sum(int(item["nodes"]) for item in result.get("untouched") or ()),
+        kept_targets_total=len(record.kept),
+        untouched_nodes=sum(item.nodes for item in record.untouched),
     )
 
 

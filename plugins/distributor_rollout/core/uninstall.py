@@ -18,8 +18,9 @@ depends on when they went offline, against when their wave deployed the new vers
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from distributor_rollout.core.gate import TargetCompliance
 from distributor_rollout.core.targets import Target
@@ -102,3 +103,61 @@ def uninstall_progress(
     return UninstallProgress(
         frozenset(done), frozenset(failed), frozenset(waiting), frozenset(kept), untouched, stranded
     )
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallCheck:
+    """What an uninstall wait found: targets whose uninstall failed or could not be
+    confirmed, targets to keep because nodes that may hold the package went offline
+    (``kept``, with how many such nodes), and nodes left as they were because their agent
+    was offline since before their wave deployed (``untouched``)."""
+
+    unconfirmed: frozenset[Target] = frozenset()
+    kept: Mapping[Target, int] = field(default_factory=dict)
+    untouched: Mapping[Target, int] = field(default_factory=dict)
+
+
+def uninstall_check(
+    progress: UninstallProgress, unread: Iterable[Target] = (), *, timed_out: bool = False
+) -> UninstallCheck | None:
+    """What a wait that read ``progress`` (and could not read ``unread``) found, or None
+    while there are nodes left to hear from and time left to wait. When it stops, targets
+    that failed or are still waiting are unconfirmed, and a target kept for offline nodes
+    is kept only if it is not unconfirmed."""
+    left = progress.waiting | frozenset(unread)
+    if left and not timed_out:
+        return None
+    unconfirmed = progress.failed | left
+    kept = {target: n for target, n in progress.stranded.items() if target not in unconfirmed}
+    return UninstallCheck(unconfirmed, kept, dict(progress.untouched))
+
+
+def merged_checks(checks: Iterable[UninstallCheck]) -> UninstallCheck:
+    """Several waits' findings as one (later waits win for a target found twice)."""
+    unconfirmed: set[Target] = set()
+    kept: dict[Target, int] = {}
+    untouched: dict[Target, int] = {}
+    for check in checks:
+        unconfirmed |= check.unconfirmed
+        kept.update(check.kept)
+        untouched.update(check.untouched)
+    return UninstallCheck(frozenset(unconfirmed), kept, untouched)
+
+
+def unconfirmed_everywhere(targets: Set[Target]) -> UninstallCheck:
+    """The finding when the association cannot be read at all: nothing is confirmed, so
+    every instance (and its association) stays."""
+    return UninstallCheck(unconfirmed=frozenset(targets))
+
+
+def deployed_at_seconds(value: object) -> float | None:
+    """A wave's recorded start (the deploy task's ``started_at``: ISO-8601 text, or a
+    datetime as XCom may return it) in epoch seconds; None when unknown or unreadable."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None

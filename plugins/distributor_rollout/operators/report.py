@@ -1,9 +1,11 @@
-"""The run report task: how the rollout went, as JSON in S3, as XCom and as a log table."""
+"""The run report task: how the rollout went, as JSON in S3, as XCom and as a log table.
+
+What the report says is ``core.run_outcome``'s; where it goes, ``core.report_delivery``'s.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,42 +15,26 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowFailException
 
 from distributor_rollout.core.errors import ValidationError
-from distributor_rollout.core.plan import NotifyEvent, Plan
+from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.report import RunReport, RunStatus, render_table
-from distributor_rollout.core.rules import fill_bucket_pattern
-from distributor_rollout.core.run_outcome import FAILED, SKIPPED, SUCCESS, RunFacts, build_report
-from distributor_rollout.core.steps import (
-    CHECK_DEPLOYED,
-    FINALIZE,
-    REPORT_XCOM_KEY,
-    ROLLBACK,
-    ROLLBACK_DECISION_XCOM_KEY,
-    ROLLBACK_XCOM_KEY,
-    STEPS_BEFORE_WAVES,
-    VALIDATE,
-    VALIDATION_XCOM_KEY,
+from distributor_rollout.core.report import RunReport, render_table
+from distributor_rollout.core.report_delivery import (
+    delivery,
+    notification,
+    report_key,
+    rollout_succeeded,
 )
+from distributor_rollout.core.rules import fill_bucket_pattern
+from distributor_rollout.core.run_outcome import FAILED, build_report
+from distributor_rollout.core.steps import REPORT_XCOM_KEY, VALIDATE
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
-from distributor_rollout.operators.run_facts import task_states, wave_facts
+from distributor_rollout.operators.run_facts import run_facts
 from distributor_rollout.run_config import load_run_config
-
-NOTIFY_EVENT: dict[RunStatus, NotifyEvent] = {
-    "succeeded": "success",
-    "failed": "failure",
-    "rollback_failed": "failure",
-    "rolled_back": "rollback",
-}
 
 
 class RolloutFailed(AirflowFailException):
     """The rollout did not succeed; the message is the report's one-line summary."""
-
-
-def report_key(package: str, run_id: str) -> str:
-    """Where a run's report lives in the artifacts bucket."""
-    return f"rollouts/{package}/{run_id}.json"
 
 
 class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
@@ -82,53 +68,22 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
     def execute(self, context: Any) -> dict[str, Any]:
         """Report; raise ``RolloutFailed`` when the rollout did not succeed."""
         plan, dry_run = self._plan()
-        states = task_states(context)
-        ti = context["ti"]
-        rollback_state = states.get(ROLLBACK)
-        # A rollback cleared with a resumed run keeps its old XComs until it runs again:
-        # read them only when it ran in this try of the run.
-        ran = rollback_state in (SUCCESS, FAILED)
-        rollback = ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_XCOM_KEY) if ran else None
-        decision = (
-            ti.xcom_pull(task_ids=ROLLBACK, key=ROLLBACK_DECISION_XCOM_KEY) or {} if ran else {}
-        )
-        # A run that stopped in validate changed nothing and has no release or bucket.
-        invalid = states.get(VALIDATE) == FAILED
-        validation = ti.xcom_pull(task_ids=VALIDATE, key=VALIDATION_XCOM_KEY) if invalid else None
-        dag_run = context.get("dag_run")
-        started = getattr(dag_run, "start_date", None)
-        facts = RunFacts(
-            run_id=str(context["run_id"]),
-            dag_id=str(ti.dag_id),
-            plan=plan,
-            version=plan.package.version,
-            dry_run=dry_run,
-            started_at=started.isoformat() if isinstance(started, datetime) else None,
-            finished_at=datetime.now(UTC).isoformat(),
-            waves=wave_facts(context, plan, states),
-            step_states={step: states.get(step) for step in (*STEPS_BEFORE_WAVES, FINALIZE)},
-            rollback_state=rollback_state,
-            rollback=rollback,
-            rollback_reason=decision.get("reason"),
-            nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
-            validation=validation,
-        )
+        facts = run_facts(context, plan, dry_run=dry_run)
         report = build_report(facts)
         self.log.info("Rollout report\n%s", render_table(report))
         self.log.info("%s", report.summary)
         result = report.to_dict()
-        ti.xcom_push(key=REPORT_XCOM_KEY, value=result)
-        succeeded = report.status in ("succeeded", "dry_run")
-        if dry_run or facts.nothing_to_do:
-            self.log.info("Nothing changed in this run: the report is not uploaded")
-        else:
-            if invalid:
-                self.log.info(
-                    "The run stopped in validate and changed nothing: the report is not "
-                    "uploaded (it is in this log and in XCom)"
-                )
+        context["ti"].xcom_push(key=REPORT_XCOM_KEY, value=result)
+        succeeded = rollout_succeeded(report)
+        plan_delivery = delivery(
+            changed_nothing=dry_run or facts.nothing_to_do,
+            stopped_in_validate=facts.step_states.get(VALIDATE) == FAILED,
+        )
+        if plan_delivery.note:
+            self.log.info("%s", plan_delivery.note)
+        if plan_delivery.publish:
             try:
-                self._publish(plan, report, upload=not invalid)
+                self._publish(plan, report, upload=plan_delivery.upload)
             except Exception as error:
                 if succeeded:
                     raise  # retried; the rollout's own outcome is already recorded
@@ -169,18 +124,11 @@ class RunReportOperator(AwsBaseOperator[PackageBucketHook]):
             self.log.info("Report uploaded to s3://%s/%s", bucket, key)
 
     def _notify(self, plan: Plan, report: RunReport) -> None:
-        topic = plan.notify.sns_topic_arn
-        event = NOTIFY_EVENT.get(report.status)
-        if topic is None or event is None or event not in plan.notify.events:
+        message = notification(plan, report)
+        if message is None:
             return
-        # The topic's own Region (arn:aws:sns:<region>:<account>:<name>), not the connection's.
-        region = topic.split(":")[3]
-        hook = SnsHook(**{**self._hook_parameters, "region_name": region})  # type: ignore[no-untyped-call]
+        hook = SnsHook(**{**self._hook_parameters, "region_name": message.region})  # type: ignore[no-untyped-call]
         hook.publish_to_target(
-            target_arn=topic,
-            message=report.summary,
-            subject=f"Rollout {report.status}: {report.package_name} {report.package_version}"[
-                :100
-            ],
+            target_arn=message.topic_arn, message=message.message, subject=message.subject
         )
-        self.log.info("Sent the %s summary to %s", event, topic)
+        self.log.info("Sent the %s summary to %s", message.event, message.topic_arn)

@@ -1,21 +1,38 @@
-"""Read what Airflow recorded about this run (task states, XComs) into ``core`` facts.
+"""Read what Airflow recorded about this run (task states, XComs) into ``core`` facts
+(``core.run_outcome.WaveRecords`` per wave, ``RunFacts`` for the report).
 
-The rollback and report tasks decide from the other tasks' states and results; this is
-the one place that knows the task ids and XCom keys they are stored under.
+The rollback, approval and report tasks decide from the other tasks' states and results;
+this is the one place that reads them by their task ids and XCom keys.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from distributor_rollout.core.plan import Plan
-from distributor_rollout.core.run_outcome import WaveFacts
+from distributor_rollout.core.run_outcome import (
+    FAILED,
+    SKIPPED,
+    SUCCESS,
+    RollbackDecision,
+    RunFacts,
+    WaveRecords,
+)
 from distributor_rollout.core.steps import (
     APPROVE,
+    CHECK_DEPLOYED,
     DEPLOY,
+    FINALIZE,
     GATE_XCOM_KEY,
+    ROLLBACK,
+    ROLLBACK_DECISION_XCOM_KEY,
+    ROLLBACK_XCOM_KEY,
     STARTED_AT_XCOM_KEY,
+    STEPS_BEFORE_WAVES,
+    VALIDATE,
+    VALIDATION_XCOM_KEY,
     VERDICTS_XCOM_KEY,
     WAIT_COMPLIANCE,
     WAIT_OPERATION,
@@ -37,15 +54,17 @@ def _pull(context: Any, task_id: str, key: str = "return_value") -> Any:
     return context["ti"].xcom_pull(task_ids=task_id, key=key)
 
 
-def wave_facts(context: Any, plan: Plan, states: Mapping[str, str | None]) -> tuple[WaveFacts, ...]:
-    """One ``WaveFacts`` per plan wave, in plan order."""
+def wave_records(
+    context: Any, plan: Plan, states: Mapping[str, str | None]
+) -> tuple[WaveRecords, ...]:
+    """One ``WaveRecords`` per plan wave, in plan order."""
     facts = []
     for wave in plan.waves:
         ids = {step: wave_task_id(wave.name, step) for step in WAVE_STEPS}
         started = states.get(ids[DEPLOY]) is not None
         approval = _pull(context, ids[APPROVE]) if wave.approval and started else None
         facts.append(
-            WaveFacts(
+            WaveRecords(
                 name=wave.name,
                 states={step: states.get(task_id) for step, task_id in ids.items()},
                 deployed=_pull(context, ids[DEPLOY]) if started else None,
@@ -59,6 +78,37 @@ def wave_facts(context: Any, plan: Plan, states: Mapping[str, str | None]) -> tu
             )
         )
     return tuple(facts)
+
+
+def run_facts(context: Any, plan: Plan, *, dry_run: bool) -> RunFacts:
+    """Everything the report needs about this run, as Airflow recorded it."""
+    states = task_states(context)
+    rollback_state = states.get(ROLLBACK)
+    # A rollback cleared with a resumed run keeps its old XComs until it runs again:
+    # read them only when it ran in this try of the run.
+    ran = rollback_state in (SUCCESS, FAILED)
+    decision = (
+        RollbackDecision.read(_pull(context, ROLLBACK, ROLLBACK_DECISION_XCOM_KEY)) if ran else None
+    )
+    # A run that stopped in validate changed nothing and has no release or bucket.
+    invalid = states.get(VALIDATE) == FAILED
+    started = getattr(context.get("dag_run"), "start_date", None)
+    return RunFacts(
+        run_id=str(context["run_id"]),
+        dag_id=str(context["ti"].dag_id),
+        plan=plan,
+        version=plan.package.version,
+        dry_run=dry_run,
+        started_at=started.isoformat() if isinstance(started, datetime) else None,
+        finished_at=datetime.now(UTC).isoformat(),
+        waves=wave_records(context, plan, states),
+        step_states={step: states.get(step) for step in (*STEPS_BEFORE_WAVES, FINALIZE)},
+        rollback_state=rollback_state,
+        rollback=_pull(context, ROLLBACK, ROLLBACK_XCOM_KEY) if ran else None,
+        rollback_reason=decision.reason if decision else None,
+        nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
+        validation=_pull(context, VALIDATE, VALIDATION_XCOM_KEY) if invalid else None,
+    )
 
 
 def _responded_at(approval: Any) -> str | None:

@@ -1,0 +1,427 @@
+"""What the rollback task records: how far it got and how it ended, and the delete
+decisions it takes before acting on them.
+
+``RollbackRecord`` crosses XCom under ``steps.ROLLBACK_XCOM_KEY``: the report reads it
+(``core.run_outcome``), and so does the demo, by its JSON keys. The task pushes it before
+each action, unfinished (``complete`` false, the actions not yet run ``pending``, every
+target counted as not restored), so a task that dies mid-rollback still leaves an honest
+account; ``RollbackProgress`` builds both shapes from what the actions did.
+
+``DeleteDecision`` is a delete's choice of targets (``steps.NARROWING_XCOM_KEY``, and in
+the task state store as a ``DeleteJournal``): a retried task acts on the choice it made
+instead of waiting on the nodes again.
+
+Targets are ``account/region`` text in these records, as the report shows them.
+``RollbackRecord.from_dict`` reads partial records (missing keys read as empty; an action
+it cannot read keeps its status and summary, with no action), so a report is still built
+from whatever the task did record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, get_args
+
+from distributor_rollout.core.errors import ValidationError, wrong
+from distributor_rollout.core.operation_ids import rollback_operation_id
+from distributor_rollout.core.rollback import ROLLBACK_MODES, RollbackMode, RollbackPlan
+from distributor_rollout.core.rollback_actions import (
+    UNINSTALL_ACTIONS,
+    RollbackAction,
+    action_from_dict,
+)
+from distributor_rollout.core.targets import Target
+from distributor_rollout.core.tries import continues
+from distributor_rollout.core.uninstall import UninstallCheck
+from distributor_rollout.core.verdict import truncate_list
+
+ActionStatus = Literal["succeeded", "failed", "pending", "skipped"]
+ACTION_STATUSES: tuple[ActionStatus, ...] = get_args(ActionStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class NarrowedDelete:
+    """A delete run on only some of its targets: its operations (one per group of
+    accounts sharing Regions), the targets it deleted and those it could not (``lost``).
+    All empty when it deleted none (every instance kept)."""
+
+    operation_ids: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """One rollback action and what became of it. ``action`` is None only in a record
+    this code cannot read the action of (hand-written, or from another version)."""
+
+    action: RollbackAction | None
+    operation_id: str = ""
+    status: ActionStatus | None = None
+    summary: str = ""
+    narrowed: NarrowedDelete | None = None
+
+    @classmethod
+    def ran(
+        cls, action: RollbackAction, operation_id: str, lost: Set[Target], summary: str
+    ) -> ActionOutcome:
+        """An action that ran: failed when it left any target not restored."""
+        return cls(action, operation_id, "failed" if lost else "succeeded", summary)
+
+    @classmethod
+    def pending(cls, action: RollbackAction, operation_id: str) -> ActionOutcome:
+        """An action not run yet."""
+        return cls(action, operation_id, "pending")
+
+    @classmethod
+    def all_kept(cls, action: RollbackAction, operation_id: str) -> ActionOutcome:
+        """A delete that deleted nothing: every target's instance stays."""
+        summary = f"kept all {len(action.targets())} targets' instances"
+        return cls(action, operation_id, "skipped", summary, NarrowedDelete())
+
+    @classmethod
+    def narrowed_delete(
+        cls,
+        action: RollbackAction,
+        operation_ids: Iterable[str],
+        deleted: Set[Target],
+        lost: Set[Target],
+        summaries: Iterable[str],
+    ) -> ActionOutcome:
+        """A delete run on ``deleted`` only, one operation per part (``operation_ids``,
+        in order; the first names the action)."""
+        ids = tuple(operation_ids)
+        kept = len(action.targets() - deleted)
+        summary = "; ".join(summaries) + f"; {kept} targets' instances kept"
+        narrowed = NarrowedDelete(ids, _names(deleted), _names(lost))
+        return cls(action, ids[0], "failed" if lost else "succeeded", summary, narrowed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: the action's own fields, then the outcome's."""
+        record: dict[str, Any] = {
+            **(self.action.to_dict() if self.action else {}),
+            "operation_id": self.operation_id,
+            "status": self.status,
+            "summary": self.summary,
+        }
+        if self.narrowed is not None:
+            record["operation_ids"] = list(self.narrowed.operation_ids)
+            record["deleted"] = list(self.narrowed.deleted)
+            record["lost"] = list(self.narrowed.lost)
+        return record
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActionOutcome:
+        """The inverse of ``to_dict`` (see the module for partial records)."""
+        status = data.get("status")
+        if status is not None and status not in ACTION_STATUSES:
+            expected = " | ".join(ACTION_STATUSES)
+            raise ValidationError(
+                "rollback action outcome", [wrong("status", "unknown status", status, expected)]
+            )
+        narrowed = None
+        if any(key in data for key in ("operation_ids", "deleted", "lost")):
+            narrowed = NarrowedDelete(
+                _texts(data.get("operation_ids")),
+                _texts(data.get("deleted")),
+                _texts(data.get("lost")),
+            )
+        return cls(
+            action=_readable_action(data),
+            operation_id=str(data.get("operation_id") or ""),
+            status=next((known for known in ACTION_STATUSES if known == status), None),
+            summary=str(data.get("summary") or ""),
+            narrowed=narrowed,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeptTarget:
+    """A target whose instance stays, with the uninstall, for nodes that went offline
+    after their wave deployed (they may hold the package)."""
+
+    target: str
+    offline_nodes: int
+
+
+@dataclass(frozen=True, slots=True)
+class UntouchedNodes:
+    """Nodes of a target left as they were: offline since before their wave deployed."""
+
+    target: str
+    nodes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackRecord:
+    """The rollback's actions and where each target stands. ``mode`` is None only in a
+    record that does not say (the report then takes the plan's)."""
+
+    mode: RollbackMode | None
+    actions: tuple[ActionOutcome, ...] = ()
+    restored: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    kept: tuple[KeptTarget, ...] = ()
+    untouched: tuple[UntouchedNodes, ...] = ()
+    note: str = ""
+    complete: bool = True
+
+    @property
+    def actions_run(self) -> int:
+        """Actions that ran (or were decided), not those still pending."""
+        return sum(1 for outcome in self.actions if outcome.status != "pending")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "mode": self.mode,
+            "note": self.note,
+            "actions": [outcome.to_dict() for outcome in self.actions],
+            "restored": list(self.restored),
+            "failed": list(self.failed),
+            "kept": [{"target": k.target, "offline_nodes": k.offline_nodes} for k in self.kept],
+            "untouched": [{"target": u.target, "nodes": u.nodes} for u in self.untouched],
+            "complete": self.complete,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RollbackRecord:
+        """The inverse of ``to_dict`` (see the module for partial records)."""
+        mode = data.get("mode")
+        if mode is not None and mode not in ROLLBACK_MODES:
+            expected = " | ".join(ROLLBACK_MODES)
+            raise ValidationError(
+                "rollback record", [wrong("mode", "unknown rollback mode", mode, expected)]
+            )
+        return cls(
+            mode=next((known for known in ROLLBACK_MODES if known == mode), None),
+            actions=tuple(ActionOutcome.from_dict(item) for item in data.get("actions") or ()),
+            restored=_texts(data.get("restored")),
+            failed=_texts(data.get("failed")),
+            kept=tuple(
+                KeptTarget(str(item["target"]), int(item["offline_nodes"]))
+                for item in data.get("kept") or ()
+            ),
+            untouched=tuple(
+                UntouchedNodes(str(item["target"]), int(item["nodes"]))
+                for item in data.get("untouched") or ()
+            ),
+            note=str(data.get("note") or ""),
+            complete=bool(data.get("complete", True)),
+        )
+
+    def incomplete_message(self) -> str | None:
+        """Why the rollback task fails, or None when every target was restored."""
+        if not self.failed:
+            return None
+        return (
+            f"rollback ({self.mode}) could not restore {len(self.failed)} targets: "
+            + truncate_list(list(self.failed))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDecision:
+    """Which of a delete's targets to delete, and why the others stay: their uninstall
+    failed or was not confirmed (``unconfirmed``, not restored), or nodes that may hold the
+    package went offline (``kept``, the uninstall waiting in their association). Also the
+    nodes the uninstall never needed to reach (``untouched``)."""
+
+    delete: frozenset[Target]
+    unconfirmed: frozenset[Target] = frozenset()
+    kept: Mapping[Target, int] = field(default_factory=dict)
+    untouched: Mapping[Target, int] = field(default_factory=dict)
+
+    @classmethod
+    def whole(cls, targets: Set[Target]) -> DeleteDecision:
+        """Delete every target: what an earlier try decided when it started the delete
+        whole (it had nothing to narrow)."""
+        return cls(frozenset(targets))
+
+    @classmethod
+    def after_wait(
+        cls, targets: Set[Target], check: UninstallCheck, uninstall_failed: Set[Target]
+    ) -> DeleteDecision:
+        """Delete the targets whose every node that can run the uninstall ran it. Targets
+        whose uninstall failed (now, or in an earlier action) or was not confirmed stay
+        and count as not restored; targets kept for offline nodes stay, restored as far as
+        any reachable node goes."""
+        kept = set(check.kept)
+        blocked = (check.unconfirmed | (frozenset(targets) & uninstall_failed)) - kept
+        return cls(
+            frozenset(targets) - blocked - kept,
+            frozenset(blocked),
+            dict(check.kept),
+            dict(check.untouched),
+        )
+
+    def narrows(self, targets: Set[Target]) -> bool:
+        """Whether the delete must run on fewer targets than its action reaches."""
+        return self.delete != targets
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "delete": list(_names(self.delete)),
+            "unconfirmed": list(_names(self.unconfirmed)),
+            "kept": [
+                {"target": str(target), "offline_nodes": nodes}
+                for target, nodes in sorted(self.kept.items())
+            ],
+            "untouched": [
+                {"target": str(target), "nodes": nodes}
+                for target, nodes in sorted(self.untouched.items())
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeleteDecision:
+        """The inverse of ``to_dict``."""
+        return cls(
+            delete=frozenset(Target.parse(name) for name in data["delete"]),
+            unconfirmed=frozenset(Target.parse(name) for name in data.get("unconfirmed", ())),
+            kept={
+                Target.parse(item["target"]): int(item["offline_nodes"])
+                for item in data.get("kept", ())
+            },
+            untouched={
+                Target.parse(item["target"]): int(item["nodes"])
+                for item in data.get("untouched", ())
+            },
+        )
+
+
+def decisions_to_dict(decisions: Mapping[int, DeleteDecision]) -> dict[str, Any]:
+    """Delete decisions by action index, as XCom holds them (JSON keys are text)."""
+    return {str(index): decision.to_dict() for index, decision in sorted(decisions.items())}
+
+
+def decisions_from_dict(data: Mapping[str, Any]) -> dict[int, DeleteDecision]:
+    """The inverse of ``decisions_to_dict``."""
+    return {int(index): DeleteDecision.from_dict(item) for index, item in data.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteJournal:
+    """The delete decisions as the task state store keeps them across tries, with the
+    task's ``max_tries`` when they were made (an Airflow retry continues them; a clear
+    starts afresh, see ``core.tries``)."""
+
+    max_tries: int
+    decisions: Mapping[int, DeleteDecision] = field(default_factory=dict)
+
+    def resumes(self, max_tries: int) -> bool:
+        """Whether a try with this ``max_tries`` acts on these decisions."""
+        return continues(self.max_tries, max_tries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {"max_tries": self.max_tries, "decisions": decisions_to_dict(self.decisions)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeleteJournal:
+        """The inverse of ``to_dict``."""
+        return cls(int(data["max_tries"]), decisions_from_dict(data["decisions"]))
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackProgress:
+    """What a rollback has done so far: one outcome per action run, the targets not
+    restored (and among them those whose uninstall failed, which a later delete must
+    keep), and the offline nodes it left alone."""
+
+    outcomes: tuple[ActionOutcome, ...] = ()
+    failed: frozenset[Target] = frozenset()
+    uninstall_failed: frozenset[Target] = frozenset()
+    kept: Mapping[Target, int] = field(default_factory=dict)
+    untouched: Mapping[Target, int] = field(default_factory=dict)
+
+    def ran(self, outcome: ActionOutcome, lost: Set[Target]) -> RollbackProgress:
+        """After an action: ``lost`` are its targets not restored."""
+        uninstall = isinstance(outcome.action, UNINSTALL_ACTIONS)
+        return replace(
+            self,
+            outcomes=(*self.outcomes, outcome),
+            failed=self.failed | lost,
+            uninstall_failed=self.uninstall_failed | (lost if uninstall else frozenset()),
+        )
+
+    def decided(self, decision: DeleteDecision) -> RollbackProgress:
+        """After a delete's decision: its unconfirmed targets are not restored."""
+        return replace(
+            self,
+            failed=self.failed | decision.unconfirmed,
+            uninstall_failed=self.uninstall_failed | decision.unconfirmed,
+            kept={**self.kept, **decision.kept},
+            untouched={**self.untouched, **decision.untouched},
+        )
+
+    def confirmed(self, check: UninstallCheck) -> RollbackProgress:
+        """After waiting on the uninstalls whose instances stay (``uninstall`` mode)."""
+        return replace(
+            self,
+            failed=self.failed | check.unconfirmed,
+            kept={**self.kept, **check.kept},
+            untouched={**self.untouched, **check.untouched},
+        )
+
+    def unfinished(self, plan: RollbackPlan, run_id: str) -> RollbackRecord:
+        """The record pushed before the next action: the rest ``pending``, and every
+        target of the plan counted as not restored until the rollback has finished."""
+        pending = tuple(
+            ActionOutcome.pending(action, rollback_operation_id(run_id, index))
+            for index, action in enumerate(plan.actions)
+            if index >= len(self.outcomes)
+        )
+        return RollbackRecord(
+            mode=plan.mode,
+            actions=(*self.outcomes, *pending),
+            failed=_names(plan.targets()),
+            kept=_kept(self.kept),
+            untouched=_untouched(self.untouched),
+            note=plan.note,
+            complete=False,
+        )
+
+    def finished(self, plan: RollbackPlan) -> RollbackRecord:
+        """The final record: a target kept for offline nodes is not also failed, and every
+        other target of the plan not failed was restored."""
+        kept = {target: n for target, n in self.kept.items() if target not in self.failed}
+        return RollbackRecord(
+            mode=plan.mode,
+            actions=self.outcomes,
+            restored=_names(plan.targets() - self.failed - set(kept)),
+            failed=_names(self.failed),
+            kept=_kept(kept),
+            untouched=_untouched(self.untouched),
+            note=plan.note,
+            complete=True,
+        )
+
+
+def _names(targets: Iterable[Target]) -> tuple[str, ...]:
+    return tuple(str(target) for target in sorted(targets))
+
+
+def _kept(kept: Mapping[Target, int]) -> tuple[KeptTarget, ...]:
+    return tuple(KeptTarget(str(target), nodes) for target, nodes in sorted(kept.items()))
+
+
+def _untouched(untouched: Mapping[Target, int]) -> tuple[UntouchedNodes, ...]:
+    return tuple(UntouchedNodes(str(target), n) for target, n in sorted(untouched.items()))
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return ()
+    return tuple(str(item) for item in value)
+
+
+def _readable_action(data: Mapping[str, Any]) -> RollbackAction | None:
+    """The action an outcome names, or None when the record does not name one this code
+    reads: the outcome's status still counts."""
+    try:
+        return action_from_dict(data)
+    except (KeyError, TypeError, ValueError, ValidationError):
+        return None

@@ -1,0 +1,74 @@
+"""What the rollback task reads: its templated arguments (the release, the deploy tasks'
+results), and the delete decisions it recorded in an earlier try.
+
+The decisions are kept twice: in the task state store (``core.rollback_record.
+DeleteJournal``), which survives an Airflow retry, and under ``steps.NARROWING_XCOM_KEY``
+for this try's resumes and for anyone reading the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.rollback_record import (
+    DeleteDecision,
+    DeleteJournal,
+    decisions_from_dict,
+    decisions_to_dict,
+)
+from distributor_rollout.core.steps import NARROWING_XCOM_KEY
+from distributor_rollout.core.wave_result import WaveResult
+from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.task_store import max_tries, state_store
+from distributor_rollout.templated import rendered_list, rendered_mapping
+
+
+def release_mapping(value: object) -> Mapping[str, Any]:
+    """The ``release`` argument as a mapping (a template may have rendered it to text)."""
+    try:
+        release = rendered_mapping(value)
+    except TypeError:
+        release = None
+    if release is None:
+        raise ConfigurationError(f"release must be a Release.to_dict() (got {value!r})")
+    return release
+
+
+def wave_results(value: object) -> list[WaveResult | None]:
+    """The ``wave_results`` argument read, one per plan wave (None where a wave has none;
+    a template may have rendered the list to text)."""
+    if not value:
+        return []
+    results = rendered_list(value)
+    if results is None or not all(r is None or isinstance(r, Mapping) for r in results):
+        raise ConfigurationError(
+            "wave_results must be the deploy tasks' results in plan order, None where "
+            f"there is none (got {value!r})"
+        )
+    return [WaveResult.from_dict(result) if result else None for result in results]
+
+
+def recorded_decisions(context: Any, task_id: str) -> dict[int, DeleteDecision]:
+    """Delete decisions the task already recorded: in this try (a resume after a
+    deferral), or in an earlier try Airflow retried (not one a person cleared)."""
+    store = state_store(context)
+    stored = store.get(NARROWING_XCOM_KEY) if store is not None else None
+    if isinstance(stored, Mapping):
+        try:
+            journal = DeleteJournal.from_dict(stored)
+        except (KeyError, TypeError, ValueError, ValidationError):
+            journal = None  # another version's record, or damaged: not acted on
+        if journal is not None and journal.resumes(max_tries(context)):
+            return dict(journal.decisions)
+    recorded = context["ti"].xcom_pull(task_ids=task_id, key=NARROWING_XCOM_KEY)
+    return decisions_from_dict(recorded) if isinstance(recorded, Mapping) else {}
+
+
+def record_decisions(context: Any, decisions: Mapping[int, DeleteDecision]) -> None:
+    """Record the delete decisions before acting on them."""
+    store = state_store(context)
+    if store is not None:
+        store.set(NARROWING_XCOM_KEY, DeleteJournal(max_tries(context), decisions).to_dict())
+    context["ti"].xcom_push(key=NARROWING_XCOM_KEY, value=decisions_to_dict(decisions))
