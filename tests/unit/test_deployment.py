@@ -15,7 +15,7 @@ from distributor_rollout.core.deployment import (
     OperationRecord,
     Start,
     Wait,
-    WaveFacts,
+    WaveSnapshot,
     account_ous,
     candidate_operation_ids,
     create_operation_id,
@@ -52,8 +52,8 @@ UPDATE = update_operation_id(RUN, "canary")
 CREATE = create_operation_id(RUN, "canary", 0)
 
 
-def facts(**changes: Any) -> WaveFacts:
-    base = WaveFacts(
+def facts(**changes: Any) -> WaveSnapshot:
+    base = WaveSnapshot(
         run_id=RUN,
         wave=WAVE,
         ou_of={A: OU, B: OU},

@@ -91,7 +91,7 @@ class Call:
 
 
 @dataclass(frozen=True)
-class WaveFacts:
+class WaveSnapshot:
     """Everything the decision reads, as AWS reported it just now."""
 
     run_id: str
@@ -225,7 +225,7 @@ def rollback_preferences(
     )
 
 
-def next_step(facts: WaveFacts) -> Step:
+def next_step(facts: WaveSnapshot) -> Step:
     """What to do next for this wave.
 
     The calls run one after another (StackSets runs one operation at a time): each one
@@ -250,7 +250,7 @@ def next_step(facts: WaveFacts) -> Step:
     return _finished(facts, calls, "")
 
 
-def planned_calls(facts: WaveFacts) -> list[Call]:
+def planned_calls(facts: WaveSnapshot) -> list[Call]:
     """The wave's calls, in order: the update (when one is needed or was made), then one
     create per group of new targets sharing the same Regions."""
     wave = facts.wave
@@ -304,7 +304,7 @@ def planned_calls(facts: WaveFacts) -> list[Call]:
     return calls
 
 
-def _reached(facts: WaveFacts, operation: str) -> set[Target]:
+def _reached(facts: WaveSnapshot, operation: str) -> set[Target]:
     """Targets an operation of this run reached, by its results and by the instances that
     name it as their last operation (AWS may list either first)."""
     record = facts.operations.get(operation)
@@ -313,14 +313,14 @@ def _reached(facts: WaveFacts, operation: str) -> set[Target]:
     return reached
 
 
-def _created_by_run(facts: WaveFacts) -> set[Target]:
+def _created_by_run(facts: WaveSnapshot) -> set[Target]:
     created: set[Target] = set()
     for index in range(len(facts.wave.accounts) + 1):
         created |= _reached(facts, create_operation_id(facts.run_id, facts.wave.name, index))
     return created
 
 
-def _finished(facts: WaveFacts, calls: list[Call], stopped_early: str) -> Finished:
+def _finished(facts: WaveSnapshot, calls: list[Call], stopped_early: str) -> Finished:
     wave_targets = set(facts.wave.targets)
     kinds: dict[Target, TargetChange] = {}
     for call in calls:

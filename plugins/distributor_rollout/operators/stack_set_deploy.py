@@ -14,7 +14,7 @@ from distributor_rollout.core.artifacts import with_template_body
 from distributor_rollout.core.deployment import (
     Finished,
     Start,
-    WaveFacts,
+    WaveSnapshot,
     next_step,
     planned_calls,
 )
@@ -186,7 +186,7 @@ class DeployWaveOperator(StackSetOperatorBase):
             )
         return dry_run_wave(self.wave, calls, wave.targets)
 
-    def _start_facts(self, context: Any, plan: Plan, release: Release) -> WaveFacts:
+    def _start_facts(self, context: Any, plan: Plan, release: Release) -> WaveSnapshot:
         """The wave against the live organization (``wave_facts.start_facts``)."""
         organizations = OrganizationsHook(
             aws_conn_id=self.aws_conn_id, verify=self.verify, config=self.botocore_config

@@ -1,4 +1,4 @@
-"""What AWS reports about one wave, read into ``core.deployment.WaveFacts``: the wave
+"""What AWS reports about one wave, read into ``core.deployment.WaveSnapshot``: the wave
 against the live organization, then, before every decision, the stack set's operations,
 instances and whether it holds the release (``core.release.holds_release``).
 
@@ -16,7 +16,7 @@ from distributor_rollout.core.deployment import (
     ACTIVE_OPERATION_STATUSES,
     Instance,
     OperationRecord,
-    WaveFacts,
+    WaveSnapshot,
     account_ous,
     candidate_operation_ids,
 )
@@ -39,7 +39,7 @@ def start_facts(
     run_id: str,
     organizations: OrganizationsHook,
     log: TaskLog,
-) -> WaveFacts:
+) -> WaveSnapshot:
     """The facts the wave's decisions start from: the wave resolved against the live
     organization (every plan problem fails here), before any stack set state is read."""
     org = organizations.snapshot()
@@ -55,7 +55,7 @@ def start_facts(
         len(wave.accounts),
         ", ".join(wave.regions),
     )
-    return WaveFacts(
+    return WaveSnapshot(
         run_id=run_id,
         wave=wave,
         ou_of=account_ous(org, wave),
@@ -69,13 +69,13 @@ def start_facts(
 
 def read_facts(
     hook: StackSetHook,
-    base: WaveFacts,
+    base: WaveSnapshot,
     release: Release,
     described: Mapping[str, Any],
     template_body: str | None,
     *,
     template_sha256: str | None = None,
-) -> WaveFacts:
+) -> WaveSnapshot:
     """What AWS reports now, for ``core.deployment.next_step``. Whether the stack set
     holds the release's template is judged from its text, or from its sha256."""
     name, call_as = release.stack_set_name, release.call_as
