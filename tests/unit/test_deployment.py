@@ -251,7 +251,20 @@ def test_rollback_preferences_attempt_every_target() -> None:
 def test_calls_name_their_api(kind: str) -> None:
     call = Call(kind, "id", (), {"OperationPreferences": {"FailureToleranceCount": 2}})
     assert call.api_call == {"update": "UpdateStackSet", "create": "CreateStackInstances"}[kind]
-    assert call.tolerance().count == 2
+
+
+@pytest.mark.parametrize(("tolerated", "stops"), [(0, True), (1, False)])
+def test_a_first_call_is_judged_by_its_own_failure_tolerance(tolerated: int, stops: bool) -> None:
+    existing = everywhere()[:2]  # A in both Regions
+    ended = record(UPDATE, "SUCCEEDED", Target(A, EAST), result="FAILED")
+    step = next_step(
+        facts(
+            preferences=replace(PREFS, failure_tolerance_count=tolerated),
+            instances=existing,
+            operations=ended,
+        )
+    )
+    assert isinstance(step, Finished) is stops
 
 
 def test_a_lost_wave_record_is_rebuilt_from_its_operations() -> None:

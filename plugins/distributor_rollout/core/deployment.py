@@ -22,16 +22,12 @@ from distributor_rollout.core.operation_wait import (
     # Re-exported, in mypy's explicit form: operators that list operations read it here.
     ACTIVE_OPERATION_STATUSES as ACTIVE_OPERATION_STATUSES,  # noqa: PLC0414
 )
-from distributor_rollout.core.operation_wait import tolerance_for
+from distributor_rollout.core.operation_wait import judge
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import OperationPreferences
 from distributor_rollout.core.rollback_actions import target_scopes
 from distributor_rollout.core.targets import Target
-from distributor_rollout.core.verdict import (
-    FailureTolerance,
-    InstanceResult,
-    judge_operation,
-)
+from distributor_rollout.core.verdict import InstanceResult
 from distributor_rollout.core.waves import ResolvedWave
 
 CURRENT = "CURRENT"
@@ -84,10 +80,6 @@ class Call:
     def api_call(self) -> str:
         """The API operation that starts it."""
         return "UpdateStackSet" if self.kind == "update" else "CreateStackInstances"
-
-    def tolerance(self) -> FailureTolerance:
-        """The failure tolerance its preferences set (``operation_wait.tolerance_for``)."""
-        return tolerance_for(self.request["OperationPreferences"])
 
 
 @dataclass(frozen=True)
@@ -244,7 +236,7 @@ def next_step(facts: WaveSnapshot) -> Step:
             break
         if not record.done:
             return Wait((call.operation_id,), f"{call.api_call} must end before the next call")
-        verdict = judge_operation(record.status, record.results, call.tolerance())
+        verdict = judge(record.status, record.results, call.request["OperationPreferences"])
         if verdict.outcome == "failed":
             return _finished(facts, calls[: index + 1], f"{call.api_call}: {verdict.summary}")
     return _finished(facts, calls, "")

@@ -22,6 +22,7 @@ from distributor_rollout.core.deployment import (
     update_operation_id,
 )
 from distributor_rollout.core.operation_ids import rollback_operation_id
+from distributor_rollout.core.operation_wait import judge
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rollback import retried_summary, unrestored
@@ -29,13 +30,7 @@ from distributor_rollout.core.rollback_actions import DeleteInstances, RollbackA
 from distributor_rollout.core.rollback_record import ActionOutcome
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import UninstallCheck
-from distributor_rollout.core.verdict import (
-    FailureTolerance,
-    InstanceResult,
-    OperationVerdict,
-    judge_operation,
-    truncate_list,
-)
+from distributor_rollout.core.verdict import InstanceResult, OperationVerdict, truncate_list
 from distributor_rollout.hooks.association_status import AssociationStatusHook
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
 from distributor_rollout.operators.uninstall_wait import wait_for_uninstall
@@ -230,8 +225,8 @@ class RollbackActionRunner(StackSetOperatorBase):
         results = self.hook.list_operation_results(
             release.stack_set_name, op_id, call_as=release.call_as
         )
-        return judge_operation(
+        return judge(
             operation["Status"],
             [InstanceResult.from_api(result) for result in results],
-            FailureTolerance.from_preferences(operation.get("OperationPreferences")),
+            operation.get("OperationPreferences"),
         )
