@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.operation_wait import (
-    ACTIVE_OPERATION_STATUSES,
     OperationsWait,
     judge,
     tolerance_for,
 )
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import (
+    ACTIVE_OPERATION_STATUSES,
     INSTANCE_STATUSES,
     OPERATION_STATUSES,
     FailureTolerance,

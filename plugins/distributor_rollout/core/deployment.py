@@ -18,16 +18,12 @@ from typing import Any, Literal
 
 from distributor_rollout.core.changes import TargetChange, TemplateRef, WaveChanges
 from distributor_rollout.core.operation_ids import operation_id
-from distributor_rollout.core.operation_wait import (
-    # Re-exported, in mypy's explicit form: operators that list operations read it here.
-    ACTIVE_OPERATION_STATUSES as ACTIVE_OPERATION_STATUSES,  # noqa: PLC0414
-)
 from distributor_rollout.core.operation_wait import judge
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import OperationPreferences
 from distributor_rollout.core.rollback_actions import target_scopes
 from distributor_rollout.core.targets import Target
-from distributor_rollout.core.verdict import InstanceResult
+from distributor_rollout.core.verdict import ACTIVE_OPERATION_STATUSES, InstanceResult
 from distributor_rollout.core.waves import ResolvedWave
 
 CURRENT = "CURRENT"

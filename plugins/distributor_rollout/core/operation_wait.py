@@ -6,7 +6,9 @@ between its own calls), ``StackSetOperationSensor.poke`` and ``StackSetOperation
 and ride out throttling; what AWS's answers mean is decided here, once:
 
 - an operation still runs while ``DescribeStackSetOperation`` says ``QUEUED``,
-  ``RUNNING`` or ``STOPPING``; any other status is final (``OperationsWait.observe``);
+  ``RUNNING`` or ``STOPPING`` (``verdict.ACTIVE_OPERATION_STATUSES``, beside the
+  statuses it is one of, so the judging below reads the same set); any other status is
+  final (``OperationsWait.observe``);
 - the failure tolerance an ended operation is judged by is the one the wait was given,
   else the operation's own ``OperationPreferences`` (``tolerance_for``);
 - whether its ``ListStackSetOperationResults`` are within that tolerance, Region by
@@ -34,14 +36,12 @@ from typing import Any
 
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.verdict import (
+    ACTIVE_OPERATION_STATUSES,
     FailureTolerance,
     InstanceResult,
     OperationVerdict,
     judge_operation,
 )
-
-ACTIVE_OPERATION_STATUSES = frozenset({"QUEUED", "RUNNING", "STOPPING"})
-"""Statuses of an operation that has not ended (a queued one waits for the stack set)."""
 
 
 def tolerance_for(

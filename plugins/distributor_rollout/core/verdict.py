@@ -17,7 +17,8 @@ from distributor_rollout.core.targets import Target
 
 OPERATION_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "STOPPING", "STOPPED")
 INSTANCE_STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
-_IN_PROGRESS = frozenset({"QUEUED", "RUNNING", "STOPPING"})
+ACTIVE_OPERATION_STATUSES = frozenset({"QUEUED", "RUNNING", "STOPPING"})
+"""Statuses of an operation that has not ended (a queued one waits for the stack set)."""
 SUMMARY_LIMIT = 10
 """How many targets or Regions a summary names before it says ``and N more``."""
 
@@ -257,7 +258,7 @@ def judge_operation(
     cancelled = tuple(result.target for result in ordered if result.status == "CANCELLED")
 
     outcome: Outcome
-    if status in _IN_PROGRESS:
+    if status in ACTIVE_OPERATION_STATUSES:
         outcome = "running"
     elif status == "SUCCEEDED" and not over:
         outcome = "succeeded"

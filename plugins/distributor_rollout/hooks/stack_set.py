@@ -21,7 +21,8 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from distributor_rollout.core.operation_wait import ACTIVE_OPERATION_STATUSES, OperationsWait
+from distributor_rollout.core.operation_wait import OperationsWait
+from distributor_rollout.core.verdict import ACTIVE_OPERATION_STATUSES
 from distributor_rollout.hooks.errors import (
     AwsRolloutError,
     ConfigurationError,

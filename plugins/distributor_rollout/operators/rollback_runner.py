@@ -15,7 +15,6 @@ from typing import Any
 
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
-    ACTIVE_OPERATION_STATUSES,
     create_operation_id,
     recovered_changes,
     rollback_preferences,
@@ -30,7 +29,12 @@ from distributor_rollout.core.rollback_actions import DeleteInstances, RollbackA
 from distributor_rollout.core.rollback_record import ActionOutcome
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import UninstallCheck
-from distributor_rollout.core.verdict import InstanceResult, OperationVerdict, truncate_list
+from distributor_rollout.core.verdict import (
+    ACTIVE_OPERATION_STATUSES,
+    InstanceResult,
+    OperationVerdict,
+    truncate_list,
+)
 from distributor_rollout.hooks.association_status import AssociationStatusHook
 from distributor_rollout.operators.stack_set_base import StackSetOperatorBase
 from distributor_rollout.operators.uninstall_wait import wait_for_uninstall

@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 from distributor_rollout.core.deployment import (
-    ACTIVE_OPERATION_STATUSES,
     Instance,
     OperationRecord,
     WaveSnapshot,
@@ -23,7 +22,7 @@ from distributor_rollout.core.deployment import (
 from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.plan import Plan, wave_operation
 from distributor_rollout.core.release import Release, holds_release
-from distributor_rollout.core.verdict import InstanceResult
+from distributor_rollout.core.verdict import ACTIVE_OPERATION_STATUSES, InstanceResult
 from distributor_rollout.core.waves import ResolvedWave, resolve_waves
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.organizations import OrganizationsHook
