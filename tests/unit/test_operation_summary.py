@@ -130,6 +130,16 @@ def test_a_bad_record_is_refused_naming_the_field(record: dict[str, Any], path: 
         OperationsSummary.from_dict(record)
 
 
+@pytest.mark.parametrize("record", [None, {}, "verdicts", {"operations": {"x": {"failed": [7]}}}])
+def test_read_gives_none_for_no_record_or_one_it_cannot_read(record: object) -> None:
+    assert OperationsSummary.read(record) is None
+
+
+@given(summary=summaries)
+def test_read_gives_what_from_dict_gives(summary: OperationsSummary) -> None:
+    assert OperationsSummary.read(summary.to_dict()) == summary
+
+
 def test_every_bad_operation_is_named_at_once() -> None:
     record = {"operations": {"x": {"failed": [7]}, "y": {"cancelled": "some"}}}
     with pytest.raises(ValidationError) as refused:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from distributor_rollout.core.changes import TargetChange, WaveChanges
 from distributor_rollout.core.errors import Problem, ValidationError, describe, wrong
 from distributor_rollout.core.gate import GateSettings, TargetCompliance, evaluate_gate
+from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.report import (
     FAILED_TARGETS_CAP,
     WAVE_TARGETS_SHOWN,
@@ -31,7 +32,13 @@ from distributor_rollout.core.report import (
 )
 from distributor_rollout.core.rollback import plan_rollback
 from distributor_rollout.core.targets import Target
-from distributor_rollout.core.verdict import FailedTarget, InstanceResult, judge_operation
+from distributor_rollout.core.verdict import (
+    INSTANCE_STATUSES,
+    OPERATION_STATUSES,
+    FailedTarget,
+    InstanceResult,
+    judge_operation,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -220,6 +227,47 @@ def test_operation_report_from_verdict_caps_failed_targets() -> None:
     assert operation.failed_targets[0] == FailedTargetEntry(
         target="000000000001/eu-west-1", reason="reason 1"
     )
+
+
+instance_results = st.lists(
+    st.builds(
+        InstanceResult,
+        st.builds(
+            Target,
+            st.from_regex(r"[0-9]{12}", fullmatch=True),
+            st.sampled_from(["eu-west-1", "us-east-1"]),
+        ),
+        st.sampled_from(INSTANCE_STATUSES),
+        st.text(max_size=10),
+    ),
+    max_size=70,
+)
+
+
+@given(status=st.sampled_from(OPERATION_STATUSES), results=instance_results)
+def test_one_operation_condenses_the_same_from_its_verdict_or_its_summary(
+    status: str, results: list[InstanceResult]
+) -> None:
+    verdict = judge_operation(status, results)
+    summary = OperationsSummary.from_verdicts({"op-1": verdict})
+    assert OperationReport.from_summary(summary) == OperationReport.from_verdict("op-1", verdict)
+
+
+def test_a_waves_operations_condense_to_the_last_id_and_the_worst_status() -> None:
+    failed = [InstanceResult(Target(f"{n:012d}", "eu-west-1"), "FAILED", "x") for n in range(70)]
+    ok = [InstanceResult(Target("000000000099", "us-east-1"), "SUCCEEDED")]
+    summary = OperationsSummary.from_verdicts(
+        {
+            "update": judge_operation("FAILED", failed[:35] + ok),
+            "create": judge_operation("SUCCEEDED", failed[35:] + ok),
+        }
+    )
+    report = OperationReport.from_summary(summary)
+    assert report is not None
+    assert (report.id, report.status, report.succeeded) == ("create", "FAILED", 2)
+    assert (report.failed, report.failed_targets_total) == (70, 70)
+    assert len(report.failed_targets) == FAILED_TARGETS_CAP
+    assert OperationReport.from_summary(OperationsSummary()) is None
 
 
 def test_failure_lists_must_respect_the_cap() -> None:

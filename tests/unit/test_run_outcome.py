@@ -158,18 +158,29 @@ def test_run_status_follows_the_rollback_then_the_failures(plan: Plan) -> None:
     assert run_status(facts(plan, waves=failed_wave, rollback_state="failed")) == "rollback_failed"
 
 
+def counts(*, succeeded: int, failed: int) -> dict[str, int]:
+    """One Region's counts as the operation sensor records them (``RegionCounts.to_dict``)."""
+    return {
+        "succeeded": succeeded,
+        "failed": failed,
+        "cancelled": 0,
+        "total": succeeded + failed,
+        "tolerance": 0,
+    }
+
+
 def test_the_report_condenses_operations_and_gates(plan: Plan) -> None:
     operation = {
         "outcome": "succeeded",
         "operations": {
             "op-update": {
                 "status": "SUCCEEDED",
-                "regions": {"us-east-1": {"succeeded": 2, "failed": 0}},
+                "regions": {"us-east-1": counts(succeeded=2, failed=0)},
                 "failed": [],
             },
             "op-create": {
                 "status": "FAILED",
-                "regions": {"us-east-1": {"succeeded": 1, "failed": 1}},
+                "regions": {"us-east-1": counts(succeeded=1, failed=1)},
                 "failed": [
                     {"target": {"account_id": "300000000001", "region": "us-east-1"}, "reason": "x"}
                 ],
@@ -319,7 +330,7 @@ def operation_record(outcome: str, failed: int = 0) -> dict[str, Any]:
             "op-1": {
                 "status": status,
                 "outcome": outcome,
-                "regions": {"us-east-1": {"succeeded": 2, "failed": failed}},
+                "regions": {"us-east-1": counts(succeeded=2, failed=failed)},
                 "failed": [
                     {
                         "target": {"account_id": f"{n:012d}", "region": "us-east-1"},
@@ -430,6 +441,45 @@ def test_a_failed_wave_task_reads_as_what_it_recorded(
     assert (failed.step, failed.cause, failed.reason) == (failed_step, cause, reason)
     assert recorded.failure() == cause
     assert recorded.decision() == "failed"
+
+
+def test_a_failed_operation_wait_is_judged_by_the_outcome_its_record_stored() -> None:
+    """Not by ``OperationsSummary``'s recomputed one (see ``WaveRecords._judge``)."""
+    states = {"deploy": "success", "wait_operation": "failed"}
+    failed_operations = operation_record("failed", failed=2)
+    # No stored outcome: the sensor never decided, though the operations read as failed.
+    unstored = {"operations": failed_operations["operations"]}
+    # An earlier record that stored "succeeded" over a failed operation.
+    earlier = {**failed_operations, "outcome": "succeeded"}
+    # A stored failure whose operations cannot be read still fails the wave, with no counts.
+    unreadable = {"outcome": "failed", "operations": {"op-1": {"failed": [7]}}}
+    judged = {
+        name: WaveRecords(name="w", states=states, operation=record).failed_step()
+        for name, record in (("unstored", unstored), ("earlier", earlier), ("bad", unreadable))
+    }
+    assert {name: (step.cause, step.reason) for name, step in judged.items() if step} == {
+        "unstored": (
+            "operation_failed",
+            "task w.wait_operation failed before it decided (see its log)",
+        ),
+        "earlier": (
+            "task_failed",
+            "task failed by Airflow after the operation succeeded (state mismatch)",
+        ),
+        "bad": ("operation_failed", "operation failed"),
+    }
+
+
+def test_a_record_naming_failed_targets_as_text_is_reported(plan: Plan) -> None:
+    record = operation_record("failed")
+    record["operations"]["op-1"]["failed"] = [{"target": "000000000007/us-east-1", "reason": "r"}]
+    wave = WaveRecords(
+        name="canary", states={"deploy": "success", "wait_operation": "failed"}, operation=record
+    )
+    line = build_report(facts(plan, waves=(wave,))).waves[0]
+    assert line.operation is not None
+    assert (line.operation.status, line.operation.failed) == ("FAILED", 1)
+    assert [(e.target, e.reason) for e in line.failed_targets] == [("000000000007/us-east-1", "r")]
 
 
 def test_an_approval_that_was_given_but_failed_is_not_a_rejection() -> None:

@@ -150,6 +150,17 @@ class OperationsSummary:
             raise ValidationError("operations summary", problems)
         return cls(read)
 
+    @classmethod
+    def read(cls, value: object) -> OperationsSummary | None:
+        """A record as a reader of the run finds it: None when there is none, or when it
+        cannot be read (damaged, or written by another version of this code)."""
+        if not isinstance(value, Mapping) or not value:
+            return None
+        try:
+            return cls.from_dict(value)
+        except ValidationError:
+            return None
+
 
 def _at(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name

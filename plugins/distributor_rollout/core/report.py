@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from distributor_rollout.core.durations import format_duration
 from distributor_rollout.core.errors import Problem, ValidationError
 from distributor_rollout.core.gate import GateDecision, TargetCompliance, node_kinds
+from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.rollback import RollbackMode, RollbackPlan
 from distributor_rollout.core.verdict import FailedTarget, OperationVerdict, truncate_list
 
@@ -52,6 +53,10 @@ class FailedTargetEntry(_Model):
 
     target: str
     reason: str
+
+
+_WORST_STATUSES_FIRST = ("FAILED", "STOPPED", "RUNNING", "QUEUED")
+"""The statuses that stand for a wave's operations, worst first (else the last one's)."""
 
 
 def _capped(failed: Sequence[FailedTarget]) -> tuple[FailedTargetEntry, ...]:
@@ -92,6 +97,30 @@ class OperationReport(_FailureList):
             failed=len(verdict.failed),
             failed_targets=_capped(verdict.failed),
             failed_targets_total=len(verdict.failed),
+        )
+
+    @classmethod
+    def from_summary(cls, summary: OperationsSummary) -> OperationReport | None:
+        """Condense a wave's operations (the operation sensor's record) into one line: the
+        last id, the worst status, counts over all of them, failures capped; None when
+        the wave ran no operation."""
+        operations = summary.operations
+        if not operations:
+            return None
+        statuses = [operation.status for operation in operations.values()]
+        failed = [item for operation in operations.values() for item in operation.failed]
+        worst = next((s for s in _WORST_STATUSES_FIRST if s in statuses), statuses[-1])
+        return cls(
+            id=list(operations)[-1],
+            status=worst,
+            succeeded=sum(
+                counts.succeeded
+                for operation in operations.values()
+                for counts in operation.regions.values()
+            ),
+            failed=len(failed),
+            failed_targets=_capped(failed),
+            failed_targets_total=len(failed),
         )
 
 

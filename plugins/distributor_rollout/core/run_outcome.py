@@ -4,9 +4,9 @@ wave's decision, the run's status and its report.
 The DAG runs one task per step and wave (``<wave>.deploy``, ``<wave>.wait_operation``,
 ``<wave>.wait_compliance``, ``<wave>.approve``); Airflow keeps their states and XComs. This
 module reads those facts as Airflow hands them over (state strings, and each task's record
-as it came out of XCom, read through its ``core`` type: ``WaveResult``, ``GateResult``,
-``RollbackRecord``), so the decisions the rollback and report tasks make are tested here,
-without Airflow or AWS.
+as it came out of XCom, read through its ``core`` type: ``WaveResult``,
+``OperationsSummary``, ``GateResult``, ``RollbackRecord``), so the decisions the rollback
+and report tasks make are tested here, without Airflow or AWS.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Literal
 from distributor_rollout.core.errors import RolloutError, ValidationError, wrong
 from distributor_rollout.core.gate import WORST_LIMIT, TargetCompliance
 from distributor_rollout.core.gate_result import GateResult
+from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.plan import ALL_ROLLBACK_TRIGGERS, Plan, RollbackTrigger
 from distributor_rollout.core.report import (
     FAILED_TARGETS_CAP,
@@ -46,7 +47,6 @@ from distributor_rollout.core.steps import (
     WAVE_STEPS,
     wave_task_id,
 )
-from distributor_rollout.core.targets import Target
 from distributor_rollout.core.wave_result import WaveResult
 
 FAILED = "failed"
@@ -98,7 +98,7 @@ class WaveRecords:
 
     ``states`` maps a step (``deploy``, ...) to its task state (``None``: no task, or
     not started). ``deployed`` is the deploy task's return value (``WaveResult``),
-    ``operation`` the operation sensor's, ``gate`` the compliance sensor's
+    ``operation`` the operation sensor's (``OperationsSummary``), ``gate`` the compliance sensor's
     ``compliance_gate`` XCom (``GateResult``) and ``started_at`` the deploy task's
     ``started_at`` XCom, each as XCom returned it. ``approved_at`` is when a human
     approved the wave (the approval task records a result only for an approval), and
@@ -124,6 +124,11 @@ class WaveRecords:
         return WaveResult.from_dict(self.deployed) if self.deployed else None
 
     @property
+    def operations_result(self) -> OperationsSummary | None:
+        """The operation sensor's record, or None when it left none it could read."""
+        return OperationsSummary.read(self.operation)
+
+    @property
     def gate_result(self) -> GateResult | None:
         """The compliance wait's record, or None when it left none it could read."""
         return GateResult.read(self.gate)
@@ -146,11 +151,18 @@ class WaveRecords:
     def _judge(self, step: str) -> StepFailure:
         task_id = wave_task_id(self.name, step)
         if step == WAIT_OPERATION:
+            # The outcome as the sensor stored it, not ``OperationsSummary.outcome``:
+            # ``from_dict`` recomputes that from the operations, so a record that stores
+            # no outcome would read as succeeded (and blame Airflow for a wait that never
+            # decided), and one stored by an earlier version that said "succeeded" over a
+            # failed operation would read as failed (and roll back a run it did not before).
             outcome = (self.operation or {}).get("outcome")
             if outcome == "succeeded":
                 return StepFailure(step, TASK_FAILED, AFTER_OPERATION_SUCCEEDED)
             if outcome == "failed":
-                return StepFailure(step, "operation_failed", _operation_reason(self.operation))
+                return StepFailure(
+                    step, "operation_failed", _operation_reason(self.operations_result)
+                )
             return StepFailure(step, "operation_failed", undecided(task_id))
         if step == WAIT_COMPLIANCE:
             return _judge_gate(self.gate_result, task_id)
@@ -172,12 +184,11 @@ class WaveRecords:
         also lists targets that are merely still installing.
         """
         entries: dict[str, FailedTargetEntry] = {}
-        for summary in ((self.operation or {}).get("operations") or {}).values():
-            for item in summary.get("failed") or ():
-                target = _target_text(item)
-                entries.setdefault(
-                    target, FailedTargetEntry(target=target, reason=str(item.get("reason", "")))
-                )
+        operations = self.operations_result or OperationsSummary()
+        for operation in operations.operations.values():
+            for failed in operation.failed:
+                target = str(failed.target)
+                entries.setdefault(target, FailedTargetEntry(target=target, reason=failed.reason))
         named_by_gate: list[TargetCompliance] = []
         gate = self.gate_result.decision if self.gate_result else None
         if gate is not None:
@@ -228,9 +239,9 @@ def _judge_gate(gate: GateResult | None, task_id: str) -> StepFailure:
     return StepFailure(WAIT_COMPLIANCE, "compliance_failed", undecided(task_id))
 
 
-def _operation_reason(record: Mapping[str, Any] | None) -> str:
+def _operation_reason(record: OperationsSummary | None) -> str:
     """A failed operation wait, by its verdicts: the worst status and the failure count."""
-    report = _operation_report(record)
+    report = OperationReport.from_summary(record) if record else None
     if report is None:
         return "operation failed"
     return f"operation {report.status}, {report.failed} targets failed"
@@ -433,6 +444,7 @@ def _summary(facts: RunFacts, report: RunReport) -> str:
 
 def _wave_report(wave: WaveRecords) -> WaveReport:
     deployed = wave.deploy_result
+    operations = wave.operations_result
     gate = wave.gate_result
     finished = gate.decided_at if gate else None
     if wave.approved_at:
@@ -443,7 +455,7 @@ def _wave_report(wave: WaveRecords) -> WaveReport:
     return WaveReport(
         name=wave.name,
         targets=len(deployed.targets) if deployed else 0,
-        operation=_operation_report(wave.operation),
+        operation=OperationReport.from_summary(operations) if operations else None,
         compliance=ComplianceReport.from_decision(gate.decision)
         if gate and gate.decision
         else None,
@@ -457,45 +469,6 @@ def _wave_report(wave: WaveRecords) -> WaveReport:
         duration_seconds=duration,
         approved_by=wave.approved_by if wave.approved_at else None,
     )
-
-
-def _operation_report(result: Mapping[str, Any] | None) -> OperationReport | None:
-    """The wave's operations condensed into one line: the last id, the worst status."""
-    operations = (result or {}).get("operations") or {}
-    if not operations:
-        return None
-    succeeded = failed = 0
-    failures: list[FailedTargetEntry] = []
-    statuses = []
-    for summary in operations.values():
-        statuses.append(str(summary.get("status", "UNKNOWN")))
-        failed_items = summary.get("failed") or []
-        failed += len(failed_items)
-        for item in failed_items:
-            if len(failures) < FAILED_TARGETS_CAP:
-                failures.append(
-                    FailedTargetEntry(target=_target_text(item), reason=str(item.get("reason", "")))
-                )
-        for counts in (summary.get("regions") or {}).values():
-            succeeded += int(counts.get("succeeded", 0))
-    worst = next(
-        (s for s in ("FAILED", "STOPPED", "RUNNING", "QUEUED") if s in statuses), statuses[-1]
-    )
-    return OperationReport(
-        id=list(operations)[-1],
-        status=worst,
-        succeeded=succeeded,
-        failed=failed,
-        failed_targets=tuple(failures),
-        failed_targets_total=failed,
-    )
-
-
-def _target_text(item: Mapping[str, Any]) -> str:
-    target = item.get("target")
-    if isinstance(target, Mapping):
-        return str(Target.from_dict(target))
-    return str(target)
 
 
 def _rollback_report(facts: RunFacts) -> RollbackReport | None:
