@@ -134,11 +134,12 @@ def test_a_wave_already_on_the_release_needs_nothing() -> None:
     step = next_step(facts(holds_release=True, instances=everywhere()))
     assert isinstance(step, Finished)
     assert step.nothing_to_do
-    assert step.to_dict() == {
+    assert step.result(WAVE.targets).to_dict() == {
         "wave": "canary",
         "operations": [],
         "changes": {"wave": "canary", "templates": [], "changes": []},
         "nothing_to_do": True,
+        "targets": [str(target) for target in WAVE.targets],
     }
 
 

@@ -56,11 +56,12 @@ def test_a_planned_call_is_counts_and_names() -> None:
 
 
 def test_a_dry_run_wave_has_the_shape_of_a_real_one() -> None:
-    result = dry_run_wave("canary", [CALL], TARGETS)
+    result = dry_run_wave("canary", [CALL], TARGETS).to_dict()
     assert result["wave"] == "canary"
     assert result["operations"] == []
     assert result["nothing_to_do"] is False
     assert result["dry_run"] is True
     assert result["targets"] == [str(target) for target in TARGETS]
     assert result["planned"] == [planned_entry(CALL)]
-    assert dry_run_wave("canary", [], TARGETS)["nothing_to_do"] is True
+    assert result["changes"] == {"wave": "canary", "templates": [], "changes": []}
+    assert dry_run_wave("canary", [], TARGETS).to_dict()["nothing_to_do"] is True

@@ -24,6 +24,7 @@ from distributor_rollout.core.plan import OperationPreferences
 from distributor_rollout.core.rollback_actions import target_scopes
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import ACTIVE_OPERATION_STATUSES, InstanceResult
+from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.core.waves import ResolvedWave
 
 CURRENT = "CURRENT"
@@ -123,14 +124,15 @@ class Finished:
         """True when every target already ran this version, so no call was needed."""
         return not self.operations
 
-    def to_dict(self) -> dict[str, Any]:
-        """The deploy task's return value (XCom)."""
-        return {
-            "wave": self.wave,
-            "operations": list(self.operations),
-            "changes": self.changes.to_dict(),
-            "nothing_to_do": self.nothing_to_do,
-        }
+    def result(self, targets: Iterable[Target]) -> WaveResult:
+        """The deploy task's result; ``targets`` are every account/Region of the wave."""
+        return WaveResult(
+            self.wave,
+            self.changes,
+            self.operations,
+            self.nothing_to_do,
+            tuple(str(target) for target in targets),
+        )
 
 
 Step = Wait | Start | Finished

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from distributor_rollout.core.changes import WaveChanges
-from distributor_rollout.core.deployment import Call, Finished
+from distributor_rollout.core.deployment import Call
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.wave_result import WaveResult
 
 LONGEST_SHOWN_VALUE: Final = 80
 """A parameter value longer than this (the manifest) is logged as its length."""
@@ -45,14 +46,15 @@ def planned_entry(call: Call) -> dict[str, Any]:
     }
 
 
-def dry_run_wave(wave: str, calls: Sequence[Call], targets: Sequence[Target]) -> dict[str, Any]:
+def dry_run_wave(wave: str, calls: Sequence[Call], targets: Sequence[Target]) -> WaveResult:
     """A dry-run Deploy task's result: the shape of a real one with no operations and no
     changes, ``nothing_to_do`` only when no call would be needed, and the ``planned``
     calls (``planned_entry``)."""
-    return {
-        **Finished(wave, (), WaveChanges(wave)).to_dict(),
-        "nothing_to_do": not calls,
-        "targets": [str(target) for target in targets],
-        "dry_run": True,
-        "planned": [planned_entry(call) for call in calls],
-    }
+    return WaveResult(
+        wave,
+        WaveChanges(wave),
+        nothing_to_do=not calls,
+        targets=tuple(str(target) for target in targets),
+        dry_run=True,
+        planned=tuple(planned_entry(call) for call in calls),
+    )

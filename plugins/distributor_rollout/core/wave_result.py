@@ -1,9 +1,10 @@
 """What a wave's deploy task returns: the operations it started, the targets it changed (and
 how, for the rollback), and the wave's targets (for the report).
 
-``DeployWaveOperator`` returns ``core.deployment.Finished.to_dict()`` plus ``targets``, or in
-a dry run ``core.planned_calls.dry_run_wave`` (adding ``dry_run`` and ``planned``). The
-rollback reads ``changes`` to undo exactly them; the report counts ``targets``.
+``DeployWaveOperator`` returns ``core.deployment.Finished.result(targets).to_dict()``, or
+in a dry run ``core.planned_calls.dry_run_wave(...).to_dict()`` (adding ``dry_run`` and
+``planned``). The rollback reads ``changes`` to undo exactly them; the report counts
+``targets``.
 
 ``from_dict`` reads those shapes, and partial ones (a record with only some keys reads the
 rest as empty), so a report is still written from what a task did record.

@@ -41,10 +41,11 @@ class DeployWaveOperator(StackSetOperatorBase):
     waits between its own calls and for anyone else's operation, but not for its last
     call: ``StackSetOperationSensor`` does that.
 
-    Returns ``{"wave", "operations", "changes" (WaveChanges.to_dict()), "nothing_to_do",
-    "targets"}`` (``targets``: every account/Region of the wave, ``"acct/region"``, what
-    the compliance gate reads). Pushes ``started_at`` (ISO-8601 UTC) to XCom once per
-    try, in ``execute`` before any AWS call (not again when it resumes after a wait).
+    Returns a ``core.wave_result.WaveResult.to_dict()``: ``{"wave", "operations",
+    "changes" (WaveChanges.to_dict()), "nothing_to_do", "targets"}`` (``targets``: every
+    account/Region of the wave, ``"acct/region"``, what the compliance gate reads).
+    Pushes ``started_at`` (ISO-8601 UTC) to XCom once per try, in ``execute`` before any
+    AWS call (not again when it resumes after a wait).
 
     A wave this run does not deploy (the run's ``waves`` param) raises
     ``AirflowSkipException`` before any AWS call, so the rest of the wave's group is
@@ -127,10 +128,8 @@ class DeployWaveOperator(StackSetOperatorBase):
             facts = read_facts(self.hook, base, release, described, template_body)
             step = next_step(facts)
             if isinstance(step, Finished):
-                return {
-                    **self._finish(context, release, step),
-                    "targets": [str(target) for target in base.wave.targets],
-                }
+                self._finish(context, release, step)
+                return step.result(base.wave.targets).to_dict()
             if isinstance(step, Start):
                 # The checked text, not the URL: the object cannot change under the call.
                 request = with_template_body(
@@ -184,7 +183,7 @@ class DeployWaveOperator(StackSetOperatorBase):
                 truncate_list([str(target) for target in call.targets], limit=50),
                 loggable_request(call.request),
             )
-        return dry_run_wave(self.wave, calls, wave.targets)
+        return dry_run_wave(self.wave, calls, wave.targets).to_dict()
 
     def _start_facts(self, context: Any, plan: Plan, release: Release) -> WaveSnapshot:
         """The wave against the live organization (``wave_facts.start_facts``)."""
@@ -205,7 +204,8 @@ class DeployWaveOperator(StackSetOperatorBase):
         stack set already holds it and to pass as ``TemplateBody``."""
         return self.stored_template(release.template)
 
-    def _finish(self, context: Any, release: Release, finished: Finished) -> dict[str, Any]:
+    def _finish(self, context: Any, release: Release, finished: Finished) -> None:
+        """Log how the wave ended and link its last operation."""
         if finished.stopped_early:
             self.log.warning("Wave %s stopped early: %s", self.wave, finished.stopped_early)
         if finished.nothing_to_do:
@@ -229,4 +229,3 @@ class DeployWaveOperator(StackSetOperatorBase):
             counts["updated"],
             counts["created"],
         )
-        return finished.to_dict()

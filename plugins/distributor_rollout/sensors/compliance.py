@@ -22,6 +22,7 @@ from distributor_rollout.core.compliance_poll import (
 from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
 from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resumed
+from distributor_rollout.core.gate_result import GateResult
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.plan import wave_gate
 from distributor_rollout.core.regions import partition_of
@@ -81,9 +82,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     the passing streak to a reschedule.
 
     Returns the decision (``GateDecision.to_dict()``) on PASS and records it under the
-    XCom key ``compliance_gate`` as ``{"decision", "decided_at"}`` (ISO-8601 UTC; when the
-    gate decided, in the triggerer when deferred), with ``"trigger"`` (the rollback
-    trigger) added on FAIL.
+    XCom key ``compliance_gate`` as a ``core.gate_result.GateResult.to_dict()``:
+    ``{"decision", "decided_at"}`` (ISO-8601 UTC; when the gate decided, in the
+    triggerer when deferred), with ``"trigger"`` (the rollback trigger) added on FAIL.
 
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
@@ -386,17 +387,17 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     ) -> dict[str, Any]:
         """Record the decision and when it was made (``decided_at``, default now); return
         it on PASS, raise ``ComplianceGateFailed`` on FAIL."""
-        result = decision.to_dict()
         decided_at = decided_at or datetime.now(UTC).isoformat()
         # First of all: a try failed from outside after this resumes to the same decision.
         self._save(context, self._record(context).decided(decision, decided_at))
-        record: dict[str, Any] = {"decision": result, "decided_at": decided_at}
         if decision.state == "PASS":
-            context["ti"].xcom_push(key=GATE_XCOM_KEY, value=record)
+            result = GateResult(decision, decided_at)
+            context["ti"].xcom_push(key=GATE_XCOM_KEY, value=result.to_dict())
             self.log.info("Gate of wave %s passed: %s", self.wave, decision.reason)
-            return result
+            return decision.to_dict()
         trigger = failure_trigger(decision, gate)
-        context["ti"].xcom_push(key=GATE_XCOM_KEY, value={**record, "trigger": trigger})
+        result = GateResult(decision, decided_at, trigger)
+        context["ti"].xcom_push(key=GATE_XCOM_KEY, value=result.to_dict())
         raise ComplianceGateFailed(self.wave, decision, trigger)
 
     def _persist_link(self, context: Any, association: Mapping[str, str] | None) -> None:
