@@ -54,6 +54,7 @@ from distributor_rollout.core.steps import (
     WAIT_OPERATION,
     wave_task_id,
 )
+from distributor_rollout.operators.approval import WaveApprovalOperator
 from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
 from distributor_rollout.operators.report import RunReportOperator
 from distributor_rollout.operators.rollout import (
@@ -61,7 +62,6 @@ from distributor_rollout.operators.rollout import (
     FinalizeRolloutOperator,
     RolloutRollbackOperator,
     ValidateRunOperator,
-    WaveApprovalOperator,
 )
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_prepare import PrepareStackSetOperator

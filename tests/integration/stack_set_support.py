@@ -14,10 +14,10 @@ import yaml
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.artifacts import template_key
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.targets import Target
-from distributor_rollout.operators.stack_set_prepare import template_key
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SET = "rollout-test"

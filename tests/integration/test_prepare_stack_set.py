@@ -31,9 +31,9 @@ from distributor_rollout.core.stack_parameters import render_stack_parameters, t
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.package_bucket import MANAGED_TAG
 from distributor_rollout.operators.package import BuildPackageOperator
+from distributor_rollout.operators.release_render import TEMPLATE_PATH
 from distributor_rollout.operators.stack_set_prepare import (
     RELEASE_SHA256_KEY,
-    TEMPLATE_PATH,
     PrepareStackSetOperator,
 )
 

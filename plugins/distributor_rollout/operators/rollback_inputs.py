@@ -1,5 +1,6 @@
 """What the rollback task reads: its templated arguments (the release, the deploy tasks'
-results), and the delete decisions it recorded in an earlier try.
+results, and from those what each wave changed), and the delete decisions it recorded in
+an earlier try.
 
 The decisions are kept twice: in the task state store (``core.rollback_record.
 DeleteJournal``), which survives an Airflow retry, and under ``steps.NARROWING_XCOM_KEY``
@@ -8,10 +9,12 @@ for this try's resumes and for anyone reading the run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.rollback_record import (
     DeleteDecision,
     DeleteJournal,
@@ -21,6 +24,7 @@ from distributor_rollout.core.rollback_record import (
 from distributor_rollout.core.steps import NARROWING_XCOM_KEY
 from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.operators.task_log import TaskLog
 from distributor_rollout.task_store import max_tries, state_store
 from distributor_rollout.templated import rendered_list, rendered_mapping
 
@@ -48,6 +52,34 @@ def wave_results(value: object) -> list[WaveResult | None]:
             f"there is none (got {value!r})"
         )
     return [WaveResult.from_dict(result) if result else None for result in results]
+
+
+def wave_changes(
+    results: Sequence[WaveResult | None],
+    config: RunConfig,
+    recover: Callable[[str], WaveChanges],
+    log: TaskLog,
+) -> list[WaveChanges]:
+    """What the waves changed, from their deploy results in plan order. A wave this run
+    deploys whose task failed after starting an operation left no result: ``recover``
+    rebuilds its changes from this run's operations for it (given the wave's name)."""
+    waves: list[WaveChanges] = []
+    for index, result in enumerate(results):
+        if result is not None:
+            waves.append(result.changes)
+            continue
+        spec = config.plan.waves[index] if index < len(config.plan.waves) else None
+        if spec is None or not config.runs_wave(spec.name):
+            continue
+        recovered = recover(spec.name)
+        if recovered.changes:
+            log.warning(
+                "Wave %s left no record; rebuilt from its operations: %d targets changed",
+                spec.name,
+                len(recovered.changes),
+            )
+            waves.append(recovered)
+    return waves
 
 
 def recorded_decisions(context: Any, task_id: str) -> dict[int, DeleteDecision]:

@@ -39,12 +39,8 @@ from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_rea
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.stack_set import StackSetHook
-from distributor_rollout.operators.approval import (
-    # Re-exported: the DAG factory imports the approval task from here.
-    WaveApprovalOperator as WaveApprovalOperator,  # noqa: PLC0414
-)
+from distributor_rollout.operators.release_render import render_release
 from distributor_rollout.operators.run_facts import task_states, wave_records
-from distributor_rollout.operators.stack_set_prepare import render_release
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator
 from distributor_rollout.run_config import PLAN_DIGEST_KEY, load_run_config
 

@@ -18,15 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from distributor_rollout.core.artifacts import sha256_hex, template_key
+from distributor_rollout.core.artifacts import sha256_hex
 from distributor_rollout.core.changes import TemplateRef
-from distributor_rollout.core.package import MANIFEST_FILE
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.principals import runner_principal_arn
 from distributor_rollout.core.release import (
@@ -37,49 +35,22 @@ from distributor_rollout.core.release import (
     stack_set_parameters,
 )
 from distributor_rollout.core.rules import fill_bucket_pattern
-from distributor_rollout.core.stack_parameters import render_stack_parameters
 from distributor_rollout.core.stack_set_creation import create_request, unusable_stack_set
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.artifacts_bucket import ArtifactsBucket
-from distributor_rollout.operators.package_build import ensure_build
-from distributor_rollout.resources import template
+from distributor_rollout.operators.release_render import render_release
 from distributor_rollout.run_config import load_run_config
 from distributor_rollout.task_store import state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TEMPLATE_PATH", "PrepareStackSetOperator", "render_release", "template_key"]
-
-TEMPLATE_PATH = template()
 RELEASE_SHA256_KEY = "release_record_sha256"
 """The task state store key of the sha256 of the release record this run wrote: kept
 across tries and clears, so a re-run of Prepare uses the record only if it is unchanged."""
-
-
-def render_release(
-    plan: Plan,
-    build: Mapping[str, Any],
-    build_root: str | None,
-    account: str,
-    template_path: str | Path | None = None,
-    *,
-    runner_arn: str,
-) -> tuple[str, dict[str, str]]:
-    """This release's template text and stack set parameters, from the (re)built package
-    (``runner_arn``: the role the rollout runs as, which the compliance reader trusts)."""
-    out = ensure_build(plan, build, build_root)
-    parameters = render_stack_parameters(
-        plan,
-        (out / MANIFEST_FILE).read_text(encoding="utf-8"),
-        account_id=account,
-        runner_arn=runner_arn,
-    )
-    shipped = Path(template_path) if template_path else TEMPLATE_PATH
-    return shipped.read_text(encoding="utf-8"), parameters
 
 
 class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):

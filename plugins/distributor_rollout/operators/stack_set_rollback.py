@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.operation_ids import rollback_operation_id
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan
@@ -40,6 +39,7 @@ from distributor_rollout.operators.rollback_inputs import (
     record_decisions,
     recorded_decisions,
     release_mapping,
+    wave_changes,
     wave_results,
 )
 from distributor_rollout.operators.rollback_runner import RollbackActionRunner
@@ -133,9 +133,13 @@ class RollbackOperator(RollbackActionRunner):
             raise AirflowSkipException("dry run: nothing was deployed to roll back")
         release = self.load_release(release_mapping(self.release))
         mode = self.mode or config.plan.rollback.mode
-        plan = forward_plan(
-            plan_rollback(self._wave_changes(context, release, config), mode), release.template
+        changes = wave_changes(
+            wave_results(self.wave_results),
+            config,
+            lambda wave: self.recover(context["run_id"], release, wave),
+            self.log,
         )
+        plan = forward_plan(plan_rollback(changes, mode), release.template)
         self.log.info("%s", rollback_summary(plan))
         # Every template the actions restore, read back and checked before any of them runs.
         self.check_templates(action_templates(plan.actions))
@@ -212,27 +216,6 @@ class RollbackOperator(RollbackActionRunner):
             task_ids=wave_task_id(wave, DEPLOY), key=STARTED_AT_XCOM_KEY
         )
         return deployed_at_seconds(started)
-
-    def _wave_changes(self, context: Any, release: Release, config: RunConfig) -> list[WaveChanges]:
-        """The waves' records; a wave whose deploy task failed after starting an operation
-        left none, so its record is rebuilt from this run's operations for it."""
-        waves: list[WaveChanges] = []
-        for index, result in enumerate(wave_results(self.wave_results)):
-            if result is not None:
-                waves.append(result.changes)
-                continue
-            spec = config.plan.waves[index] if index < len(config.plan.waves) else None
-            if spec is None or not config.runs_wave(spec.name):
-                continue
-            recovered = self.recover(context["run_id"], release, spec.name)
-            if recovered.changes:
-                self.log.warning(
-                    "Wave %s left no record; rebuilt from its operations: %d targets changed",
-                    spec.name,
-                    len(recovered.changes),
-                )
-                waves.append(recovered)
-        return waves
 
     def _push(self, context: Any, record: RollbackRecord) -> None:
         context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=record.to_dict())
