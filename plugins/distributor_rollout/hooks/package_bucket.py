@@ -8,7 +8,6 @@ it, and each Region has its own package bucket), so callers make one hook per Re
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import string
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from distributor_rollout.core.artifacts import sha256_hex
 from distributor_rollout.core.principals import with_any_path
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, http_status
@@ -301,22 +301,22 @@ class PackageBucketHook(RetryingAwsHook):
                 Body=body,
                 ContentType=content_type,
                 Metadata={SHA256_METADATA: sha256},
-                ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode("ascii"),
+                ChecksumSHA256=_checksum_sha256(sha256),
             )
 
     def put_text(self, bucket: str, key: str, text: str, *, content_type: str) -> str:
         """``PutObject`` of a small UTF-8 document (JSON, YAML); returns its hex sha256."""
         data = text.encode("utf-8")
-        digest = hashlib.sha256(data)
+        sha256 = sha256_hex(data)
         self.conn.put_object(
             Bucket=bucket,
             Key=key,
             Body=data,
             ContentType=content_type,
-            Metadata={SHA256_METADATA: digest.hexdigest()},
-            ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+            Metadata={SHA256_METADATA: sha256},
+            ChecksumSHA256=_checksum_sha256(sha256),
         )
-        return digest.hexdigest()
+        return sha256
 
     def get_checked_text(
         self, bucket: str, key: str, *, sha256: str | None, unchecked: bool = False
@@ -337,7 +337,13 @@ class PackageBucketHook(RetryingAwsHook):
                 return None
             raise
         data = response["Body"].read()
-        actual = hashlib.sha256(data).hexdigest()
+        actual = sha256_hex(data)
         if actual != sha256 and not unchecked:
             raise ArtifactDigestMismatch(bucket, key, sha256, actual)
         return str(data.decode("utf-8"))
+
+
+def _checksum_sha256(sha256: str) -> str:
+    """A hex sha256 as ``PutObject``'s ``ChecksumSHA256`` (base64 of the digest's bytes),
+    so S3 refuses the upload if the bytes it received do not hash to it."""
+    return base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
