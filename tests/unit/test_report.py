@@ -214,13 +214,15 @@ def test_fields_are_validated(field: str, value: str) -> None:
         RunReport.from_json(json.dumps(data))
 
 
-def test_operation_report_from_verdict_caps_failed_targets() -> None:
+def test_operation_report_caps_failed_targets() -> None:
     results = [
         InstanceResult(Target(f"{n:012d}", "eu-west-1"), "FAILED", f"reason {n}")
         for n in range(1, 61)
     ]
     results.append(InstanceResult(Target("000000000099", "eu-west-1"), "SUCCEEDED"))
-    operation = OperationReport.from_verdict("op-1", judge_operation("FAILED", results))
+    verdicts = {"op-1": judge_operation("FAILED", results)}
+    operation = OperationReport.from_summary(OperationsSummary.from_verdicts(verdicts))
+    assert operation is not None
     assert (operation.succeeded, operation.failed) == (1, 60)
     assert len(operation.failed_targets) == FAILED_TARGETS_CAP
     assert operation.failed_targets_total == 60
@@ -245,12 +247,19 @@ instance_results = st.lists(
 
 
 @given(status=st.sampled_from(OPERATION_STATUSES), results=instance_results)
-def test_one_operation_condenses_the_same_from_its_verdict_or_its_summary(
+def test_one_operation_condenses_to_its_own_status_counts_and_failures(
     status: str, results: list[InstanceResult]
 ) -> None:
     verdict = judge_operation(status, results)
-    summary = OperationsSummary.from_verdicts({"op-1": verdict})
-    assert OperationReport.from_summary(summary) == OperationReport.from_verdict("op-1", verdict)
+    report = OperationReport.from_summary(OperationsSummary.from_verdicts({"op-1": verdict}))
+    assert report is not None
+    assert (report.id, report.status) == ("op-1", status)
+    assert report.succeeded == sum(counts.succeeded for counts in verdict.regions.values())
+    assert report.failed == report.failed_targets_total == len(verdict.failed)
+    shown = verdict.failed[:FAILED_TARGETS_CAP]
+    assert report.failed_targets == tuple(
+        FailedTargetEntry(target=str(item.target), reason=item.reason) for item in shown
+    )
 
 
 def test_a_waves_operations_condense_to_the_last_id_and_the_worst_status() -> None:

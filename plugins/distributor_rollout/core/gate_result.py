@@ -16,6 +16,7 @@ from typing import Any
 from distributor_rollout.core.compliance_poll import FailureTrigger
 from distributor_rollout.core.errors import ValidationError, wrong
 from distributor_rollout.core.gate import GateDecision
+from distributor_rollout.core.record_reading import read_or_none
 
 FAILURE_TRIGGERS: tuple[FailureTrigger, ...] = ("compliance_failed", "compliance_timeout")
 
@@ -76,9 +77,4 @@ class GateResult:
         """A record as a reader of the run finds it: None when there is none, or when it
         cannot be read (damaged, or written by another version of this code), which the
         run's judgement then treats as a gate that never decided."""
-        if not isinstance(value, Mapping) or not value:
-            return None
-        try:
-            return cls.from_dict(value)
-        except (KeyError, TypeError, ValueError, ValidationError):
-            return None
+        return read_or_none(cls.from_dict, value)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
 from distributor_rollout.core.errors import Problem, ValidationError, wrong
+from distributor_rollout.core.record_reading import read_or_none
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import FailedTarget, OperationVerdict, Outcome, RegionCounts
 
@@ -154,12 +155,7 @@ class OperationsSummary:
     def read(cls, value: object) -> OperationsSummary | None:
         """A record as a reader of the run finds it: None when there is none, or when it
         cannot be read (damaged, or written by another version of this code)."""
-        if not isinstance(value, Mapping) or not value:
-            return None
-        try:
-            return cls.from_dict(value)
-        except ValidationError:
-            return None
+        return read_or_none(cls.from_dict, value)
 
 
 def _at(path: str, name: str) -> str:

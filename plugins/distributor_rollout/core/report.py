@@ -21,7 +21,7 @@ from distributor_rollout.core.errors import Problem, ValidationError
 from distributor_rollout.core.gate import GateDecision, TargetCompliance, node_kinds
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.rollback import RollbackMode, RollbackPlan
-from distributor_rollout.core.verdict import FailedTarget, OperationVerdict, truncate_list
+from distributor_rollout.core.verdict import FailedTarget, truncate_list
 
 SCHEMA_VERSION: Literal[1] = 1
 FAILED_TARGETS_CAP = 50
@@ -86,18 +86,6 @@ class OperationReport(_FailureList):
     status: str
     succeeded: Count
     failed: Count
-
-    @classmethod
-    def from_verdict(cls, operation_id: str, verdict: OperationVerdict) -> OperationReport:
-        """Condense a verdict: counts over all Regions, failures capped."""
-        return cls(
-            id=operation_id,
-            status=verdict.status,
-            succeeded=sum(counts.succeeded for counts in verdict.regions.values()),
-            failed=len(verdict.failed),
-            failed_targets=_capped(verdict.failed),
-            failed_targets_total=len(verdict.failed),
-        )
 
     @classmethod
     def from_summary(cls, summary: OperationsSummary) -> OperationReport | None:

@@ -21,6 +21,7 @@ from distributor_rollout.core.gate import WORST_LIMIT, TargetCompliance
 from distributor_rollout.core.gate_result import GateResult
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.plan import ALL_ROLLBACK_TRIGGERS, Plan, RollbackTrigger
+from distributor_rollout.core.record_reading import read_or_none
 from distributor_rollout.core.report import (
     FAILED_TARGETS_CAP,
     WAVE_TARGETS_SHOWN,
@@ -311,12 +312,7 @@ class RollbackDecision:
     def read(cls, value: object) -> RollbackDecision | None:
         """The rollback task's recorded decision, or None when there is none it can read
         (the report then gives no reason rather than failing)."""
-        if not isinstance(value, Mapping) or not value:
-            return None
-        try:
-            return cls.from_dict(value)
-        except (KeyError, TypeError, ValueError, ValidationError):
-            return None
+        return read_or_none(cls.from_dict, value)
 
 
 def decide_rollback(plan: Plan, mode: str, waves: Sequence[WaveRecords]) -> RollbackDecision:
