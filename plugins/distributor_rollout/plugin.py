@@ -2,7 +2,15 @@
 
 Installing the ``distributor-rollout`` distribution is what makes Airflow load this plugin,
 in every component (API server, scheduler, dag-processor, triggerer, workers): nothing in a
-plugins folder needs to import it. What it does not need to register, by Airflow 3 design:
+plugins folder needs to import it. It registers the UI:
+
+- ``fastapi_apps``: the app of ``ui.app``, which the API server mounts at
+  ``/distributor-rollout`` (pages and JSON, behind Airflow's own authentication);
+- ``external_views``: a "Rollout" tab on every DAG run page, and a "Distributor rollouts"
+  entry in the navigation (the organization view). The UI shows both as iframes of the
+  app's pages; their hrefs are relative, so they follow ``[api] base_url``'s path.
+
+What it does not need to register, by Airflow 3 design:
 
 - the operators' console links (``links/console.py``): each task pushes its formatted link
   to XCom after running, and the API server serves links from XCom by the operator's
@@ -13,10 +21,38 @@ plugins folder needs to import it. What it does not need to register, by Airflow
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.plugins_manager import AirflowPlugin
+
+from distributor_rollout.ui.app import URL_PREFIX, app
+
+_BASE = URL_PREFIX.lstrip("/")
+ICON = f"{_BASE}/static/icon.svg"
 
 
 class DistributorRolloutPlugin(AirflowPlugin):
     """Distributor Rollout's registration with Airflow (shown by ``airflow plugins``)."""
 
     name = "distributor_rollout"
+    fastapi_apps: list[Any] = [  # noqa: RUF012 (Airflow's own shape)
+        {"app": app, "url_prefix": URL_PREFIX, "name": "Distributor Rollout"}
+    ]
+    external_views: list[Any] = [  # noqa: RUF012 (Airflow's own shape)
+        {
+            "name": "Rollout",
+            "url_route": "distributor-rollout",
+            "destination": "dag_run",
+            # {DAG_ID} and {RUN_ID} are filled in (URL-encoded) by the UI.
+            "href": f"{_BASE}/ui/run?dag_id={{DAG_ID}}&run_id={{RUN_ID}}",
+            "icon": ICON,
+        },
+        {
+            "name": "Distributor rollouts",
+            "url_route": "distributor-rollouts",
+            "destination": "nav",
+            "href": f"{_BASE}/ui/",
+            "icon": ICON,
+            "nav_top_level": True,
+        },
+    ]

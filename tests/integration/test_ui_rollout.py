@@ -1,0 +1,219 @@
+"""The Rollout tab and the organization view through Airflow's real API app, over two real
+runs of the example plan (``dag.test()`` against awssim): a happy one, then a version whose
+canary fails and is rolled back.
+
+Checks what the issue asks: 401 for anonymous requests on every route, 403 for a user
+denied the DAG, the tab's wave rows equal to the report's (the report task's XCom), a
+failed cell's reason, the org view's version per wave, and the plugin's registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow.api_fastapi.app import create_app, get_auth_manager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+from airflow.utils.db import upgradedb
+from fastapi.testclient import TestClient
+from ui_auth import DENIED_ENV
+
+from awssim.server import SimServer
+from distributor_rollout.dag_factory import dag_id_for
+from rollout_demo import aws_connection, rehearsal
+
+SPEED = 300.0
+"""awssim's clock and the rollout's time scale, as the e2e layer runs them."""
+DAG_ID = dag_id_for("examplepackage")
+PREFIX = "/distributor-rollout"
+
+pytestmark = pytest.mark.timeout(900)  # two whole rollouts in the first test's setup
+
+
+@pytest.fixture(scope="module")
+def runs(awssim_server: SimServer) -> dict[str, rehearsal.Rehearsal]:
+    """A happy run of 1.0.2, then 1.1.0 failing on the canary and rolled back."""
+    upgradedb()
+    with pytest.MonkeyPatch.context() as patch:
+        awssim_server.sim.load("demo", None, speed=SPEED, seed=0)
+        patch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(awssim_server.endpoint_url))
+        patch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE", str(SPEED))
+        happy = rehearsal.rehearse(DAG_ID)
+        awssim_server.sim.set_scenario("canary-failure")
+        failed = rehearsal.rehearse(DAG_ID, {"version": "1.1.0"})
+    assert happy.succeeded, happy.task_states
+    assert failed.report is not None
+    assert failed.report["status"] == "rolled_back", failed.report["summary"]
+    return {"happy": happy, "failed": failed}
+
+
+@pytest.fixture(scope="module")
+def client(runs: dict[str, rehearsal.Rehearsal]) -> Iterator[TestClient]:
+    """Airflow's API app (plugins mounted) with two viewers; bob is denied the DAG."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "ui_auth.DenyingAuthManager")
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice:viewer,bob:viewer")
+        patch.setenv(DENIED_ENV, f"bob={DAG_ID}")
+        # A key long enough for HS512 (a generated short one warns, and warnings fail tests).
+        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "ui-test-" + "k" * 64)
+        yield TestClient(create_app())
+
+
+def token(user: str) -> dict[str, str]:
+    """Headers carrying the ``_token`` cookie the UI's login sets, for a viewer (as a
+    header: httpx deprecates per-request cookies)."""
+    jwt = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=user, role="viewer"))
+    return {"Cookie": f"_token={jwt}"}
+
+
+def run_query(run: rehearsal.Rehearsal) -> dict[str, str]:
+    return {"dag_id": run.dag_id, "run_id": run.run_id}
+
+
+def tab(client: TestClient, run: rehearsal.Rehearsal) -> dict[str, Any]:
+    response = client.get(f"{PREFIX}/api/run", params=run_query(run), headers=token("alice"))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_every_route_refuses_anonymous_requests(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal]
+) -> None:
+    query = run_query(runs["happy"])
+    for path, params in [
+        ("/api/run", query),
+        ("/ui/run", query),
+        ("/api/org", None),
+        ("/ui/", None),
+        ("/static/rollout.js", None),
+        ("/static/icon.svg", None),
+    ]:
+        response = client.get(PREFIX + path, params=params)
+        assert response.status_code == 401, (path, response.text)
+
+
+def test_a_user_denied_the_dag_gets_403_for_its_run_data_and_no_entry(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal]
+) -> None:
+    query = run_query(runs["failed"])
+    for path in ("/api/run", "/ui/run"):
+        response = client.get(PREFIX + path, params=query, headers=token("bob"))
+        assert response.status_code == 403, (path, response.text)
+    org = client.get(f"{PREFIX}/api/org", headers=token("bob"))
+    assert org.status_code == 200
+    assert org.json()["dags"] == []
+    assert client.get(f"{PREFIX}/api/org", headers=token("alice")).json()["dags"] != []
+
+
+@pytest.mark.parametrize("name", ["happy", "failed"])
+def test_the_tabs_wave_rows_are_the_reports_wave_table(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal], name: str
+) -> None:
+    run = runs[name]
+    report = run.report
+    assert report is not None
+    view = tab(client, run)
+    assert view["finished"] is True
+    assert view["refresh_seconds"] is None
+    assert [wave["row"] for wave in view["waves"]] == report["waves"]
+    assert (view["status"], view["summary"]) == (report["status"], report["summary"])
+    assert view["rollback"] is None or view["rollback"]["report"] == report["rollback"]
+
+
+def test_the_happy_run_shows_operations_gates_and_who_approved(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal]
+) -> None:
+    view = tab(client, runs["happy"])
+    waves = {wave["name"]: wave for wave in view["waves"]}
+    assert list(waves) == ["canary", "nonprod", "prod"]
+    for wave in waves.values():
+        assert wave["phase"] in ("passed", "approved")
+        assert wave["ous"]
+        assert wave["regions"]
+        assert wave["operations"], wave["name"]
+        assert all("operationId=" in op["url"] for op in wave["operations"])
+        assert wave["gate"]["state"] == "PASS"
+        assert wave["gate"]["percent"] >= wave["gate"]["threshold_percent"]
+        assert wave["matrix"]["cells_total"] == wave["row"]["targets"]
+        assert wave["matrix"]["failed"] == 0
+    assert waves["prod"]["approval"] == {
+        "required": True,
+        "state": "approved",
+        "by": "rehearsal approver",
+        "at": waves["prod"]["row"]["finished_at"],
+    }
+
+
+def test_the_failed_run_names_its_failed_cells_first_with_their_reasons(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal]
+) -> None:
+    run = runs["failed"]
+    assert run.report is not None
+    view = tab(client, run)
+    canary = view["waves"][0]
+    assert (canary["name"], canary["phase"]) == ("canary", "failed")
+    assert canary["gate"]["state"] == "FAIL"
+    assert canary["gate"]["counts"]["failed"] > 0
+    cells = canary["matrix"]["cells"]
+    failed = [cell for cell in cells if cell["failed"]]
+    assert failed
+    assert cells[: len(failed)] == failed  # failed cells come first
+    named = {entry["target"]: entry["reason"] for entry in run.report["waves"][0]["failed_targets"]}
+    first = failed[0]
+    assert named[first["target"]] == first["reason"]
+    assert " failed" in first["reason"]
+    assert first["compliance"] == "failed"
+    assert canary["matrix"]["accounts"][0] == first["account"]
+    rollback = view["rollback"]
+    assert rollback["state"] == "success"
+    assert rollback["actions"]
+    assert all(action["status"] == "succeeded" for action in rollback["actions"])
+
+
+def test_the_org_view_shows_each_waves_version_and_the_last_runs(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal]
+) -> None:
+    response = client.get(f"{PREFIX}/api/org", headers=token("alice"))
+    assert response.status_code == 200
+    entry = next(dag for dag in response.json()["dags"] if dag["dag_id"] == DAG_ID)
+    assert entry["package"] == "ExamplePackage"
+    # 1.1.0 was rolled back: every wave still runs what the happy run deployed.
+    happy = runs["happy"]
+    assert [(w["name"], w["version"], w["held"], w["run_id"]) for w in entry["waves"]] == [
+        (name, "1.0.2", "current", happy.run_id) for name in ("canary", "nonprod", "prod")
+    ]
+    listed = {run["run_id"]: run for run in entry["runs"]}
+    assert listed[runs["failed"].run_id]["status"] == "rolled_back"
+    assert listed[happy.run_id]["status"] == "succeeded"
+    assert all(run["duration_seconds"] > 0 for run in listed.values())
+
+
+def test_the_pages_and_assets_are_served_with_relative_urls(
+    client: TestClient, runs: dict[str, rehearsal.Rehearsal]
+) -> None:
+    page = client.get(f"{PREFIX}/ui/run", params=run_query(runs["happy"]), headers=token("alice"))
+    assert page.status_code == 200
+    assert f'data-run-id="{runs["happy"].run_id}"' in page.text.replace("&#x27;", "'")
+    assert 'src="../static/rollout.js"' in page.text
+    org = client.get(f"{PREFIX}/ui/", headers=token("alice"))
+    assert org.status_code == 200
+    assert 'href="../static/rollout.css"' in org.text
+    script = client.get(f"{PREFIX}/static/rollout.js", headers=token("alice"))
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert client.get(f"{PREFIX}/static/missing.js", headers=token("alice")).status_code == 404
+
+
+def test_airflow_lists_the_plugins_views_and_app(client: TestClient) -> None:
+    response = client.get("/api/v2/plugins", headers=token("alice"))
+    assert response.status_code == 200
+    plugin = next(p for p in response.json()["plugins"] if p["name"] == "distributor_rollout")
+    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == [PREFIX]
+    views = {view["name"]: view for view in plugin["external_views"]}
+    assert views["Rollout"]["destination"] == "dag_run"
+    assert views["Rollout"]["href"] == (
+        "distributor-rollout/ui/run?dag_id={DAG_ID}&run_id={RUN_ID}"
+    )
+    assert views["Distributor rollouts"]["destination"] == "nav"
+    assert not views["Distributor rollouts"]["href"].startswith(("/", "http"))
