@@ -45,3 +45,22 @@ def test_airflow_registers_the_plugin_once_from_its_entry_point(tmp_path: Path) 
         "distributor_rollout.plugin.DistributorRolloutPlugin"
     )
     assert "distributor-rollout" in seen["sources"]["distributor_rollout"]
+
+
+def test_loading_the_plugin_leaves_the_ui_app_unimported(tmp_path: Path) -> None:
+    """Task processes load every plugin (for macros): they must not pay for the API stack."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, distributor_rollout.plugin as p;"
+            "print(sorted(m for m in sys.modules if m.startswith('distributor_rollout.ui.')"
+            " or m == 'airflow.api_fastapi.core_api.security'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert probe.stdout.strip().splitlines()[-1] == "[]"

@@ -44,7 +44,6 @@ from distributor_rollout.ui.records import (
     run_plan,
 )
 
-URL_PREFIX = "/distributor-rollout"
 STATIC = resources.files("distributor_rollout.ui") / "static"
 TEMPLATES = resources.files("distributor_rollout.ui") / "templates"
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
