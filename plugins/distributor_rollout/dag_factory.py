@@ -55,7 +55,8 @@ from distributor_rollout.core.steps import (
     wave_task_id,
 )
 from distributor_rollout.operators.approval import WaveApprovalOperator
-from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
+from distributor_rollout.operators.package import PublishPackageOperator
+from distributor_rollout.operators.package_build import BuildPackageOperator
 from distributor_rollout.operators.report import RunReportOperator
 from distributor_rollout.operators.rollout import (
     CheckDeployedOperator,

@@ -30,8 +30,9 @@ from awssim.pytest_plugin import AwsClients
 from awssim.scenario import Latency, Scenario
 from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.gate_progress import LatestPoll
 from distributor_rollout.core.operation_summary import OperationsSummary
-from distributor_rollout.core.steps import GATE_XCOM_KEY
+from distributor_rollout.core.steps import GATE_XCOM_KEY, LATEST_POLL_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import FailureTolerance, InstanceResult, judge_operation
 from distributor_rollout.hooks.errors import MemberAccessDenied
@@ -250,8 +251,16 @@ def test_reschedule_mode_frees_the_worker_while_the_fleet_is_not_there(
         mode="reschedule",
     )
 
+    context = rescheduled_context(timedelta(0), reschedules=0)
     with pytest.raises(AirflowRescheduleException):
-        task.execute(rescheduled_context(timedelta(0), reschedules=0))
+        task.execute(context)
+
+    # Where the waiting gate stands, for the Rollout tab: the poll's decision and time.
+    poll = LatestPoll.from_dict(context["ti"].xcom[LATEST_POLL_XCOM_KEY])
+    assert poll.decision.state == "WAIT"
+    assert poll.decision.totals.expected > 0
+    assert poll.polled_at is not None
+    assert GATE_XCOM_KEY not in context["ti"].xcom, "no decision yet"
 
 
 def test_reschedule_mode_bakes_in_process_once_passing(

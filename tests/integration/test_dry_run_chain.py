@@ -18,7 +18,8 @@ from airflow_support import make_context, run_task
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
 from distributor_rollout.core.release import TEMPLATE_SHA256_KEY, Release
-from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
+from distributor_rollout.operators.package import PublishPackageOperator
+from distributor_rollout.operators.package_build import BuildPackageOperator
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
 from distributor_rollout.operators.stack_set_prepare import PrepareStackSetOperator
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator

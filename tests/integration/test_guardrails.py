@@ -18,7 +18,8 @@ from airflow_support import make_context, run_task
 from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.steps import VALIDATION_XCOM_KEY
-from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
+from distributor_rollout.operators.package import PublishPackageOperator
+from distributor_rollout.operators.package_build import BuildPackageOperator
 from distributor_rollout.operators.rollout import ValidateRunOperator
 
 

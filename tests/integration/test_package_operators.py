@@ -23,8 +23,8 @@ from distributor_rollout.hooks.package_bucket import (
     render_bucket_policy,
 )
 from distributor_rollout.links.console import PackageLink
-from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
-from distributor_rollout.operators.package_build import BuildMismatchError
+from distributor_rollout.operators.package import PublishPackageOperator
+from distributor_rollout.operators.package_build import BuildMismatchError, BuildPackageOperator
 
 ADMIN = "222222222222"
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1")

@@ -30,7 +30,7 @@ from distributor_rollout.core.release import (
 from distributor_rollout.core.stack_parameters import render_stack_parameters, to_cfn_parameters
 from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
 from distributor_rollout.hooks.package_bucket import MANAGED_TAG
-from distributor_rollout.operators.package import BuildPackageOperator
+from distributor_rollout.operators.package_build import BuildPackageOperator
 from distributor_rollout.operators.release_render import TEMPLATE_PATH
 from distributor_rollout.operators.stack_set_prepare import (
     RELEASE_SHA256_KEY,

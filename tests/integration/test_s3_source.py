@@ -18,8 +18,8 @@ from awssim.simulator import Simulator
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.hooks.source_bucket import SourceDownloadError
-from distributor_rollout.operators.package import BuildPackageOperator, PublishPackageOperator
-from distributor_rollout.operators.package_build import BuildMismatchError
+from distributor_rollout.operators.package import PublishPackageOperator
+from distributor_rollout.operators.package_build import BuildMismatchError, BuildPackageOperator
 from distributor_rollout.operators.rollout import ValidateRunOperator
 
 CI_BUCKET = "ci-builds-222222222222"

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.gate import GateDecision, GateSettings, GateState
 from distributor_rollout.core.gate_journal import GateRecord
 from distributor_rollout.core.gate_result import GateResult
+from distributor_rollout.core.record_reading import read_or_none
 
 ProgressSource = Literal["decision", "poll", "journal"]
 
@@ -45,12 +45,7 @@ class LatestPoll:
     @classmethod
     def read(cls, value: object) -> LatestPoll | None:
         """A recorded poll, or None when there is none this code can read."""
-        if not isinstance(value, Mapping) or not value:
-            return None
-        try:
-            return cls.from_dict(value)
-        except (KeyError, TypeError, ValueError, ValidationError):
-            return None
+        return read_or_none(cls.from_dict, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,12 +44,6 @@ from distributor_rollout.core.steps import (
 RETURN_VALUE = "return_value"
 """Airflow's XCom key of a task's return value."""
 
-LATEST_POLL_XCOM_KEY = "compliance_poll"
-"""``<wave>.wait_compliance``: the gate's latest poll while it waits
-(``core.gate_progress.LatestPoll``), for the Rollout tab. The compliance sensor does not
-record it yet (until it does, a waiting gate shows its journal's clock only); the key
-belongs with the others in ``core.steps`` once it does."""
-
 Pull = Callable[[str, str], Any]
 """``pull(task_id, key)``: one XCom of this run as stored, None when there is none."""
 

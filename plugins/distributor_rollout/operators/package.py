@@ -34,13 +34,11 @@ from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.hooks.source_bucket import SourceBucketHook
 from distributor_rollout.links.console import PackageLink
-from distributor_rollout.operators.package_build import BuildPackageOperator, ensure_build
+from distributor_rollout.operators.package_build import ensure_build
 from distributor_rollout.run_config import load_run_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-__all__ = ["BuildPackageOperator", "PublishPackageOperator"]
 
 
 class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):

@@ -32,13 +32,10 @@ from distributor_rollout.core.org_view import RunRow, read_report
 from distributor_rollout.core.params import apply_params
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.recorded_run import (
-    LATEST_POLL_XCOM_KEY,
-    RETURN_VALUE,
-    run_facts,
-)
+from distributor_rollout.core.recorded_run import RETURN_VALUE, run_facts
 from distributor_rollout.core.run_outcome import RunFacts
 from distributor_rollout.core.steps import (
+    LATEST_POLL_XCOM_KEY,
     REPORT,
     REPORT_XCOM_KEY,
     VALIDATE,
