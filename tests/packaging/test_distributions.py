@@ -153,6 +153,12 @@ def test_dags_parse_with_plans_kept_outside_any_repository(
     dags = shutil.copytree(REPO / "dags", tmp_path / "airflow" / "dags")
     plans = shutil.copytree(REPO / "include" / "rollouts", tmp_path / "config" / "rollouts")
     packages = shutil.copytree(REPO / "include" / "packages", tmp_path / "srv" / "packages")
+    # A plan names its source relative to the plan file or absolutely: here, where the
+    # deployment keeps its package sources.
+    for plan in plans.glob("*.yaml"):
+        text = plan.read_text()
+        assert "source: ../packages/" in text, plan
+        plan.write_text(text.replace("source: ../packages/", f"source: {packages}/"))
     (tmp_path / "airflow" / "plugins").mkdir()
     seen = probe(
         production,
