@@ -20,7 +20,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
+.PHONY: help install browser test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml include/awssim/py
 
 install: $(STAMP) ## Create .venv and install the pinned locks (reuses an up-to-date .venv)
 
+# The live layer's browser tests drive Debian's chromium through Debian's chromedriver (same
+# source version, so they always match); Selenium is given both paths and downloads nothing.
+CHROMIUM     := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+browser: ## Install Debian's chromium and chromium-driver for the browser tests when missing (apt-get, as root)
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "The browser tests (tests/live) need Debian's chromium and chromium-driver" \
+			"($(CHROMIUM), $(CHROMEDRIVER)): run 'sudo apt-get install chromium chromium-driver'" \
+			"(or 'make browser' as root)." >&2; \
+		exit 1; \
+	fi
+
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,7 +67,7 @@ typecheck: $(STAMP) ## mypy (strict on core)
 
 # The live layer runs after the rest, as its own session (one Airflow stack, the whole
 # machine); it runs even when the others failed, and either failing fails the target.
-test: lint typecheck ## Install, then lint, type-check and run the whole test suite (the live layer last)
+test: lint typecheck browser ## Install, then lint, type-check and run the whole test suite (the live layer last)
 	@status=0; \
 	$(BIN)/python -m pytest -n 2 -m "not live" $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/python -m pytest tests/live $(LIVE_ARGS) || status=$$?; \
@@ -61,7 +76,7 @@ test: lint typecheck ## Install, then lint, type-check and run the whole test su
 unit: $(STAMP) ## Only the unit tests (fast, no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-live: $(STAMP) ## Only the live layer: real API server, scheduler, dag-processor, triggerer on awssim, over REST
+live: $(STAMP) browser ## Only the live layer: real API server, scheduler, dag-processor, triggerer on awssim, over REST
 	$(BIN)/python -m pytest tests/live $(LIVE_ARGS)
 
 soak: $(STAMP) ## The live layer's happy runs, SOAK_RUNS (100) of them, five plans side by side; not in make test

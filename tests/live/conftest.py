@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from live_api import LiveApi
-from live_stack import APPROVER, LIVE, REPO, LiveStack, tail
+from live_stack import APPROVER, DENIED_ENV, LIVE, OUTSIDER, REPO, LiveStack, tail
 
 from distributor_rollout.dag_factory import dag_id_for
 
@@ -67,7 +67,12 @@ def _alive(pid: int) -> bool:
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[LiveStack]:
     """awssim + Airflow, up and healthy, for the whole session; stopped at its end."""
-    extra = {}
+    extra = {
+        # The API server's Rollout tab reads the plans where the live DAG files do.
+        "AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR": str(PLANS),
+        # The outsider may read every DAG but the failing plan's (the browser tests' 403).
+        DENIED_ENV: f"{OUTSIDER}={dag_id_for('live-fail')}",
+    }
     if os.environ.get(MIN_DEFERRAL_ENV):
         extra["AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS"] = os.environ[MIN_DEFERRAL_ENV]
     stack = LiveStack(

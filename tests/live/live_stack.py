@@ -38,6 +38,13 @@ ADMIN = "admin"
 APPROVER = "approver"
 """A second user: the live plans' approvals name only them, so the admin who triggers a run
 cannot approve its waves."""
+OUTSIDER = "outsider"
+"""A third user, a viewer denied the DAGs ``DENIED_ENV`` names for them (the browser tests'
+403 check)."""
+DENIED_ENV = "LIVE_DENIED_DAGS"
+"""``user=dag_a|dag_b,...``: what server/live_auth.py's auth manager refuses each user."""
+SERVER_PATH = LIVE / "server"
+"""Test-only modules the components import (on their PYTHONPATH): the auth manager."""
 # How long a component gets to stop on SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
 # How long the stack gets to come up (migrate + four components importing Airflow on 2 cores).
@@ -173,10 +180,13 @@ class LiveStack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            # SimpleAuthManager (users, roles, login form, tokens) that also denies a user
+            # single DAGs (DENIED_ENV), which SimpleAuthManager alone cannot.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVER_PATH), base.get("PYTHONPATH")])),
+            "AIRFLOW__CORE__AUTH_MANAGER": "live_auth.DenyingAuthManager",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": (
+                f"{ADMIN}:admin,{APPROVER}:op,{OUTSIDER}:viewer"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{APPROVER}:op",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file),
             # Shared by every component: tokens one signs, another must accept.
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt"),
@@ -221,7 +231,7 @@ class LiveStack:
         """Bring up awssim and Airflow; raise ``StackError`` (with log tails) if it fails."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        passwords = {ADMIN: self.password, APPROVER: self.password}
+        passwords = {ADMIN: self.password, APPROVER: self.password, OUTSIDER: self.password}
         self.password_file.write_text(json.dumps(passwords) + "\n", encoding="utf-8")
         env = self.env()
         sim = Component(
