@@ -46,7 +46,7 @@ CHROMEDRIVER := /usr/bin/chromedriver
 browser: ## Install Debian's chromium and chromium-driver for the browser tests when missing (apt-get, as root)
 	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else \
 		echo "The browser tests (tests/live) need Debian's chromium and chromium-driver" \
 			"($(CHROMIUM), $(CHROMEDRIVER)): run 'sudo apt-get install chromium chromium-driver'" \

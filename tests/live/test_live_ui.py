@@ -271,15 +271,6 @@ def test_the_organization_view_shows_each_dags_versions_and_last_runs(
     print(f"organization view: {ui.screenshot('organization-view')}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: Airflow 3.3.2 frames plugin views with sandbox='allow-scripts "
-        "allow-same-origin allow-forms allow-downloads' (no allow-top-navigation, no "
-        "allow-popups), so the browser blocks the organization view's target=_top run links "
-        "(the tab's target=_blank console links likely too)"
-    ),
-)
 def test_a_run_link_of_the_organization_view_opens_the_runs_rollout_tab(
     ui: Browser, failed_run: Run
 ) -> None:
@@ -289,7 +280,6 @@ def test_a_run_link_of_the_organization_view_opens_the_runs_rollout_tab(
     link = f"section[data-dag-id='{dag_id}'] tr[data-run-id='{run_id}'] a"
     ui.element(link, f"the link to {run_id}").click()
     ui.driver.switch_to.default_content()
-    # A click navigates within a second: a short wait keeps the expected failure cheap.
     ui.wait_for(
         f"the window to show {run_id}'s Rollout tab",
         lambda driver: driver.current_url.endswith(f"/runs/{run_id}/{TAB}"),
@@ -297,3 +287,17 @@ def test_a_run_link_of_the_organization_view_opens_the_runs_rollout_tab(
     )
     ui.enter_frame(RUN_FRAME)
     ui.wait_text("#status", "rolled back")
+
+    # A console link opens in a new tab of the browser (the sandbox has no allow-popups:
+    # the page replays the click in the Airflow page).
+    before = set(ui.driver.window_handles)
+    ui.element("ul.failed-cells li a", "a failed target's console link").click()
+    ui.wait_for(
+        "the console link to open a new tab",
+        lambda driver: len(set(driver.window_handles) - before) == 1,
+        timeout=15,
+    )
+    (opened,) = set(ui.driver.window_handles) - before
+    ui.driver.switch_to.window(opened)
+    ui.driver.close()
+    ui.driver.switch_to.window(next(iter(before)))

@@ -125,9 +125,12 @@ def test_the_installed_product_carries_its_data_and_cli(production: Path) -> Non
     seen = probe(
         production,
         "import hashlib, json;"
+        "from importlib import resources;"
         "from distributor_rollout.resources import template, iam_policy;"
         "print(json.dumps({'template': hashlib.sha256(template().read_bytes()).hexdigest(),"
         " 'policy': json.loads(iam_policy('rollout-runner-policy.json').read_text())['Version'],"
+        " 'ui': sorted(p.name for d in ('static', 'templates')"
+        " for p in (resources.files('distributor_rollout.ui') / d).iterdir()),"
         " 'where': str(template())}))",
     )
     shipped = REPO / "plugins" / "distributor_rollout" / "resources" / "distributor-package.yaml"
@@ -135,6 +138,11 @@ def test_the_installed_product_carries_its_data_and_cli(production: Path) -> Non
 
     assert seen["template"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert seen["policy"] == "2012-10-17"
+    # The Rollout tab's pages and assets ship in the wheel (the API server serves them).
+    shipped_ui = REPO / "plugins" / "distributor_rollout" / "ui"
+    assert seen["ui"] == sorted(
+        path.name for folder in ("static", "templates") for path in (shipped_ui / folder).iterdir()
+    )
     assert str(REPO) not in str(seen["where"]), "read from the installed wheel, not the repo"
     validated = run(
         production.parent / "distributor-rollout",

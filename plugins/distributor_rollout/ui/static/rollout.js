@@ -52,6 +52,33 @@
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyTheme);
   }
 
+  // --- links out of the frame: the Airflow UI frames plugin views with a sandbox that has
+  // neither allow-top-navigation nor allow-popups, so a link here with target _top or
+  // _blank does nothing. The frame is same-origin (allow-same-origin), so such a click is
+  // replayed as a click on a link in the Airflow page itself, which may navigate and open
+  // tabs (the user's click activates the parent too). Unframed, links work as they are. ---
+  function parentDocument() {
+    try {
+      return window.parent !== window ? window.parent.document : null;
+    } catch (error) {
+      return null; // another origin: leave links to the browser
+    }
+  }
+  document.addEventListener("click", (event) => {
+    const anchor = event.target instanceof Element ? event.target.closest("a[target]") : null;
+    const outer = parentDocument();
+    if (!anchor || !outer || event.defaultPrevented || event.button !== 0) return;
+    event.preventDefault();
+    const replay = outer.createElement("a");
+    replay.href = anchor.href; // absolute: resolved against this page
+    replay.target = anchor.target;
+    if (anchor.rel) replay.rel = anchor.rel;
+    replay.style.display = "none";
+    outer.body.append(replay);
+    replay.click();
+    replay.remove();
+  });
+
   // --- small DOM helpers ---
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
