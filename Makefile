@@ -20,7 +20,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
+.PHONY: help install browser screenshot test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +78,11 @@ unit: $(STAMP) ## Only the unit tests (fast, no network)
 
 live: $(STAMP) browser ## Only the live layer: real API server, scheduler, dag-processor, triggerer on awssim, over REST
 	$(BIN)/python -m pytest tests/live $(LIVE_ARGS)
+
+screenshot: $(STAMP) browser ## Refresh README's picture of the Rollout tab (tests/live/screenshots/rollout-tab.png) from the browser tests
+	@mkdir -p tests/live/screenshots
+	README_SCREENSHOT=$(CURDIR)/tests/live/screenshots/rollout-tab.png \
+		$(BIN)/python -m pytest tests/live/test_live_ui.py -k rolled_back $(LIVE_ARGS)
 
 soak: $(STAMP) ## The live layer's happy runs, SOAK_RUNS (100) of them, five plans side by side; not in make test
 	LIVE_HAPPY_RUNS=$(SOAK_RUNS) $(BIN)/python -m pytest tests/live/test_live_rollouts.py -k happy $(LIVE_ARGS)

@@ -16,8 +16,8 @@ import pytest
 from airflow.api_fastapi.app import create_app, get_auth_manager
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from airflow.utils.db import upgradedb
+from denying_auth import DENIED_ENV
 from fastapi.testclient import TestClient
-from ui_auth import DENIED_ENV
 
 from awssim.server import SimServer
 from distributor_rollout.dag_factory import dag_id_for
@@ -52,7 +52,7 @@ def runs(awssim_server: SimServer) -> dict[str, rehearsal.Rehearsal]:
 def client(runs: dict[str, rehearsal.Rehearsal]) -> Iterator[TestClient]:
     """Airflow's API app (plugins mounted) with two viewers; bob is denied the DAG."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "ui_auth.DenyingAuthManager")
+        patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "denying_auth.DenyingAuthManager")
         patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice:viewer,bob:viewer")
         patch.setenv(DENIED_ENV, f"bob={DAG_ID}")
         # A key long enough for HS512 (a generated short one warns, and warnings fail tests).

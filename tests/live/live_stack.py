@@ -41,9 +41,10 @@ cannot approve its waves."""
 OUTSIDER = "outsider"
 """A third user, a viewer denied the DAGs ``DENIED_ENV`` names for them (the browser tests'
 403 check)."""
-DENIED_ENV = "LIVE_DENIED_DAGS"
-"""``user=dag_a|dag_b,...``: what server/live_auth.py's auth manager refuses each user."""
-SERVER_PATH = LIVE / "server"
+DENIED_ENV = "TEST_DENIED_DAGS"
+"""``user=dag_a|dag_b,...``: what tests/support/denying_auth.py's auth manager refuses each
+user (its DENIED_ENV)."""
+SUPPORT_PATH = LIVE.parent / "support"
 """Test-only modules the components import (on their PYTHONPATH): the auth manager."""
 # How long a component gets to stop on SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
@@ -182,8 +183,10 @@ class LiveStack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # SimpleAuthManager (users, roles, login form, tokens) that also denies a user
             # single DAGs (DENIED_ENV), which SimpleAuthManager alone cannot.
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVER_PATH), base.get("PYTHONPATH")])),
-            "AIRFLOW__CORE__AUTH_MANAGER": "live_auth.DenyingAuthManager",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(SUPPORT_PATH), base.get("PYTHONPATH")])
+            ),
+            "AIRFLOW__CORE__AUTH_MANAGER": "denying_auth.DenyingAuthManager",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": (
                 f"{ADMIN}:admin,{APPROVER}:op,{OUTSIDER}:viewer"
             ),

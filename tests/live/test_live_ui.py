@@ -17,6 +17,8 @@ failure that folder also gets a screenshot and the page source, and the message 
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,9 @@ from live_checks import Run, answer_approvals, wait_all
 from live_stack import ADMIN, APPROVER, OUTSIDER, LiveStack
 
 from distributor_rollout.dag_factory import dag_id_for
+
+README_SCREENSHOT_ENV = "README_SCREENSHOT"
+"""Where to copy the rolled-back run's tab for README (``make screenshot``); unset: nowhere."""
 
 # One Airflow stack per session: every live test runs in the same xdist worker.
 pytestmark = pytest.mark.xdist_group("live")
@@ -241,7 +246,11 @@ def test_the_tab_of_a_rolled_back_run_shows_why_where_and_what_the_rollback_did(
         ),
     )
     ui.check(all(text.strip() for text in actions), f"an empty rollback action row: {actions}")
-    print(f"rolled back: {ui.screenshot('rolled-back-run-tab')}")
+    shot = ui.screenshot("rolled-back-run-tab")
+    print(f"rolled back: {shot}")
+    # `make screenshot` keeps this one as README's picture of the tab.
+    if keep := os.environ.get(README_SCREENSHOT_ENV):
+        shutil.copyfile(shot, keep)
 
 
 def test_the_organization_view_shows_each_dags_versions_and_last_runs(

@@ -1,6 +1,9 @@
-"""A test-only auth manager: Airflow's SimpleAuthManager (its users, roles, tokens and login),
-plus a list of DAGs each user is denied (``UI_TEST_DENIED``: ``user=dag_a|dag_b,...``), for
-the one check SimpleAuthManager cannot make: a user who may read some DAGs but not others."""
+"""A test-only auth manager: Airflow's SimpleAuthManager, with its users, roles, login form
+and tokens, that also refuses each user the DAGs ``TEST_DENIED_DAGS`` names for them
+(``user=dag_a|dag_b,...``). SimpleAuthManager alone cannot deny a user one DAG and not
+another, which the UI's 403 checks need. The integration layer imports it in-process
+(``tests/support`` is on pytest's path), the live stack's components by their PYTHONPATH
+(``live_stack.LiveStack.env``)."""
 
 from __future__ import annotations
 
@@ -9,17 +12,17 @@ from typing import Any
 
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 
-DENIED_ENV = "UI_TEST_DENIED"
+DENIED_ENV = "TEST_DENIED_DAGS"
 
 
 def denied() -> dict[str, set[str]]:
-    """``UI_TEST_DENIED`` parsed: user → the DAG ids they may not see."""
+    """``TEST_DENIED_DAGS`` parsed: user → the DAG ids they may not see."""
     entries = [entry for entry in os.environ.get(DENIED_ENV, "").split(",") if entry]
     return {user: set(dags.split("|")) for user, _, dags in (e.partition("=") for e in entries)}
 
 
 class DenyingAuthManager(SimpleAuthManager):
-    """SimpleAuthManager that also refuses the DAGs ``UI_TEST_DENIED`` lists per user."""
+    """SimpleAuthManager that also refuses the DAGs ``TEST_DENIED_DAGS`` lists per user."""
 
     def is_authorized_dag(
         self, *, method: Any, user: Any, access_entity: Any = None, details: Any = None
