@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+from airflow.sdk.execution_time.comms import ErrorResponse
 from airflow_support import first_event
 from compliance_support import (
     ASSOCIATION,
@@ -21,11 +23,14 @@ from compliance_support import (
     tagged_nodes,
     targets,
 )
+from trigger_comms import RecordingComms, as_triggerer, task_instance
 
 from awssim.pytest_plugin import AwsClients
 from awssim.scenario import Latency, Scenario, Throttling
 from awssim.simulator import Simulator
 from distributor_rollout.core.gate import GateSettings
+from distributor_rollout.core.gate_progress import LatestPoll
+from distributor_rollout.core.steps import LATEST_POLL_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks import association_status
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger
@@ -281,3 +286,101 @@ def test_a_target_whose_stack_update_failed_counts_as_failed_whatever_it_reports
     stale = len(tagged_nodes(fast_sim, [CANARY[0]]))
     assert decision["totals"]["failed"] == stale
     assert decision["totals"]["success"] == len(tagged_nodes(fast_sim, CANARY)) - stale
+
+
+BAKING = GateSettings(bake_seconds=0.8, poll_interval_seconds=0.2, threshold_percent=95)
+
+
+def recorded_polls(comms: RecordingComms) -> list[LatestPoll]:
+    """The polls the trigger wrote, read back as the tab reads them."""
+    polls = [LatestPoll.read(write.value) for write in comms.xcom_writes]
+    assert all(poll is not None for poll in polls), polls
+    return [poll for poll in polls if poll is not None]
+
+
+def test_each_waiting_poll_is_recorded_in_the_tasks_xcom_for_the_tab(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)  # passing at once: the gate waits out its bake
+    trig = trigger(aws_conn, CANARY, BAKING)
+    ti = task_instance(task_id="canary.wait_compliance")
+
+    with as_triggerer(trig, RecordingComms(), ti) as comms:
+        event = run(trig)
+
+    assert event["decision"]["state"] == "PASS"
+    writes = comms.xcom_writes
+    # Every poll but the deciding one, which the task records as the gate's decision.
+    assert len(writes) == event["polls"] - 1 >= 1
+    assert {(w.key, w.dag_id, w.task_id, w.run_id, w.map_index) for w in writes} == {
+        (LATEST_POLL_XCOM_KEY, ti.dag_id, "canary.wait_compliance", ti.run_id, -1)
+    }
+    polls = recorded_polls(comms)
+    assert {poll.decision.state for poll in polls} == {"WAIT"}
+    assert all(poll.decision.passing_since is not None for poll in polls), "baking"
+    assert polls[-1].decision.totals.expected == event["decision"]["totals"]["expected"]
+    polled = [datetime.fromisoformat(str(poll.polled_at)) for poll in polls]
+    assert polled == sorted(set(polled)), "one per poll, in order"
+    assert all(stamp.utcoffset() == timedelta(0) for stamp in polled)
+
+
+def test_a_gate_that_times_out_records_each_poll_it_waited_on(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    fast_sim.set_scenario("unmanaged-nodes")
+    wave = prepare(aws, targets(NONPROD, ["us-east-1"]))
+    short = GateSettings(
+        threshold_percent=95, min_nodes=1, timeout_seconds=1.5, poll_interval_seconds=0.5
+    )
+    trig = trigger(aws_conn, wave, short)
+
+    with as_triggerer(trig, RecordingComms()) as comms:
+        event = run(trig)
+
+    assert event["decision"]["reason"].startswith("timed out")
+    polls = recorded_polls(comms)
+    assert len(polls) == event["polls"] - 1 >= 2
+    assert all(poll.decision.passing_since is None for poll in polls)
+    assert all(poll.decision.totals.offline > 0 for poll in polls)
+
+
+REFUSED = AirflowRuntimeError(
+    ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": 500})
+)
+"""What a trigger's ``XCom.aset`` raises when the triggerer's supervisor could not store it."""
+
+
+@pytest.mark.parametrize(
+    "failure", [REFUSED, ConnectionResetError("supervisor gone")], ids=["refused", "broken"]
+)
+def test_a_failing_xcom_write_never_stops_or_fails_the_gate(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, failure: Exception
+) -> None:
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    trig = trigger(aws_conn, CANARY, BAKING)
+
+    with as_triggerer(trig, RecordingComms(fail=failure)) as comms:
+        event = run(trig)
+
+    assert event["status"] == "success"
+    assert event["decision"]["state"] == "PASS"
+    # Tried after every waiting poll: a failed write never ended the polling.
+    assert len(comms.xcom_writes) == event["polls"] - 1 >= 1
+
+
+def test_without_a_task_instance_the_trigger_records_nothing(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str
+) -> None:
+    # As dag.test() runs a deferred task's trigger: supervisor comms, no task instance.
+    prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    trig = trigger(aws_conn, CANARY, BAKING)
+
+    with as_triggerer(None, RecordingComms()) as comms:
+        event = run(trig)
+
+    assert event["decision"]["state"] == "PASS"
+    assert event["polls"] >= 2
+    assert comms.messages == []

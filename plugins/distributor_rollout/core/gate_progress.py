@@ -3,8 +3,9 @@ percentage against the threshold, and how long is left to bake and to the timeou
 
 Read from what the run recorded, never from AWS: the gate's decision once made
 (``core.gate_result``), its journal (``core.gate_journal``: when it opened, since when it
-has been passing) and, while it waits, its latest poll when the sensor records one
-(``LatestPoll``). The clock arithmetic is the gate's own: the gate times out
+has been passing) and, while it waits, its latest poll (``LatestPoll``: the sensor records
+the polls it makes on the worker, its trigger those it makes while deferred; both through
+``waiting_poll``). The clock arithmetic is the gate's own: the gate times out
 ``timeout_seconds`` after it opened, and passes once it has been passing for
 ``bake_seconds`` (both in real seconds, as ``GateSettings`` holds them once scaled).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from distributor_rollout.core.gate import GateDecision, GateSettings, GateState
@@ -46,6 +47,15 @@ class LatestPoll:
     def read(cls, value: object) -> LatestPoll | None:
         """A recorded poll, or None when there is none this code can read."""
         return read_or_none(cls.from_dict, value)
+
+
+def waiting_poll(decision: GateDecision, began: float) -> LatestPoll | None:
+    """What a poll records for the tab: the decision of a gate that still waits, and when
+    the poll began (epoch seconds, recorded as ISO-8601 UTC). None once the gate decided:
+    the decision is then recorded as the gate's result, and the wait is over."""
+    if decision.state != "WAIT":
+        return None
+    return LatestPoll(decision, datetime.fromtimestamp(began, UTC).isoformat())
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from distributor_rollout.core.compliance_poll import (
 from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
 from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resumed
-from distributor_rollout.core.gate_progress import LatestPoll
+from distributor_rollout.core.gate_progress import waiting_poll
 from distributor_rollout.core.gate_result import GateResult
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.plan import wave_gate
@@ -257,12 +257,11 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             self._save(context, self._record(context).passing(decision.passing_since))
         self._passing_since = decision.passing_since
         self._persist_link(context, link_target(decision, poll))
-        if decision.state == "WAIT":
-            # For the Rollout tab: where the gate stands (the decision itself is GATE's).
-            polled_at = datetime.fromtimestamp(began, UTC).isoformat()
-            context["ti"].xcom_push(
-                key=LATEST_POLL_XCOM_KEY, value=LatestPoll(decision, polled_at).to_dict()
-            )
+        latest = waiting_poll(decision, began)
+        if latest is not None:
+            # For the Rollout tab: where the gate stands (deferred, the trigger records its
+            # own polls the same way: triggers.poll_record).
+            context["ti"].xcom_push(key=LATEST_POLL_XCOM_KEY, value=latest.to_dict())
         pause = next_poll_in(decision, gate, elapsed, polling_took=time.time() - began)
         return decision, poll, pause
 

@@ -14,10 +14,12 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from distributor_rollout.core.compliance_poll import elapsed_since, evaluate_poll
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
+from distributor_rollout.core.gate_progress import waiting_poll
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.triggers.deferral import hold_until
+from distributor_rollout.triggers.poll_record import PollRecorder
 
 MISSING_LIMIT = 10
 """How many targets without the association an event names (it stays small)."""
@@ -35,6 +37,10 @@ class AssociationComplianceTrigger(BaseTrigger):
     adds ``account_id``, ``role_arn`` and ``reason``. Throttling never ends the wait: a
     target still throttled after every retry makes the poll incomplete, and the gate
     waits (see ``core.compliance_poll.evaluate_poll``).
+
+    Each poll that leaves the gate waiting is recorded for the Rollout tab in the task's
+    XCom (``compliance_poll``, as the sensor records its own; ``triggers.poll_record``),
+    best effort: a failed write is logged and the gate polls on.
 
     :param targets: the wave's targets, as ``"account/region"``.
     :param association_name: the association's ``AssociationName``.
@@ -108,6 +114,10 @@ class AssociationComplianceTrigger(BaseTrigger):
             },
         )
 
+    def poll_recorder(self) -> PollRecorder:
+        """Where the waiting polls go: the task's XCom, through the triggerer."""
+        return PollRecorder(self.log)
+
     def hook(self) -> AssociationStatusHook:
         """The hook the trigger polls with (it caches member credentials for the run)."""
         return AssociationStatusHook(
@@ -133,6 +143,7 @@ class AssociationComplianceTrigger(BaseTrigger):
         except RolloutError as error:
             return {"status": "error", "message": str(error)}
         hook = self.hook()
+        recorder = self.poll_recorder()
         passing_since = self.passing_since
         polls = 0
         if self.first_poll_at is not None:
@@ -167,6 +178,10 @@ class AssociationComplianceTrigger(BaseTrigger):
                 self.log.info("Gate %s after %d polls: %s", decision.state, polls, decision.reason)
                 return decided_event(decision, poll, len(targets), elapsed, polls)
             passing_since = decision.passing_since
+            latest = waiting_poll(decision, began)
+            if latest is not None:
+                await recorder.record(self.task_instance, latest)
+            # The write's time counts as the poll's: the next poll keeps its schedule.
             pause = next_poll_in(decision, settings, elapsed, polling_took=time.time() - began)
             self.log.info("Poll %d: %s; next poll in %.0fs", polls, decision.reason, pause)
             await asyncio.sleep(pause)
