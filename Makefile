@@ -20,7 +20,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser screenshot test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
+.PHONY: help install live-deps screenshot test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,18 +39,20 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml include/awssim/py
 
 install: $(STAMP) ## Create .venv and install the pinned locks (reuses an up-to-date .venv)
 
-# The live layer's browser tests drive Debian's chromium through Debian's chromedriver (same
-# source version, so they always match); Selenium is given both paths and downloads nothing.
+# The live layer needs two programs from Debian's packages: chromium with its chromedriver (same
+# source version, so they always match; Selenium is given both paths and downloads nothing)
+# for the browser tests, and PostgreSQL's server for the metadata DB of its Airflow stack.
 CHROMIUM     := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
-browser: ## Install Debian's chromium and chromium-driver for the browser tests when missing (apt-get, as root)
-	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+LIVE_PACKAGES := chromium chromium-driver postgresql
+live-deps: ## Install Debian's chromium, chromium-driver and postgresql for the live layer when missing (apt-get, as root)
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LIVE_PACKAGES); \
 	else \
-		echo "The browser tests (tests/live) need Debian's chromium and chromium-driver" \
-			"($(CHROMIUM), $(CHROMEDRIVER)): run 'sudo apt-get install chromium chromium-driver'" \
-			"(or 'make browser' as root)." >&2; \
+		echo "The live layer (tests/live) needs Debian's $(LIVE_PACKAGES)" \
+			"($(CHROMIUM), $(CHROMEDRIVER), /usr/lib/postgresql/<version>/bin):" \
+			"run 'sudo apt-get install $(LIVE_PACKAGES)' (or 'make live-deps' as root)." >&2; \
 		exit 1; \
 	fi
 
@@ -67,7 +69,7 @@ typecheck: $(STAMP) ## mypy (strict on core)
 
 # The live layer runs after the rest, as its own session (one Airflow stack, the whole
 # machine); it runs even when the others failed, and either failing fails the target.
-test: lint typecheck browser ## Install, then lint, type-check and run the whole test suite (the live layer last)
+test: lint typecheck live-deps ## Install, then lint, type-check and run the whole test suite (the live layer last)
 	@status=0; \
 	$(BIN)/python -m pytest -n 2 -m "not live" $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/python -m pytest tests/live $(LIVE_ARGS) || status=$$?; \
@@ -76,10 +78,10 @@ test: lint typecheck browser ## Install, then lint, type-check and run the whole
 unit: $(STAMP) ## Only the unit tests (fast, no network)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-live: $(STAMP) browser ## Only the live layer: real API server, scheduler, dag-processor, triggerer on awssim, over REST
+live: $(STAMP) live-deps ## Only the live layer: real API server, scheduler, dag-processor, triggerer on awssim, over REST
 	$(BIN)/python -m pytest tests/live $(LIVE_ARGS)
 
-screenshot: $(STAMP) browser ## Refresh README's picture of the Rollout tab (tests/live/screenshots/rollout-tab.png) from the browser tests
+screenshot: $(STAMP) live-deps ## Refresh README's picture of the Rollout tab (tests/live/screenshots/rollout-tab.png) from the browser tests
 	@mkdir -p tests/live/screenshots
 	README_SCREENSHOT=$(CURDIR)/tests/live/screenshots/rollout-tab.png \
 		$(BIN)/python -m pytest tests/live/test_live_ui.py -k rolled_back $(LIVE_ARGS)
@@ -90,8 +92,11 @@ soak: $(STAMP) ## The live layer's happy runs, SOAK_RUNS (100) of them, five pla
 demo: $(STAMP) ## A whole staged rollout on an embedded awssim (SCENARIO=canary-failure|stackset-failure|throttling|unmanaged-nodes|offline-rollback)
 	$(BIN)/python -m rollout_demo --scenario $(SCENARIO) --speed $(DEMO_SPEED)
 
-ui: $(STAMP) ## Airflow standalone + awssim, UI on http://127.0.0.1:8080 (UI_PORT=, SCENARIO=, UI_SPEED=)
-	$(BIN)/python -m rollout_demo.ui --port $(UI_PORT) --scenario $(SCENARIO) --speed $(UI_SPEED)
+# The UI opens on a finished demo run, recorded at DEMO_SPEED before the components start
+# (it replaces the one the last make ui recorded); the session then runs at UI_SPEED.
+ui: $(STAMP) ## Airflow standalone + awssim, opening on a finished demo run; UI on http://127.0.0.1:8080 (UI_PORT=, SCENARIO=, UI_SPEED=, DEMO_SPEED=)
+	$(BIN)/python -m rollout_demo.ui --port $(UI_PORT) --scenario $(SCENARIO) --speed $(UI_SPEED) \
+		--demo-run --demo-speed $(DEMO_SPEED)
 
 bench: $(STAMP) ## Run the benchmarks in bench/ (each prints its figures against their ideal)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

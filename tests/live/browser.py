@@ -1,6 +1,6 @@
 """Headless Chromium for the live layer's browser tests, as a person uses the Airflow UI.
 
-Debian's ``chromium`` driven through Debian's ``chromedriver`` (``make browser`` installs
+Debian's ``chromium`` driven through Debian's ``chromedriver`` (``make live-deps`` installs
 both) by Selenium, which is given both paths, so Selenium Manager downloads nothing. The
 user signs in through Airflow's own login form, typing into its fields. Every check is an
 explicit wait (``wait_for`` / ``wait_text``): for a finished run it passes on the first
@@ -50,7 +50,7 @@ class Browser:
         if missing:
             raise RuntimeError(
                 f"the browser tests need Debian's chromium and chromium-driver ({missing} "
-                "missing): run `make browser` as root, or `sudo apt-get install chromium "
+                "missing): run `make live-deps` as root, or `sudo apt-get install chromium "
                 "chromium-driver`"
             )
         options = Options()

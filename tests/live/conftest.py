@@ -1,5 +1,5 @@
 """The live layer: one real Airflow stack (API server, scheduler with LocalExecutor,
-dag-processor, triggerer; SQLite) against one awssim, per pytest session.
+dag-processor, triggerer; PostgreSQL) against one awssim, per pytest session.
 
 The tests talk to it only over HTTP: Airflow's REST API v2 with a JWT, and awssim's ground
 truth. Every test module here marks itself ``xdist_group("live")``, so under ``pytest -n 2

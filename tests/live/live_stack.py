@@ -1,13 +1,14 @@
 """The live stack: awssim and Airflow's own components as separate processes, the way a
 user runs them, each logging to a file under one folder.
 
-``LiveStack.start()`` serves awssim over HTTP (``python -m awssim serve``), migrates a
-fresh SQLite metadata DB, writes the simple auth manager's password file, then starts
-``airflow api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer``
-and waits until the API server reports all three healthy. Every component runs in its own
-process group, so ``kill()`` takes a component down with its children (the scheduler's
-LocalExecutor workers) the way a crashed container would, and ``stop()`` leaves nothing
-behind. Nothing here talks to Airflow's DB or internals: tests use ``LiveApi`` (REST v2).
+``LiveStack.start()`` serves awssim over HTTP (``python -m awssim serve``), starts a
+throwaway PostgreSQL server (tests/live/postgres.py) and migrates its fresh metadata DB,
+writes the simple auth manager's password file, then starts ``airflow api-server``,
+``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer`` and waits until the API
+server reports all three healthy. Every component runs in its own process group, so
+``kill()`` takes a component down with its children (the scheduler's LocalExecutor workers)
+the way a crashed container would, and ``stop()`` leaves nothing behind. Nothing here talks
+to Airflow's DB or internals: tests use ``LiveApi`` (REST v2).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import re
 import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from postgres import PostgresCluster
 
 REPO = Path(__file__).resolve().parents[2]
 LIVE = Path(__file__).resolve().parent
@@ -129,7 +130,7 @@ class Component:
 
 @dataclass
 class LiveStack:
-    """awssim + Airflow (SQLite, LocalExecutor) in ``root``; see the module docstring."""
+    """awssim + Airflow (PostgreSQL, LocalExecutor) in ``root``; see the module docstring."""
 
     root: Path
     dags_folder: Path
@@ -141,11 +142,12 @@ class LiveStack:
     api_port: int = field(default_factory=free_port)
     worker_log_port: int = field(default_factory=free_port)
     trigger_log_port: int = field(default_factory=free_port)
+    db_port: int = field(default_factory=free_port)
     components: dict[str, Component] = field(default_factory=dict)
 
     @property
     def home(self) -> Path:
-        """AIRFLOW_HOME (airflow.db, task logs under logs/)."""
+        """AIRFLOW_HOME (airflow.cfg, task logs under logs/)."""
         return self.root / "home"
 
     @property
@@ -174,9 +176,7 @@ class LiveStack:
             "PATH": os.pathsep.join([str(Path(PYTHON).parent), base.get("PATH", "")]),
             "PYTHONUNBUFFERED": "1",
             "AIRFLOW_HOME": str(self.home),
-            # Four components and the task runs write to one SQLite file: wait for its lock
-            # up to 60 s (Python's default is 5 s), in WAL mode (set by start()).
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.database}?timeout=60",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database.url,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -215,9 +215,9 @@ class LiveStack:
         return path.read_text(encoding="utf-8")
 
     @property
-    def database(self) -> Path:
-        """The SQLite metadata DB."""
-        return self.home / "airflow.db"
+    def database(self) -> PostgresCluster:
+        """The metadata DB's PostgreSQL cluster (its files under ``root``)."""
+        return PostgresCluster(self.root / "postgres", self.db_port)
 
     @property
     def password_file(self) -> Path:
@@ -255,6 +255,12 @@ class LiveStack:
         )
         self.components["awssim"] = sim
         sim.start(env, REPO)
+        database = self.database
+        database.init()
+        server = Component("postgres", database.server_command(), self.log_file("postgres"))
+        self.components["postgres"] = server
+        server.start(env, REPO)
+        database.wait_and_create_database()
         migrate = self.log_file("migrate")
         with migrate.open("wb") as out:
             done = subprocess.run(
@@ -268,13 +274,6 @@ class LiveStack:
             )
         if done.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{tail(migrate)}")
-        # Write-ahead logging: readers no longer block the writer (and the other way round),
-        # which SQLite's default rollback journal does under a scheduler, a triggerer, an API
-        # server and a dag-processor at once. The mode is stored in the file.
-        with contextlib.closing(sqlite3.connect(self.database)) as db:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise StackError(f"SQLite refused WAL mode for {self.database} (got {mode})")
         for name in COMPONENTS:
             self.components[name] = Component(
                 name, (PYTHON, "-m", "airflow", name), self.log_file(name)
@@ -341,7 +340,7 @@ class LiveStack:
 
     def stop(self) -> None:
         """Stop Airflow's components (all asked at once, killed after ``STOP_TIMEOUT``),
-        then awssim."""
+        then awssim and PostgreSQL (whose files go; its log stays)."""
         airflow = [self.components[name] for name in COMPONENTS if name in self.components]
         for component in airflow:
             if component.running:
@@ -353,14 +352,18 @@ class LiveStack:
                     component.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         for component in airflow:
             component.stop()  # kills what is left, and its children
-        if "awssim" in self.components:
-            self.components["awssim"].stop()
+        for name in ("awssim", "postgres"):  # the DB last: the components use it to stop
+            if name in self.components:
+                self.components[name].stop()
+        self.database.remove()
 
     # -- diagnostics -------------------------------------------------------------------
 
     def tails(self, names: Iterable[str] | None = None, lines: int = 60) -> str:
         """The last lines of each component's log, headed by its path."""
-        chosen = list(names) if names is not None else ["awssim", "migrate", *COMPONENTS]
+        chosen = (
+            list(names) if names is not None else ["awssim", "postgres", "migrate", *COMPONENTS]
+        )
         return "\n".join(
             f"----- {self.log_file(name)} (last {lines} lines) -----\n"
             f"{tail(self.log_file(name), lines)}"
