@@ -4,9 +4,10 @@
 through the HITL route): every run succeeds with every task on its first and only try,
 and neither the event log nor the scheduler's log shows a state mismatch;
 (b) a package whose installs fail (its run goes beside the happy ones): the gate fails,
-the run rolls back, and the report says why; (c) the scheduler and the triggerer are
-SIGKILLed while a compliance wait is deferred and restarted: the run finishes, and every
-StackSets operation was started exactly once.
+the run rolls back, and the report says why; (c) while a compliance wait is deferred, the
+triggerer records its polls of the gate to the task's XCom (the Rollout tab's live gate
+progress); the scheduler and the triggerer are then SIGKILLed and restarted: the run
+finishes, and every StackSets operation was started exactly once.
 
 ``LIVE_HAPPY_RUNS`` (default 10) sets how many happy runs (a) makes: ``make soak`` runs 100.
 """
@@ -32,6 +33,7 @@ from live_checks import (
 )
 from live_stack import APPROVER, LiveStack
 
+from distributor_rollout.core.steps import LATEST_POLL_XCOM_KEY
 from distributor_rollout.dag_factory import dag_id_for
 
 # One Airflow stack per session: every live test runs in the same xdist worker.
@@ -211,6 +213,19 @@ def test_scheduler_and_triggerer_killed_during_a_deferred_wait_the_run_still_fin
         )
         assert time.monotonic() < deadline, f"{wait_task} never deferred"
         time.sleep(0.5)
+    # While deferred, the triggerer's polls reach the task's XCom (the Rollout tab's gate
+    # progress): a poll newer than the sensor's last one before it deferred, still waiting.
+    before = api.xcom(dag_id, run.run_id, wait_task, LATEST_POLL_XCOM_KEY)["polled_at"]
+    while (poll := api.xcom(dag_id, run.run_id, wait_task, LATEST_POLL_XCOM_KEY))[
+        "polled_at"
+    ] == before:
+        assert api.task_states(dag_id, run.run_id)[wait_task] == "deferred", (
+            f"{wait_task} left deferral before the triggerer recorded a poll"
+        )
+        assert time.monotonic() < deadline, "the triggerer recorded no poll of the gate"
+        time.sleep(0.5)
+    assert poll["polled_at"] > before
+    assert poll["decision"]["state"] == "WAIT", poll
     live_stack.kill("scheduler", "triggerer")
     assert api.task_states(dag_id, run.run_id)[wait_task] == "deferred"
     live_stack.restart("scheduler", "triggerer")
