@@ -12,15 +12,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from distributor_rollout.core.errors import Problem, ValidationError
 from distributor_rollout.core.gate import ComplianceTotals, GateDecision, GateSettings
 from distributor_rollout.core.gate_journal import GateRecord
 from distributor_rollout.core.gate_progress import LatestPoll, gate_progress
 from distributor_rollout.core.gate_result import GateResult
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.recorded_run import RETURN_VALUE, run_facts
+from distributor_rollout.core.recorded_run import (
+    REJECT_OPTION,
+    RETURN_VALUE,
+    ApprovalRequest,
+    RecordedPlan,
+    run_facts,
+)
+from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.run_outcome import WaveRecords, build_report
-from distributor_rollout.core.run_view import run_view
+from distributor_rollout.core.run_view import planless_view, run_view
 from distributor_rollout.core.wave_matrix import wave_matrix
 
 pytestmark = pytest.mark.unit
@@ -164,6 +172,7 @@ def test_a_running_run_says_so_and_shows_what_each_wave_is_doing(plan: Plan) -> 
         "state": "not_started",
         "by": None,
         "at": None,
+        "waiting_for": [],
     }
 
 
@@ -190,10 +199,122 @@ def test_an_approval_shows_who_answered(plan: Plan) -> None:
         "state": "approved",
         "by": "Ada",
         "at": "2026-11-27T09:30:00+00:00",
+        "waiting_for": [],
     }
     waiting = {**states, "prod.approve": "awaiting_input"}
     assert (
         view(plan, waiting, stored, run_state="running")["waves"][2]["phase"] == "awaiting approval"
+    )
+
+
+AT = "2026-11-27T09:30:00+00:00"
+
+
+def test_the_approval_questions_reach_the_tab(plan: Plan) -> None:
+    states = {**CANARY_PASSED, "prod.deploy": "success", "prod.approve": "failed"}
+    stored = records({("prod.deploy", RETURN_VALUE): {"wave": "prod", "targets": []}})
+    rejected = ApprovalRequest(chosen=(REJECT_OPTION,), responded_by="Grace", responded_at=AT)
+    shown = view(plan, states, stored, run_state="failed", approvals={"prod": rejected})
+    assert shown["waves"][2]["approval"]["by"] == "Grace"
+    assert shown["waves"][2]["row"]["decision"] == "rejected"
+
+
+def test_the_tab_says_where_its_plan_came_from(plan: Plan) -> None:
+    shown = view(plan, CANARY_PASSED, records(), run_state="running")
+    assert shown["plan"] == {
+        "name": "examplepackage",
+        "digest": plan.digest(),
+        "changed": False,
+        "source": "recorded",
+        "problem": None,
+    }
+    old = view(
+        plan,
+        CANARY_PASSED,
+        records(),
+        run_state="running",
+        plan_source="plan_file",
+        plan_changed=True,
+    )
+    assert (old["plan"]["source"], old["plan"]["changed"]) == ("plan_file", True)
+
+
+PROBLEM = "this run recorded no plan and its plan file cannot be read here (gone)"
+
+
+def test_a_run_without_a_plan_shows_its_state_and_validation_problems(plan: Plan) -> None:
+    failure = ValidationFailure.from_error(
+        ValidationError("trigger params", [Problem("source", "not a folder")])
+    )
+    base = {
+        "dag_id": "distributor_rollout__examplepackage",
+        "run_id": "r1",
+        "started_at": "2026-11-27T09:00:00+00:00",
+        "finished_at": "2026-11-27T09:01:00+00:00",
+        "report": None,
+        "problem": PROBLEM,
+    }
+    shown = planless_view(**base, run_state="failed", validation=failure.to_dict())
+    assert (shown["status"], shown["summary"]) == (
+        "failed",
+        "stopped in validate: source: not a folder",
+    )
+    assert shown["validation"] == failure.to_dict()
+    assert (shown["waves"], shown["rollback"], shown["finished"]) == ([], None, True)
+    assert shown["plan"] == {
+        "name": None,
+        "digest": None,
+        "changed": False,
+        "source": None,
+        "problem": PROBLEM,
+    }
+    assert shown["package"] == {"name": None, "version": None}
+    running = planless_view(**base, run_state="running", validation=None)
+    assert (running["status"], running["refresh_seconds"]) == ("running", 5)
+    assert running["summary"] == f"running; {PROBLEM}"
+    assert running["finished_at"] is None
+    assert planless_view(**base, run_state="success", validation={"damaged": 1})["summary"] == (
+        "run success"
+    )
+    # Same keys as a tab with its plan, so the page renders either.
+    full = view(plan, CANARY_PASSED, records(), run_state="running")
+    assert set(shown) == set(full)
+    assert set(shown["plan"]) == set(full["plan"])
+
+
+def test_a_run_without_a_plan_shows_its_report_once_written(plan: Plan) -> None:
+    states = {**CANARY_PASSED, "nonprod.deploy": "success", "prod.deploy": "success"}
+    facts = run_facts(
+        plan,
+        states,
+        lambda task_id, key: records().get((task_id, key)),
+        run_id="r1",
+        dag_id="d",
+        dry_run=False,
+        started_at="2026-11-27T09:00:00+00:00",
+        finished_at="2026-11-27T10:00:00+00:00",
+    )
+    report = build_report(facts)
+    shown = planless_view(
+        dag_id="d",
+        run_id="r1",
+        run_state="failed",
+        started_at=None,
+        finished_at=None,
+        report=report.to_dict(),
+        validation=None,
+        problem=PROBLEM,
+    )
+    assert (shown["status"], shown["summary"]) == (report.status, report.summary)
+    assert shown["package"] == {"name": "ExamplePackage", "version": "1.0.2"}
+    assert (shown["plan"]["name"], shown["plan"]["digest"]) == ("examplepackage", plan.digest())
+
+
+def test_a_recorded_plan_drives_the_tab_as_the_plan_file_did(plan: Plan) -> None:
+    """The plan read back from validate's record builds the same tab."""
+    back = RecordedPlan.from_dict(RecordedPlan(plan).to_dict()).plan
+    assert view(back, CANARY_PASSED, records(), run_state="running") == view(
+        plan, CANARY_PASSED, records(), run_state="running"
     )
 
 

@@ -5,14 +5,22 @@ database: both hand over the run's task states by task id and a ``pull(task_id, 
 that returns one XCom as stored (None when the task pushed none), and get the same
 ``WaveRecords`` and ``RunFacts``, so the tab's wave table and the report agree by
 construction. This is the one place that knows which task records what under which key.
+
+Two records here are the tab's own: the plan the run runs, which ``validate`` records
+(``RecordedPlan``) so that the API server needs no plan file, and an approval's question
+as Airflow's human-in-the-loop keeps it (``ApprovalRequest``), the only record of who
+rejected a wave (a rejection fails the approval task, which then pushes no XCom).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from distributor_rollout.core.errors import Problem, ValidationError, wrong
 from distributor_rollout.core.plan import Plan
+from distributor_rollout.core.plan_validation import model_problems
 from distributor_rollout.core.run_outcome import (
     FAILED,
     SKIPPED,
@@ -27,9 +35,12 @@ from distributor_rollout.core.steps import (
     DEPLOY,
     FINALIZE,
     GATE_XCOM_KEY,
+    REPORT,
+    REPORT_XCOM_KEY,
     ROLLBACK,
     ROLLBACK_DECISION_XCOM_KEY,
     ROLLBACK_XCOM_KEY,
+    RUN_PLAN_XCOM_KEY,
     STARTED_AT_XCOM_KEY,
     STEPS_BEFORE_WAVES,
     VALIDATE,
@@ -90,8 +101,6 @@ def run_facts(
     # read them only when it ran in this try of the run.
     ran = rollback_state in (SUCCESS, FAILED)
     decision = RollbackDecision.read(pull(ROLLBACK, ROLLBACK_DECISION_XCOM_KEY)) if ran else None
-    # A run that stopped in validate changed nothing and has no release or bucket.
-    invalid = states.get(VALIDATE) == FAILED
     return RunFacts(
         run_id=run_id,
         dag_id=dag_id,
@@ -106,24 +115,138 @@ def run_facts(
         rollback=pull(ROLLBACK, ROLLBACK_XCOM_KEY) if ran else None,
         rollback_reason=decision.reason if decision else None,
         nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
-        validation=pull(VALIDATE, VALIDATION_XCOM_KEY) if invalid else None,
+        validation=validation_record(states, pull),
     )
+
+
+def report_record(pull: Pull) -> Any:
+    """The run's report as the report task recorded it (``RunReport.to_dict``), once it did."""
+    return pull(REPORT, REPORT_XCOM_KEY)
+
+
+def validation_record(states: Mapping[str, str | None], pull: Pull) -> Any:
+    """What ``validate`` recorded of the problems it failed on (``ValidationFailure``),
+    when it failed; None otherwise."""
+    # A run that stopped in validate changed nothing and has no release or bucket.
+    return pull(VALIDATE, VALIDATION_XCOM_KEY) if states.get(VALIDATE) == FAILED else None
 
 
 def responded_at(approval: Any) -> str | None:
     """When the approval was answered (ISO-8601), from the approval task's return value."""
     if not isinstance(approval, Mapping):
         return None
-    value = approval.get("responded_at")
+    return _iso(approval.get("responded_at"))
+
+
+def responded_by(approval: Any) -> str | None:
+    """The approver's name as Airflow recorded it (``responded_by_user``: id and name)."""
+    return _user_name(approval.get("responded_by_user") if isinstance(approval, Mapping) else None)
+
+
+def _iso(value: Any) -> str | None:
+    """A time as Airflow hands it over (a datetime, or already text) in ISO-8601."""
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def responded_by(approval: Any) -> str | None:
-    """The approver's name as Airflow recorded it (``responded_by_user``: id and name)."""
-    user = approval.get("responded_by_user") if isinstance(approval, Mapping) else None
+def _user_name(user: Any) -> str | None:
+    """An Airflow HITL user (``{"id", "name"}``) by name, else by id."""
     if not isinstance(user, Mapping):
         return None
     name = user.get("name") or user.get("id")
     return str(name) if name else None
+
+
+RUN_PLAN_SUBJECT = f"the run's recorded plan ({VALIDATE}'s {RUN_PLAN_XCOM_KEY} XCom)"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPlan:
+    """The plan a run runs, as ``validate`` records it: after the run's params (as written
+    when ``validate`` refused the params, the plan the report then reports on), and whether
+    the run is a dry run. The Rollout tab reads the run through it, not the plan file."""
+
+    plan: Plan
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (``validate``'s XCom): the plan as ``Plan.model_dump`` writes it."""
+        return {"plan": self.plan.model_dump(mode="json"), "dry_run": self.dry_run}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> RecordedPlan:
+        """The inverse of ``to_dict``, the plan checked by the plan model (a record that is
+        not one raises ``ValidationError`` naming every field that is wrong)."""
+        plan, dry_run = record.get("plan"), record.get("dry_run", False)
+        problems: list[Problem] = [
+            wrong(str(key), "unknown key", key, "plan, dry_run")
+            for key in record
+            if key not in ("plan", "dry_run")
+        ]
+        if isinstance(plan, Mapping):
+            problems.extend(model_problems(Plan, plan, prefix="plan"))
+        else:
+            problems.append(wrong("plan", "not a plan", plan, "a mapping with name, package, ..."))
+        if not isinstance(dry_run, bool):
+            problems.append(wrong("dry_run", "wrong type", dry_run, "true or false"))
+        if problems:
+            raise ValidationError(RUN_PLAN_SUBJECT, problems)
+        return cls(Plan.model_validate(plan), dry_run)
+
+
+def recorded_plan(pull: Pull) -> RecordedPlan | None:
+    """The plan ``validate`` recorded for this run; None when it recorded none (a run from
+    before it did, or one whose plan file was invalid). A damaged record is an error
+    (``ValidationError``), not "no plan": the run did run some plan."""
+    record = pull(VALIDATE, RUN_PLAN_XCOM_KEY)
+    if record is None:
+        return None
+    if not isinstance(record, Mapping):
+        raise ValidationError(
+            RUN_PLAN_SUBJECT, [wrong("", "not a record", record, "a mapping with plan, dry_run")]
+        )
+    return RecordedPlan.from_dict(record)
+
+
+APPROVE_OPTION = "Approve"
+REJECT_OPTION = "Reject"
+"""The two answers of Airflow's approval task (``ApprovalOperator.APPROVE``/``REJECT``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """An approval task's question as Airflow's human-in-the-loop keeps it (its HITL detail):
+    the users it waits for (none: whoever Airflow lets answer) and, once answered, the
+    answer, who gave it and when. Asked again (a retry, an answer that did not count), the
+    question forgets its earlier answer."""
+
+    assignees: tuple[str, ...] = ()
+    chosen: tuple[str, ...] = ()
+    responded_by: str | None = None
+    responded_at: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Whether someone answered the question as it stands."""
+        return self.responded_at is not None
+
+    @property
+    def rejected(self) -> bool:
+        """Whether the answer is a rejection."""
+        return self.answered and REJECT_OPTION in self.chosen
+
+    @classmethod
+    def from_detail(
+        cls, *, assignees: Any, chosen_options: Any, responded_by: Any, responded_at: Any
+    ) -> ApprovalRequest:
+        """From the HITL detail's columns as the database returns them (JSON users
+        ``{"id", "name"}``, a list of options, a datetime); anything else reads as absent."""
+        users = assignees if isinstance(assignees, list) else []
+        chosen = chosen_options if isinstance(chosen_options, list) else []
+        return cls(
+            assignees=tuple(name for user in users if (name := _user_name(user))),
+            chosen=tuple(str(option) for option in chosen),
+            responded_by=_user_name(responded_by),
+            responded_at=_iso(responded_at),
+        )

@@ -7,13 +7,17 @@ report task would write it), built by ``run_outcome.build_report`` from the same
 by construction. Around it: what only a live view needs (the wave's phase, its OUs and
 Regions from the plan, its StackSets operations with console links, the gate's progress,
 the approval, the matrix), all from the same records; nothing is read from AWS.
+
+A run's plan is the one ``validate`` recorded (``core.recorded_run.RecordedPlan``), or for
+a run from before it did, the plan file with the run's params. A run with neither gets
+``planless_view``: its state, status, summary and validation problems, and no waves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.gate import GateDecision, GateSettings
@@ -21,7 +25,9 @@ from distributor_rollout.core.gate_journal import GateRecord
 from distributor_rollout.core.gate_progress import GateProgress, LatestPoll, gate_progress
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.plan import WaveSpec, wave_gate
-from distributor_rollout.core.report import RunReport, WaveReport, summarize
+from distributor_rollout.core.record_reading import read_or_none
+from distributor_rollout.core.recorded_run import ApprovalRequest
+from distributor_rollout.core.report import RunReport, ValidationFailure, WaveReport, summarize
 from distributor_rollout.core.rollback_record import RollbackRecord
 from distributor_rollout.core.run_outcome import (
     FAILED,
@@ -61,6 +67,10 @@ PHASES = {
 }
 """What a wave is doing while one of its steps' tasks is active."""
 
+PlanSource = Literal["recorded", "plan_file"]
+"""Where the tab's plan came from: ``validate``'s record of it, or the plan file with the
+run's params (a run from before ``validate`` recorded its plan)."""
+
 
 def run_view(
     facts: RunFacts,
@@ -72,15 +82,18 @@ def run_view(
     polls: Mapping[str, LatestPoll | None] | None = None,
     operation_url: ConsoleUrl = lambda _: None,
     instances_url: str | None = None,
+    approvals: Mapping[str, ApprovalRequest] | None = None,
+    plan_source: PlanSource = "recorded",
     plan_changed: bool = False,
 ) -> dict[str, Any]:
     """The tab's JSON for a run whose DAG run is in ``run_state``.
 
-    ``journals`` and ``polls`` hold each wave's gate journal and latest poll by wave name
-    (missing: none); ``time_scale`` is the deployment's (the gates' real seconds);
-    ``operation_url`` links an operation id to the console; ``plan_changed`` says the plan
-    file is no longer the one the run validated (the tab then shows it as it is now, as
-    the report does).
+    ``journals``, ``polls`` and ``approvals`` hold each wave's gate journal, latest poll
+    and approval question by wave name (missing: none); ``time_scale`` is the
+    deployment's (the gates' real seconds); ``operation_url`` links an operation id to the
+    console; ``plan_source`` says where ``facts.plan`` came from, and ``plan_changed`` that
+    a plan file is no longer the one the run validated (the tab then shows it as it is
+    now, as the report does).
     """
     report = build_report(facts)
     finished = run_state in FINISHED_RUN_STATES
@@ -97,6 +110,7 @@ def run_view(
             settings=wave_gate(facts.plan, specs[records.name]).scaled(time_scale),
             journal=(journals or {}).get(records.name),
             poll=(polls or {}).get(records.name),
+            request=(approvals or {}).get(records.name),
             now=now,
             operation_url=operation_url,
             instances_url=instances_url,
@@ -112,13 +126,74 @@ def run_view(
         "status": report.status,
         "summary": report.summary,
         "package": {"name": report.package_name, "version": report.package_version},
-        "plan": {"name": report.plan_name, "digest": report.plan_digest, "changed": plan_changed},
+        "plan": {
+            "name": report.plan_name,
+            "digest": report.plan_digest,
+            "changed": plan_changed,
+            "source": plan_source,
+            "problem": None,
+        },
         "dry_run": facts.dry_run,
         "started_at": facts.started_at,
         "finished_at": facts.finished_at if finished else None,
         "waves": waves,
         "rollback": _rollback(facts, report, operation_url),
         "validation": report.validation.to_dict() if report.validation else None,
+    }
+
+
+def planless_view(
+    *,
+    dag_id: str,
+    run_id: str,
+    run_state: str,
+    started_at: str | None,
+    finished_at: str | None,
+    report: object,
+    validation: object,
+    problem: str,
+) -> dict[str, Any]:
+    """The tab's JSON for a run whose plan is neither recorded nor readable here
+    (``problem`` says why): the keys ``run_view`` gives, from the run's state, its
+    ``report`` record once the report task wrote it and ``validate``'s ``validation``
+    record (each as stored, or None); no waves, no rollback (their rows need the plan)."""
+    finished = run_state in FINISHED_RUN_STATES
+    written = read_or_none(RunReport.from_dict, report)
+    failure = read_or_none(ValidationFailure.from_dict, validation)
+    if written is not None and written.validation is not None:
+        failure = written.validation
+    if not finished:
+        status, summary = "running", f"running; {problem}"
+    elif written is not None:
+        status, summary = written.status, written.summary
+    else:
+        status = "succeeded" if run_state == SUCCESS else "failed"
+        summary = f"stopped in validate: {failure.summary()}" if failure else f"run {run_state}"
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "run_state": run_state,
+        "finished": finished,
+        "refresh_seconds": None if finished else REFRESH_SECONDS,
+        "status": status,
+        "summary": summary,
+        "package": {
+            "name": written.package_name if written else None,
+            "version": written.package_version if written else None,
+        },
+        "plan": {
+            "name": written.plan_name if written else None,
+            "digest": written.plan_digest if written else None,
+            "changed": False,
+            "source": None,
+            "problem": problem,
+        },
+        "dry_run": written.status == "dry_run" if written else False,
+        "started_at": started_at,
+        "finished_at": finished_at if finished else None,
+        "waves": [],
+        "rollback": None,
+        "validation": failure.to_dict() if failure else None,
     }
 
 
@@ -130,6 +205,7 @@ def _wave(
     settings: GateSettings,
     journal: GateRecord | None,
     poll: LatestPoll | None,
+    request: ApprovalRequest | None,
     now: datetime,
     operation_url: ConsoleUrl,
     instances_url: str | None,
@@ -152,7 +228,7 @@ def _wave(
         "targets": row.targets,
         "operations": _operations(records, operation_url),
         "gate": gate.to_dict() if _gate_shown(records, gate) else None,
-        "approval": _approval(records, spec),
+        "approval": approval_view(records, spec, request),
         "matrix": wave_matrix(
             records, shown, operation_url=operation_url, instances_url=instances_url
         ),
@@ -221,26 +297,46 @@ def _summary(record: Mapping[str, Any] | None) -> OperationsSummary | None:
         return None
 
 
-def _approval(records: WaveRecords, spec: WaveSpec) -> dict[str, Any]:
-    """Whether the wave asks for an approval, where it stands and who answered."""
+def approval_view(
+    records: WaveRecords, spec: WaveSpec, request: ApprovalRequest | None
+) -> dict[str, Any]:
+    """Whether the wave asks for an approval, where it stands, who answered and when, and
+    while it waits, whom it waits for (``request``: the question as Airflow keeps it).
+
+    An approval is recorded by the approval task's result; a rejection only by the
+    question's answer (it fails the task). A failed task whose question has no answer was
+    not answered in time (or failed while it waited): ``not_answered``. With no question
+    to read, a failed approval is ``rejected``, as the report calls it.
+    """
     state = records.state(APPROVE)
+    by = at = None
     if not spec.approval and state is None:
         answer = "not_required"
     elif state in ACTIVE_TASK_STATES:
         answer = "waiting"
     elif state == SUCCESS or (state == FAILED and records.approved_at):
         answer = "approved"
+        if records.approved_at:
+            by, at = records.approved_by, records.approved_at
+        elif request is not None and request.answered:
+            by, at = request.responded_by, request.responded_at
+    elif state == FAILED and request is not None and request.rejected:
+        answer, by, at = "rejected", request.responded_by, request.responded_at
+    elif state == FAILED and request is not None and not request.answered:
+        answer = "not_answered"
     elif state == FAILED:
         answer = "rejected"
     elif state == SKIPPED:
         answer = "skipped"
     else:
         answer = "not_started"
+    waits_for = request.assignees if answer == "waiting" and request is not None else ()
     return {
         "required": spec.approval,
         "state": answer,
-        "by": records.approved_by if records.approved_at else None,
-        "at": records.approved_at,
+        "by": by,
+        "at": at,
+        "waiting_for": list(waits_for),
     }
 
 

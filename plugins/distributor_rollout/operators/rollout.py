@@ -24,6 +24,7 @@ from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.principals import runner_principal_arn
+from distributor_rollout.core.recorded_run import RecordedPlan
 from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.run_outcome import decide_rollback, first_failure
 from distributor_rollout.core.run_steps import (
@@ -33,7 +34,11 @@ from distributor_rollout.core.run_steps import (
     rolled_back_refusal,
     run_summary,
 )
-from distributor_rollout.core.steps import ROLLBACK_DECISION_XCOM_KEY, VALIDATION_XCOM_KEY
+from distributor_rollout.core.steps import (
+    ROLLBACK_DECISION_XCOM_KEY,
+    RUN_PLAN_XCOM_KEY,
+    VALIDATION_XCOM_KEY,
+)
 from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_real_aws
 from distributor_rollout.hooks.identity import AccountIdentityHook
@@ -53,6 +58,10 @@ class ValidateRunOperator(BaseOperator):
     the task fails, so the run's report can name them. Returns ``{"version", "waves",
     "dry_run", "skip_approvals", "overrides", "plan_digest"}``; later tasks refuse a plan
     file whose digest changed since (``run_config``).
+
+    The plan the run runs (after its params; as written when the params are refused, as
+    the report then reads it) is recorded under ``run_plan`` (``RecordedPlan``): the
+    Rollout tab reads the run through it, on an API server that has no plan files.
     """
 
     template_fields: Sequence[str] = ("plan_path", "run_params")
@@ -81,7 +90,10 @@ class ValidateRunOperator(BaseOperator):
         except ValidationError as error:
             record = ValidationFailure.from_error(error).to_dict()
             context["ti"].xcom_push(key=VALIDATION_XCOM_KEY, value=record)
+            self._record_plan_as_written(context)
             raise
+        ran = RecordedPlan(config.plan, dry_run=config.dry_run)
+        context["ti"].xcom_push(key=RUN_PLAN_XCOM_KEY, value=ran.to_dict())
         plan = config.plan
         self.log.info(
             "Plan %s: %s %s, waves %s%s%s",
@@ -94,6 +106,15 @@ class ValidateRunOperator(BaseOperator):
         )
         # The plan as written: every later task of the run checks it is still that plan.
         return {**run_summary(config), PLAN_DIGEST_KEY: config.plan_digest}
+
+    def _record_plan_as_written(self, context: Any) -> None:
+        """Record the plan alone when the run's params (or settings) were refused; nothing
+        when the plan itself is what failed."""
+        try:
+            plan = load_plan(Path(self.plan_path))
+        except ValidationError:
+            return
+        context["ti"].xcom_push(key=RUN_PLAN_XCOM_KEY, value=RecordedPlan(plan).to_dict())
 
 
 class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):

@@ -31,9 +31,13 @@ from fastapi.responses import HTMLResponse
 from distributor_rollout import settings
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.org_view import org_view
-from distributor_rollout.core.run_view import run_view
+from distributor_rollout.core.recorded_run import report_record, validation_record
+from distributor_rollout.core.run_view import planless_view, run_view
 from distributor_rollout.ui import console
 from distributor_rollout.ui.records import (
+    PlanUnavailable,
+    StoredRun,
+    approval_requests,
     facts_of,
     gate_journals,
     latest_polls,
@@ -66,7 +70,8 @@ app = FastAPI(
 def run_data(
     dag_id: DagIdQuery, run_id: RunIdQuery, session: SessionDep, response: Response
 ) -> dict[str, Any]:
-    """One run's tab, as JSON (``core.run_view``)."""
+    """One run's tab, as JSON (``core.run_view``; ``planless_view`` for a run whose plan is
+    neither recorded nor readable here; 409 for a recorded plan this code cannot read)."""
     response.headers.update(NO_STORE)
     if plan_name(dag_id) is None:
         raise HTTPException(404, f"{dag_id} is not a rollout DAG")
@@ -75,8 +80,10 @@ def run_data(
         raise HTTPException(404, f"no run {run_id} of {dag_id}")
     try:
         plan = run_plan(stored)
-    except (OSError, RolloutError) as error:
-        raise HTTPException(409, f"cannot read the plan of {dag_id}: {error}") from error
+    except PlanUnavailable as missing:
+        return _planless(stored, str(missing))
+    except RolloutError as error:
+        raise HTTPException(409, f"cannot read the plan of {run_id}: {error}") from error
     return run_view(
         facts_of(stored, plan),
         run_state=stored.state,
@@ -86,7 +93,22 @@ def run_data(
         polls=latest_polls(stored, plan.plan),
         operation_url=console.operation_url(plan.plan),
         instances_url=console.instances_url(plan.plan),
+        approvals=approval_requests(session, stored, plan.plan),
+        plan_source=plan.source,
         plan_changed=plan.changed,
+    )
+
+
+def _planless(stored: StoredRun, problem: str) -> dict[str, Any]:
+    return planless_view(
+        dag_id=stored.dag_id,
+        run_id=stored.run_id,
+        run_state=stored.state,
+        started_at=stored.start_date.isoformat() if stored.start_date else None,
+        finished_at=stored.end_date.isoformat() if stored.end_date else None,
+        report=report_record(stored.pull),
+        validation=validation_record(stored.states, stored.pull),
+        problem=problem,
     )
 
 

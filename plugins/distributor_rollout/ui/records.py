@@ -1,9 +1,12 @@
-"""What the UI reads from Airflow's metadata database: a rollout run's task states, XComs
-and gate journals, the plan it ran, and the recent runs and reports of rollout DAGs.
+"""What the UI reads from Airflow's metadata database: a rollout run's task states, XComs,
+gate journals and approval questions, the plan it ran, and the recent runs and reports of
+rollout DAGs.
 
-Nothing here talks to AWS (the API server needs no AWS credentials); what the tasks
-recorded is turned into facts by ``core.recorded_run``, the same reader the report task
-uses, and into the pages' JSON by ``core.run_view`` and ``core.org_view``.
+Nothing here talks to AWS (the API server needs no AWS credentials), and a run's plan is
+the one its ``validate`` task recorded, so the API server needs no plan files either (it
+reads ``plans_dir`` only for runs from before ``validate`` recorded the plan). What the
+tasks recorded is turned into facts by ``core.recorded_run``, the same reader the report
+task uses, and into the pages' JSON by ``core.run_view`` and ``core.org_view``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from airflow._shared.state import TaskScope
 from airflow.models.dag import DagModel, DagTag
 from airflow.models.dagrun import DagRun
+from airflow.models.hitl import HITLDetail
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
 from airflow.sdk import serde
@@ -25,16 +29,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distributor_rollout import settings
-from distributor_rollout.core.errors import ValidationError
+from distributor_rollout.core.errors import RolloutError, ValidationError
 from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resumed
 from distributor_rollout.core.gate_progress import LatestPoll
 from distributor_rollout.core.org_view import RunRow, read_report
 from distributor_rollout.core.params import apply_params
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.recorded_run import RETURN_VALUE, run_facts
+from distributor_rollout.core.recorded_run import (
+    RETURN_VALUE,
+    ApprovalRequest,
+    recorded_plan,
+    run_facts,
+)
 from distributor_rollout.core.run_outcome import RunFacts
+from distributor_rollout.core.run_view import ACTIVE_TASK_STATES, PlanSource
 from distributor_rollout.core.steps import (
+    APPROVE,
     LATEST_POLL_XCOM_KEY,
     REPORT,
     REPORT_XCOM_KEY,
@@ -104,12 +115,19 @@ def read_run(session: Session, dag_id: str, run_id: str) -> StoredRun | None:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """The plan a run ran, after its params; ``changed`` when the plan file is no longer
-    the one the run validated (it is then shown as it is now, as the report does)."""
+    """The plan a run ran, after its params, and where it came from; ``changed`` when it
+    came from a plan file that is no longer the one the run validated (it is then shown as
+    it is now, as the report does)."""
 
     plan: Plan
     dry_run: bool
-    changed: bool
+    source: PlanSource
+    changed: bool = False
+
+
+class PlanUnavailable(LookupError):
+    """The run has recorded no plan (or not yet) and its plan file cannot be read here: why,
+    as a sentence."""
 
 
 def plan_name(dag_id: str) -> str | None:
@@ -118,9 +136,29 @@ def plan_name(dag_id: str) -> str | None:
 
 
 def run_plan(run: StoredRun) -> RunPlan:
+    """The plan ``validate`` recorded for the run; for a run that recorded none, its plan
+    file (``plan_file``). A damaged record raises ``ValidationError`` (the run did run a
+    plan, just not one this code can read); neither a record nor a readable plan file
+    raises ``PlanUnavailable``."""
+    recorded = recorded_plan(run.pull)
+    if recorded is not None:
+        return RunPlan(recorded.plan, dry_run=recorded.dry_run, source="recorded")
+    try:
+        return plan_file(run)
+    except (OSError, RolloutError) as error:
+        validating = run.states.get(VALIDATE) in (None, *ACTIVE_TASK_STATES)
+        if validating:  # a new run: validate records the plan in a moment
+            raise PlanUnavailable("its plan is shown once validate has recorded it") from error
+        raise PlanUnavailable(
+            f"this run recorded no plan and its plan file cannot be read here ({error})"
+        ) from error
+
+
+def plan_file(run: StoredRun) -> RunPlan:
     """The run's plan from ``plans_dir`` with the run's params applied (the params as
     triggered; the form's defaults are the plan's own values), or the plan alone when the
-    params do not apply to it (the run then failed in ``validate``)."""
+    params do not apply to it (the run then failed in ``validate``): how a run from before
+    ``validate`` recorded its plan is read."""
     name = plan_name(run.dag_id)
     if name is None:
         raise KeyError(f"{run.dag_id} is not a rollout DAG")
@@ -136,8 +174,8 @@ def run_plan(run: StoredRun) -> RunPlan:
             triggered_by=run.triggered_by,
         )
     except ValidationError:
-        return RunPlan(plan, dry_run=False, changed=changed)
-    return RunPlan(config.plan, dry_run=config.dry_run, changed=changed)
+        return RunPlan(plan, dry_run=False, source="plan_file", changed=changed)
+    return RunPlan(config.plan, dry_run=config.dry_run, source="plan_file", changed=changed)
 
 
 def facts_of(run: StoredRun, plan: RunPlan) -> RunFacts:
@@ -169,6 +207,43 @@ def gate_journals(session: Session, run: StoredRun, plan: Plan) -> dict[str, Gat
         value = stored if isinstance(stored, Mapping) else None
         journals[wave.name] = resumed(value, run.max_tries.get(task_id, 0))
     return journals
+
+
+def approval_requests(session: Session, run: StoredRun, plan: Plan) -> dict[str, ApprovalRequest]:
+    """Each wave's approval question, as Airflow's human-in-the-loop keeps it (the HITL
+    detail of its approval task's current try), where the task asked one."""
+    asked = {
+        wave_task_id(wave.name, APPROVE): wave.name
+        for wave in plan.waves
+        if run.states.get(wave_task_id(wave.name, APPROVE)) is not None
+    }
+    if not asked:
+        return {}
+    rows = session.execute(
+        select(
+            TaskInstance.task_id,
+            HITLDetail.assignees,
+            HITLDetail.chosen_options,
+            HITLDetail.responded_by,
+            HITLDetail.responded_at,
+        )
+        .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
+        .where(
+            TaskInstance.dag_id == run.dag_id,
+            TaskInstance.run_id == run.run_id,
+            TaskInstance.map_index == -1,
+            TaskInstance.task_id.in_(list(asked)),
+        )
+    ).all()
+    return {
+        asked[row.task_id]: ApprovalRequest.from_detail(
+            assignees=row.assignees,
+            chosen_options=row.chosen_options,
+            responded_by=row.responded_by,
+            responded_at=row.responded_at,
+        )
+        for row in rows
+    }
 
 
 def latest_polls(run: StoredRun, plan: Plan) -> dict[str, LatestPoll | None]:

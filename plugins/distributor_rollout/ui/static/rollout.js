@@ -113,8 +113,8 @@
   function tone(word) {
     if (["passed", "approved", "succeeded", "SUCCEEDED", "compliant", "PASS", "current",
          "success", "not_least", "UNCHANGED"].includes(word)) return "ok";
-    if (["failed", "rejected", "rolled_back", "rollback_failed", "FAILED", "FAIL",
-         "partial", "unknown_failed"].includes(word)) return "bad";
+    if (["failed", "rejected", "not_answered", "rolled_back", "rollback_failed", "FAILED",
+         "FAIL", "partial", "unknown_failed"].includes(word)) return "bad";
     if (["running", "RUNNING", "WAIT", "in_progress", "waiting", "deploying", "gating",
          "operation running", "awaiting approval", "queued"].includes(word)) return "wait";
     return "none";
@@ -205,6 +205,8 @@
     if (!approval.required && approval.state === "not_required") return "-";
     const box = el("div", {}, badge(approval.state, approval.state.replace("_", " ")));
     if (approval.by) box.append(" by ", el("strong", { text: approval.by }));
+    const waitingFor = approval.waiting_for || [];
+    if (waitingFor.length) box.append(" for ", el("strong", { text: waitingFor.join(", ") }));
     return box;
   }
   function waveRow(wave) {
@@ -295,7 +297,8 @@
     )));
   }
   function renderRun(data) {
-    document.getElementById("package").textContent = data.package.name + " " + data.package.version;
+    document.getElementById("package").textContent =
+      [data.package.name, data.package.version].filter(Boolean).join(" ");
     const status = document.getElementById("status");
     status.className = "badge " + tone(data.status);
     status.textContent = data.status.replace("_", " ");
@@ -303,6 +306,7 @@
     const notes = [];
     if (data.dry_run) notes.push("Dry run: nothing changed.");
     if (data.plan.changed) notes.push("The plan file changed since this run validated it: shown as it is now.");
+    if (data.plan.problem) notes.push("No waves shown: " + data.plan.problem + ".");
     if (!data.finished) notes.push("Live: refreshes every " + data.refresh_seconds + "s.");
     document.getElementById("notes").textContent = notes.join(" ");
     document.querySelector("#waves tbody").replaceChildren(...data.waves.map(waveRow));
