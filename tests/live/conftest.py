@@ -68,8 +68,8 @@ def _alive(pid: int) -> bool:
 def live_stack() -> Iterator[LiveStack]:
     """awssim + Airflow, up and healthy, for the whole session; stopped at its end."""
     extra = {
-        # The API server's Rollout tab reads the plans where the live DAG files do.
-        "AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR": str(PLANS),
+        # No [distributor_rollout] plans_dir: the API server's Rollout tab reads the plan
+        # each run's validate recorded, as a deployment's API server without the DAGs' files.
         # The outsider may read every DAG but the failing plan's (the browser tests' 403).
         DENIED_ENV: f"{OUTSIDER}={dag_id_for('live-fail')}",
     }

@@ -176,7 +176,7 @@ def test_the_tab_of_a_running_rollout_shows_it_live_and_refreshes_by_itself(
     ui.wait_text("#status", "running")
     ui.wait_text("#notes", "Live: refreshes every")
     ui.wait_text("#waves tr[data-wave='canary']", "canary", "awaiting approval", "/Sandbox")
-    ui.wait_text("#waves tr[data-wave='canary'] td:nth-child(10)", "waiting")
+    ui.wait_text("#waves tr[data-wave='canary'] td:nth-child(10)", "waiting", APPROVER)
     ui.wait_match("#waves tr[data-wave='canary'] td:nth-child(7)", PERCENT)
     ui.wait_text("#waves tr[data-wave='nonprod']", "nonprod", "/NonProd", "us-east-1")
     print(f"running: {ui.screenshot('running-rollout-awaiting-approval')}")
