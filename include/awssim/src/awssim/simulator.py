@@ -32,12 +32,13 @@ _patch_lock = threading.Lock()
 
 def install_patches() -> None:
     """Teach moto what awssim adds (idempotent, once per process)."""
-    from awssim import bucket_policy, documents, stacksets, statemanager  # noqa: PLC0415
+    from awssim import bucket_policy, documents, ec2, stacksets, statemanager  # noqa: PLC0415
 
     with _patch_lock:
         identity.install()
         bucket_policy.install()
         documents.install()
+        ec2.install()
         statemanager.install()
         stacksets.install()
 
