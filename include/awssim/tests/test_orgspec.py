@@ -89,7 +89,7 @@ def test_bad_org_files_name_the_field(overrides: dict[str, object], message: str
 
 
 def test_unknown_org_reference_lists_what_is_valid(tmp_path: Path) -> None:
-    with pytest.raises(OrgSpecError, match=r"expected a YAML path, one of \['demo'\]"):
+    with pytest.raises(OrgSpecError, match=r"expected a YAML path, one of \['demo', 'field'\]"):
         load_org("nowhere")
     with pytest.raises(OrgSpecError, match="synthetic"):
         load_org(tmp_path / "missing.yaml")

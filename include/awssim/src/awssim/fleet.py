@@ -1,11 +1,14 @@
 """The managed fleet: nodes per account and Region, and what each has installed.
 
-Nodes are generated deterministically from the org's fleet profiles and the seed, so the
-same org and seed give the same instance ids, platforms and tags on every run. What a node
-has installed is ground truth: only the simulated agent changes it. Whether its agent is
-reachable is a function of simulated time: ``managed`` False means never (the org's profile
-or a scenario's ``unmanaged_nodes``), and ``outages`` are the windows a scenario's
-``offline_nodes`` take it offline for.
+Nodes are generated deterministically from the seed, so the same org and seed give the
+same instance ids, platforms and tags on every run: drawn from the fleet profiles that
+apply to the account (its nearest OU's, else the org's), or exactly as the account's
+``inventory`` lists them. What a node has installed is ground truth: only the simulated
+agent changes it. Whether its agent is reachable is a function of simulated time:
+``managed`` False means never (the org's profile or a scenario's ``unmanaged_nodes``);
+``profile_online`` False (the org file's ``online: false`` or an inventory's ``offline``)
+is one outage that began before the simulation and never ends; ``outages`` are the windows
+a scenario's ``offline_nodes`` take it offline for.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from awssim.orgspec import NodeProfile, OrgSpec
+from awssim.orgspec import AccountSpec, FleetSpec, InventoryEntry, NodeProfile, OrgSpec
 
 # Manifest platform key -> (PlatformType, PlatformName) as DescribeInstanceInformation shows it.
 PLATFORM_NAMES: dict[str, tuple[str, str]] = {
@@ -36,6 +39,9 @@ PLATFORM_NAMES: dict[str, tuple[str, str]] = {
 
 # Simulated seconds of the last report of an agent that never reports (before the start).
 NEVER_REPORTED = -3600.0
+
+# The architecture awssim gives a node whose architecture is unknown (a hybrid node).
+UNKNOWN_ARCH_SIMULATED_AS = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class Node:
     # What the org file says; a scenario may take a node's agent offline (managed=False).
     profile_managed: bool = True
     outages: list[Outage] = field(default_factory=list)
+    # The org file's ``online: false``: registered, but its agent has been unreachable since
+    # before the simulation started. Scenarios do not change it (they reset ``outages``).
+    profile_online: bool = True
 
     @property
     def platform_type(self) -> str:
@@ -77,13 +86,20 @@ class Node:
         """The operating system's display name."""
         return PLATFORM_NAMES.get(self.platform, ("Linux", self.platform))[1]
 
+    def all_outages(self) -> list[Outage]:
+        """The org file's outage (``online: false``: since before the start, for good), then
+        the scenario's."""
+        if self.profile_online:
+            return self.outages
+        return [Outage(NEVER_REPORTED), *self.outages]
+
     def online_at(self, moment: float) -> bool:
         """Whether the node's agent reports at ``moment`` (simulated seconds)."""
-        return self.managed and not any(outage.covers(moment) for outage in self.outages)
+        return self.managed and not any(outage.covers(moment) for outage in self.all_outages())
 
     def outage_at(self, moment: float) -> Outage | None:
         """The outage the agent is in at ``moment`` (None: online, or never managed)."""
-        return next((outage for outage in self.outages if outage.covers(moment)), None)
+        return next((outage for outage in self.all_outages() if outage.covers(moment)), None)
 
     def last_ping(self, moment: float) -> float:
         """When the agent last reported, as of ``moment``: then, while online; when its outage
@@ -116,7 +132,7 @@ class Node:
                         "from": at(o.start).isoformat(),
                         "until": None if o.end is None else at(o.end).isoformat(),
                     }
-                    for o in self.outages
+                    for o in self.all_outages()
                 ],
             }
         return {
@@ -178,28 +194,65 @@ def instance_id(seed: int, account_id: str, region: str, index: int) -> str:
 
 
 def generate_fleet(org: OrgSpec, seed: int) -> Fleet:
-    """Nodes for every ACTIVE-or-not member account in each of its Regions."""
+    """Nodes for every member account (ACTIVE or not) in each of its Regions."""
     fleet = Fleet()
-    profiles = org.fleet.profiles
-    weights = [profile.weight for profile in profiles]
-    low, high = org.fleet.nodes_per_target
-    for _path, account in org.accounts():
-        for region in account.regions or org.regions:
-            rng = random.Random(f"{seed}:{account.id}:{region}")
-            count = account.nodes if account.nodes is not None else rng.randint(low, high)
-            for index in range(count):
-                profile: NodeProfile = rng.choices(profiles, weights=weights)[0]
-                fleet.add(
-                    Node(
-                        instance_id=instance_id(seed, account.id, region, index),
-                        account_id=account.id,
-                        region=region,
-                        platform=profile.platform,
-                        platform_version=profile.platform_version,
-                        arch=profile.arch,
-                        tags={"Name": f"{account.name}-{index:03d}", **profile.tags},
-                        managed=profile.managed,
-                        profile_managed=profile.managed,
-                    )
-                )
+    for _path, account, fleet_spec in org.accounts_with_fleets():
+        if account.inventory is not None:
+            nodes = _inventory_nodes(account, account.inventory, seed)
+        else:
+            # Validation guarantees a fleet for every account without an inventory.
+            assert fleet_spec is not None
+            nodes = _drawn_nodes(account, org.regions, fleet_spec, seed)
+        for node in nodes:
+            fleet.add(node)
     return fleet
+
+
+def _drawn_nodes(
+    account: AccountSpec, org_regions: list[str], spec: FleetSpec, seed: int
+) -> Iterator[Node]:
+    """Nodes drawn from fleet profiles: per Region a count and, per node, a profile."""
+    profiles = spec.profiles
+    weights = [profile.weight for profile in profiles]
+    low, high = spec.nodes_per_target
+    for region in account.regions or org_regions:
+        rng = random.Random(f"{seed}:{account.id}:{region}")
+        count = account.nodes if account.nodes is not None else rng.randint(low, high)
+        for index in range(count):
+            profile: NodeProfile = rng.choices(profiles, weights=weights)[0]
+            yield Node(
+                instance_id=instance_id(seed, account.id, region, index),
+                account_id=account.id,
+                region=region,
+                platform=profile.platform,
+                platform_version=profile.platform_version,
+                arch=profile.arch,
+                tags={"Name": f"{account.name}-{index:03d}", **profile.tags},
+                managed=profile.managed,
+                profile_managed=profile.managed,
+                profile_online=profile.online,
+            )
+
+
+def _inventory_nodes(
+    account: AccountSpec, inventory: dict[str, list[InventoryEntry]], seed: int
+) -> Iterator[Node]:
+    """Exactly the inventory's nodes: per entry ``count`` alike nodes, the last ``offline``
+    of them unreachable since before the start; indexes run on across a Region's entries."""
+    for region, entries in inventory.items():
+        index = 0
+        for entry in entries:
+            arch = UNKNOWN_ARCH_SIMULATED_AS if entry.arch == "unknown" else entry.arch
+            for position in range(entry.count):
+                yield Node(
+                    instance_id=instance_id(seed, account.id, region, index),
+                    account_id=account.id,
+                    region=region,
+                    platform=entry.platform,
+                    platform_version=entry.platform_version,
+                    arch=arch,
+                    tags={"Name": f"{account.name}-{index:03d}", **entry.tags},
+                    managed=True,
+                    profile_online=position < entry.count - entry.offline,
+                )
+                index += 1

@@ -19,6 +19,8 @@ from awssim.identity import STACKSETS_PRINCIPAL
 from awssim.orgspec import OrgSpec
 
 PARTITION = "aws"
+# Account statuses whose accounts StackSets skip.
+CLOSED_OR_CLOSING = frozenset({"SUSPENDED", "PENDING_CLOSURE"})
 
 
 @contextmanager
@@ -45,8 +47,12 @@ def seed_organization(spec: OrgSpec) -> OrgView:
         backend.move_account(
             AccountId=account.id, SourceParentId=root_id, DestinationParentId=ou_ids[path]
         )
-        if account.status == "SUSPENDED":
-            backend.get_account_by_id(account.id).status = "SUSPENDED"
+        if account.status != "ACTIVE":
+            # moto creates accounts ACTIVE and only CloseAccount changes that (straight to
+            # SUSPENDED), so other statuses are set on its model: Status and the newer State
+            # read the same, as Organizations shows a closed or closing account.
+            moto_account = backend.get_account_by_id(account.id)
+            moto_account.status = moto_account.state = account.status
     backend.enable_aws_service_access(ServicePrincipal=STACKSETS_PRINCIPAL)
     backend.register_delegated_administrator(
         AccountId=spec.delegated_admin, ServicePrincipal=STACKSETS_PRINCIPAL
@@ -94,11 +100,16 @@ class OrgView:
         return account_id in self.account_ids()
 
     def status(self, account_id: str) -> str | None:
-        """ACTIVE, SUSPENDED (or None for an account outside the org)."""
+        """ACTIVE, SUSPENDED, PENDING_CLOSURE (or None for an account outside the org)."""
         for account in self.backend.accounts:
             if account.id == account_id:
                 return str(account.status)
         return None
+
+    def closed_or_closing(self, account_id: str) -> bool:
+        """Whether the account is SUSPENDED or PENDING_CLOSURE: service-managed StackSets
+        skip it (SKIPPED_SUSPENDED_ACCOUNT) rather than deploy to it."""
+        return self.status(account_id) in CLOSED_OR_CLOSING
 
     def parent_of(self, account_id: str) -> str | None:
         """The OU (or root) directly holding an account."""
