@@ -279,6 +279,94 @@ def test_update_stack_set_with_targets_stages_a_version_through_waves(
         )
 
 
+def _truth(sim: Simulator, name: str) -> dict[str, Any]:
+    """Ground truth of one stack set: its parameters, and per (account, Region) the
+    instance's status, detailed status and the parameters its stack runs."""
+    (stack_set,) = (s for s in sim.state()["stack_sets"].values() if s["name"] == name)
+    return {
+        "parameters": stack_set["parameters"],
+        "instances": {
+            (i["account"], i["region"]): (i["status"], i["detailed_status"], i["parameters"])
+            for i in stack_set["instances"]
+        },
+    }
+
+
+def test_outdated_instances_turn_current_only_through_an_operation_that_reaches_them(
+    aws: AwsClients, sim: Simulator
+) -> None:
+    # A staged update (a wave), then the stack set put back on the first version for that
+    # wave only (a rollback's restore): the instances the update never reached run the
+    # first version all along, yet stay OUTDATED until an operation updates them.
+    cfn = admin_cfn(aws)
+    create_service_managed(cfn, "restore")
+    _deploy(sim, cfn, "restore", SANDBOX + NONPROD_ACTIVE[:2], ["us-east-1"])
+    sandbox_ou = sim.org.ou_ids_by_path["/Sandbox"]
+    sandbox = [(a, "us-east-1") for a in SANDBOX]
+    rest = [(a, "us-east-1") for a in NONPROD_ACTIVE[:2]]
+    v1 = {"Value": "v1", "Tier": "standard"}
+    v2 = {"Value": "v2", "Tier": "standard"}
+
+    def wave(value: str) -> str:
+        return _run(
+            sim,
+            cfn,
+            "restore",
+            "update_stack_set",
+            UsePreviousTemplate=True,
+            Parameters=[{"ParameterKey": "Value", "ParameterValue": value}],
+            DeploymentTargets={"OrganizationalUnitIds": [sandbox_ou]},
+            Regions=["us-east-1"],
+            OperationPreferences=FAST,
+        )
+
+    wave("v2")
+    truth = _truth(sim, "restore")
+    assert truth["parameters"] == {"Value": "v2"}
+    assert {key: truth["instances"][key] for key in sandbox} == dict.fromkeys(
+        sandbox, ("CURRENT", "SUCCEEDED", v2)
+    )
+    # Left out: OUTDATED with DetailedStatus PENDING (as AWS shows them), still running v1.
+    assert {key: truth["instances"][key] for key in rest} == dict.fromkeys(
+        rest, ("OUTDATED", "PENDING", v1)
+    )
+    listed = instances(cfn, "restore")
+    assert {
+        (listed[key]["Status"], listed[key]["StackInstanceStatus"]["DetailedStatus"])
+        for key in rest
+    } == {("OUTDATED", "PENDING")}
+    assert all("StatusReason" not in listed[key] for key in rest)
+
+    wave("v1")  # the stack set holds exactly what the rest run again
+    truth = _truth(sim, "restore")
+    assert truth["parameters"] == {"Value": "v1"}
+    assert {key: truth["instances"][key] for key in sandbox} == dict.fromkeys(
+        sandbox, ("CURRENT", "SUCCEEDED", v1)
+    )
+    assert {key: truth["instances"][key] for key in rest} == dict.fromkeys(
+        rest, ("OUTDATED", "PENDING", v1)
+    )
+    assert _value(aws, NONPROD_ACTIVE[0]) == "v1:standard"
+
+    # An operation over them (their stacks have nothing to change) makes them CURRENT, and
+    # leaves the others as they are: the stack set's template and parameters did not change.
+    nothing_changes = _run(
+        sim,
+        cfn,
+        "restore",
+        "update_stack_set",
+        UsePreviousTemplate=True,
+        Parameters=KEEP,
+        DeploymentTargets={"Accounts": NONPROD_ACTIVE[:2]},
+        Regions=["us-east-1"],
+        OperationPreferences=FAST,
+    )
+    assert operation(cfn, "restore", nothing_changes)["Status"] == "SUCCEEDED"
+    assert _truth(sim, "restore")["instances"] == dict.fromkeys(
+        sandbox + rest, ("CURRENT", "SUCCEEDED", v1)
+    )
+
+
 def test_delete_stack_instances_deletes_or_retains_stacks(aws: AwsClients, sim: Simulator) -> None:
     cfn = admin_cfn(aws)
     create_service_managed(cfn, "deletes")

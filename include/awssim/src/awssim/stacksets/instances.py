@@ -23,8 +23,9 @@ def new_stack_name(stack_set_name: str) -> str:
     return f"StackSet-{stack_set_name}-{uuid.uuid4()}"
 
 
-def deploy(instance: StackInstance, change: Change, tags: dict[str, str]) -> None:
-    """Create the instance's stack, or update it to ``change``; raises when a resource fails."""
+def deploy(instance: StackInstance, change: Change, tags: dict[str, str]) -> dict[str, str]:
+    """Create the instance's stack, or update it to ``change``; the parameter values the
+    stack now runs with. Raises when a resource fails (the stack keeps what it ran)."""
     parameters = effective_parameters(change.template, change.parameters, instance.overrides)
     backend = _backend(instance)
     stack = instance.stack
@@ -41,12 +42,13 @@ def deploy(instance: StackInstance, change: Change, tags: dict[str, str]) -> Non
             # A failed create rolls back: the next attempt starts from a fresh stack.
             _discard(backend, instance.stack_name)
             raise
-        return
+        return parameters
     try:
         stack.update(change.body, parameters=parameters, tags=dict(tags))
     except Exception:
         stack.status = "UPDATE_ROLLBACK_COMPLETE"
         raise
+    return parameters
 
 
 def delete(instance: StackInstance) -> None:

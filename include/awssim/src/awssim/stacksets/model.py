@@ -55,6 +55,9 @@ class StackInstance:
     reason: str | None = None
     last_operation_id: str = ""
     version: int = -1
+    deployed_parameters: dict[str, str] = field(default_factory=dict)
+    """The parameter values the instance's stack last deployed with (what it runs), which
+    may differ from the stack set's own while the instance is OUTDATED."""
     stack: Stack | None = None
 
     @property

@@ -181,9 +181,14 @@ class Runner:
 
     # --- instances ----------------------------------------------------------------------
     def _mark_outdated(self, stack_set: StackSet, version: int) -> None:
+        """A new template or parameters make every instance that does not run them OUTDATED
+        before the operation updates only its targets (API_UpdateStackSet, DeploymentTargets
+        and Regions). AWS shows the instances left out with DetailedStatus PENDING, though no
+        operation will reach them (aws-cloudformation/cloudformation-coverage-roadmap#1751):
+        only an operation that updates an instance makes it CURRENT again."""
         for instance in stack_set.instances.values():
             if instance.status != INOPERABLE and instance.version != version:
-                instance.status = OUTDATED
+                instance.status, instance.detailed_status, instance.reason = OUTDATED, PENDING, None
 
     def _prepare(self, stack_set: StackSet, op: Operation, target: Target) -> None:
         instance = stack_set.instances.get(target.key)
@@ -227,9 +232,11 @@ class Runner:
         if reason is None:
             assert op.change is not None
             try:
-                instances.deploy(instance, op.change, stack_set.tags)
+                deployed = instances.deploy(instance, op.change, stack_set.tags)
             except Exception as error:  # noqa: BLE001 - any resource failure fails the instance
                 reason = instances.failure_reason(error)
+            else:
+                instance.deployed_parameters = deployed
         if reason is not None:
             instance.status, instance.detailed_status, instance.reason = OUTDATED, FAILED, reason
             return reason

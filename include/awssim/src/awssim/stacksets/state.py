@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from awssim.stacksets.model import Operation, StackInstance, StackSet
-from awssim.stacksets.templates import effective_parameters
 
 
 def ground_truth(stack_sets: list[StackSet]) -> dict[str, Any]:
@@ -27,13 +26,12 @@ def _stack_set(stack_set: StackSet) -> dict[str, Any]:
         "parameters": dict(stack_set.change.parameters),
         "managed_execution": stack_set.managed_execution,
         "auto_deployment": stack_set.auto_deployment,
-        "instances": [_instance(stack_set, instance) for instance in stack_set.instances.values()],
+        "instances": [_instance(instance) for instance in stack_set.instances.values()],
         "operations": [_operation(op) for op in stack_set.operations],
     }
 
 
-def _instance(stack_set: StackSet, instance: StackInstance) -> dict[str, Any]:
-    change = stack_set.change
+def _instance(instance: StackInstance) -> dict[str, Any]:
     return {
         "account": instance.account,
         "region": instance.region,
@@ -42,7 +40,8 @@ def _instance(stack_set: StackSet, instance: StackInstance) -> dict[str, Any]:
         "detailed_status": instance.detailed_status,
         "reason": instance.reason,
         "overrides": dict(instance.overrides),
-        "parameters": effective_parameters(change.template, change.parameters, instance.overrides),
+        # What the stack runs, not what the stack set holds: they differ while OUTDATED.
+        "parameters": dict(instance.deployed_parameters),
         "version": instance.version,
         "last_operation_id": instance.last_operation_id,
         "stack_name": instance.stack_name,
