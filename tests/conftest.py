@@ -12,11 +12,25 @@ REPO = Path(__file__).resolve().parent.parent
 AWSSIM_TESTS = REPO / "include" / "awssim" / "tests"
 
 
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (a session that named a DB after itself) still runs."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _airflow_home() -> None:
     """One Airflow home and metadata DB per xdist worker and session: the e2e tests run
     DAGs on SQLite, which two processes must not share, and a file left by an interrupted
-    session is never reused. Set on import: Airflow reads both when first imported, and
-    conftests below this one import it before any pytest hook runs."""
+    session is never reused (a running session's, in the same tree, is left alone). Set on
+    import: Airflow reads both when first imported, and conftests below this one import it
+    before any pytest hook runs."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # set by xdist before conftests load
     if worker is None and "AIRFLOW_HOME" in os.environ:
         return  # the caller chose a home (and its DB)
@@ -24,7 +38,8 @@ def _airflow_home() -> None:
     home = REPO / ".airflow" / "tests" / (worker or "main")
     home.mkdir(parents=True, exist_ok=True)
     for stale in home.glob("airflow-session-*.db*"):
-        stale.unlink()
+        if not _alive(stale.name.removeprefix("airflow-session-").split(".")[0]):
+            stale.unlink(missing_ok=True)  # another session running in this tree keeps its own
     os.environ["AIRFLOW_HOME"] = str(home)
     database = home / f"airflow-session-{os.getpid()}.db"
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{database}"
