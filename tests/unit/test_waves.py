@@ -15,8 +15,10 @@ from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan, validate_plan
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.waves import (
+    FILTERED_OUT,
     SKIP_MANAGEMENT,
     ResolvedWave,
+    SkippedAccount,
     render_waves,
     resolve_waves,
 )
@@ -225,3 +227,110 @@ def test_nested_ous_in_two_waves_overlap(org: Organization, data: st.DataObject)
     )
     resolution = resolve_waves(plan, org)
     assert bool(resolution.problems) == bool(_eligible(org, unit.id))
+
+
+def test_accounts_the_filter_leaves_out_are_kept_with_why(example_org: Organization) -> None:
+    sandbox = sorted(a.id for a in example_org.accounts_under(example_org.id_by_path["/Sandbox"]))
+    plan = _plan(
+        [
+            {
+                "name": "first",
+                "ous": ["/Sandbox"],
+                "regions": ["us-east-1"],
+                "accounts": {"ids": [sandbox[0]], "filter": "INTERSECTION"},
+            },
+            {
+                "name": "rest",
+                "ous": ["/Sandbox"],
+                "regions": ["us-west-2"],
+                "accounts": {"ids": [sandbox[0]], "filter": "DIFFERENCE"},
+            },
+        ]
+    )
+    first, rest = resolve_waves(plan, example_org).waves
+    assert first.filtered == (SkippedAccount(sandbox[1], FILTERED_OUT["INTERSECTION"]),)
+    assert rest.filtered == (SkippedAccount(sandbox[0], FILTERED_OUT["DIFFERENCE"]),)
+    assert ResolvedWave.from_dict(json.loads(json.dumps(rest.to_dict()))) == rest
+
+
+def test_a_record_without_filtered_reads_as_none_filtered(example_org: Organization) -> None:
+    plan = _plan([{"name": "w", "ous": ["/NonProd"], "regions": ["us-east-1"]}])
+    (wave,) = resolve_waves(plan, example_org).waves
+    stored = wave.to_dict()
+    del stored["filtered"]  # as written before filtered existed
+    assert ResolvedWave.from_dict(stored) == wave
+
+
+def test_render_lists_each_waves_accounts_and_exclusions(example_org: Organization) -> None:
+    plan = _plan(
+        [
+            {"name": "eu", "ous": ["/Prod/EU"], "regions": ["eu-west-1"]},
+            {
+                "name": "prod",
+                "ous": ["/Prod"],
+                "regions": ["eu-west-1"],
+                "accounts": {"ids": ["301222222222"], "filter": "DIFFERENCE"},
+            },
+            {"name": "nonprod", "ous": ["/NonProd"], "regions": ["us-east-1"]},
+        ]
+    )
+    resolution = resolve_waves(plan, example_org)
+    text = render_waves(
+        resolution, example_org, {"eu": ["3 nodes"]}, ["a warning from elsewhere"]
+    ).splitlines()
+    eu = text.index("wave eu: /Prod/EU; Regions in order: eu-west-1")
+    assert text[eu + 1 : eu + 3] == [
+        "  reaches 3 accounts: 301222222222 prod-eu-1, 301333333333 prod-eu-2, 301444444444 "
+        "prod-eu-3",
+        "  3 nodes",
+    ]
+    assert (
+        "  excludes 301222222222 prod-eu-1: in the wave's account filter (DIFFERENCE); "
+        "wave eu deploys it"
+    ) in text
+    assert "  reaches again 301333333333 prod-eu-2: wave eu already deploys it" in text
+    assert (
+        "  excludes 300666666667 nonprod-old: account is SUSPENDED: StackSets skip it "
+        "(SKIPPED_SUSPENDED_ACCOUNT)"
+    ) in text
+    assert "warning: a warning from elsewhere" in text
+    assert text[-1].startswith("error: waves[1]: reaches targets wave 'eu' already deploys")
+
+
+def test_long_account_lists_wrap_between_accounts() -> None:
+    accounts = tuple(Account(f"{200000000000 + i}", f"name-{i}", ROOT) for i in range(30))
+    org = Organization(ROOT, MANAGEMENT, (), (*accounts, Account(MANAGEMENT, "m", ROOT)))
+    plan = _plan([{"name": "all", "ous": ["/"], "regions": ["us-east-1"]}])
+    lines = render_waves(resolve_waves(plan, org), org).splitlines()
+    start = lines.index("wave all: /; Regions in order: us-east-1") + 1
+    listed = [line for line in lines[start:] if line.startswith(("  reaches", "    "))]
+    assert all(len(line) <= 100 for line in listed)
+    joined = " ".join(line.strip() for line in listed).removeprefix("reaches 30 accounts: ")
+    assert joined.split(", ") == [f"{a.id} {a.name}" for a in accounts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(org=organizations(), data=st.data())
+def test_every_account_under_a_wave_is_reached_skipped_or_filtered(
+    org: Organization, data: st.DataObject
+) -> None:
+    unit = data.draw(st.sampled_from([ROOT, *(u.id for u in org.units)]))
+    under = {a.id for a in org.accounts_under(unit)}
+    ids = data.draw(st.lists(st.sampled_from(sorted(under | {"999999999999"})), min_size=1))
+    kind = data.draw(st.sampled_from(["INTERSECTION", "DIFFERENCE"]))
+    plan = _plan(
+        [
+            {
+                "name": "w",
+                "ous": [unit],
+                "regions": ["us-east-1"],
+                "accounts": {"ids": ids, "filter": kind},
+            }
+        ]
+    )
+    (wave,) = resolve_waves(plan, org).waves
+    skipped = {s.account_id for s in wave.skipped}
+    filtered = {f.account_id for f in wave.filtered}
+    assert set(wave.accounts) | skipped | filtered == under
+    assert len(wave.accounts) + len(skipped) + len(filtered) == len(under)
+    assert filtered == (under - set(ids) if kind == "INTERSECTION" else under & set(ids))

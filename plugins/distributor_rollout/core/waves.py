@@ -1,15 +1,16 @@
 """Wave resolution: a plan's waves × an organization snapshot → concrete targets.
 
 For each wave, in order: resolve its OU references (ids or paths) to ids, collect the
-accounts in those OUs and every OU below them, apply the account filter, leave out what
-StackSets would not deploy to (the management account, suspended or closing accounts,
-reported as skipped), and cross the accounts with the wave's Regions in Region order.
-A target reached by two waves is an error: the second wave would redeploy the first's.
+accounts in those OUs and every OU below them, apply the account filter (the accounts it
+leaves out are kept as ``filtered``), leave out what StackSets would not deploy to (the
+management account, suspended or closing accounts, reported as skipped), and cross the
+accounts with the wave's Regions in Region order. A target reached by two waves is an
+error: the second wave would redeploy the first's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,10 @@ from distributor_rollout.core.targets import Target
 
 SKIP_MANAGEMENT = "management account: service-managed stack sets never deploy to it"
 SKIP_NOT_ACTIVE = "account is {status}: StackSets skip it (SKIPPED_SUSPENDED_ACCOUNT)"
+FILTERED_OUT = {
+    "INTERSECTION": "not in the wave's account filter (INTERSECTION)",
+    "DIFFERENCE": "in the wave's account filter (DIFFERENCE)",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ResolvedWave:
     account_filter: str | None = None
     filter_accounts: tuple[str, ...] = ()
     skipped: tuple[SkippedAccount, ...] = ()
+    filtered: tuple[SkippedAccount, ...] = ()
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -65,6 +71,7 @@ class ResolvedWave:
             "account_filter": self.account_filter,
             "filter_accounts": list(self.filter_accounts),
             "skipped": [{"account_id": s.account_id, "reason": s.reason} for s in self.skipped],
+            "filtered": [{"account_id": f.account_id, "reason": f.reason} for f in self.filtered],
         }
 
     @classmethod
@@ -78,6 +85,8 @@ class ResolvedWave:
             account_filter=data.get("account_filter"),
             filter_accounts=tuple(data.get("filter_accounts", ())),
             skipped=tuple(SkippedAccount(**s) for s in data.get("skipped", ())),
+            # Records written before ``filtered`` existed read as filtering nothing out.
+            filtered=tuple(SkippedAccount(**f) for f in data.get("filtered", ())),
         )
 
 
@@ -137,6 +146,7 @@ def _resolve_wave(
         chosen = {a: under[a] for a in filter_ids if a in under}
     elif wave.accounts is not None:
         chosen = {a: acct for a, acct in under.items() if a not in set(filter_ids)}
+    filter_reason = FILTERED_OUT[wave.accounts.filter] if wave.accounts is not None else ""
     outside = [a for a in filter_ids if a not in under]
     if outside:
         warnings.append(
@@ -161,6 +171,7 @@ def _resolve_wave(
         account_filter=wave.accounts.filter if wave.accounts else None,
         filter_accounts=filter_ids,
         skipped=tuple(skipped),
+        filtered=tuple(SkippedAccount(a, filter_reason) for a in sorted(set(under) - set(chosen))),
     )
     return resolved, problems, warnings
 
@@ -198,8 +209,18 @@ def resolve_waves(plan: Plan, org: Organization) -> Resolution:
     return Resolution(tuple(waves), tuple(problems), tuple(warnings))
 
 
-def render_waves(resolution: Resolution, org: Organization) -> str:
-    """A plain-text table of the resolved waves, for the CLI's ``plan`` command."""
+def render_waves(
+    resolution: Resolution,
+    org: Organization,
+    details: Mapping[str, Sequence[str]] | None = None,
+    warnings: Sequence[str] = (),
+) -> str:
+    """A plain-text report of the resolved waves, for the CLI's ``plan`` command.
+
+    A table, then per wave its OUs, Regions in order, the accounts it reaches and the ones
+    it leaves out with why, followed by ``details[wave]`` (indented lines, such as the
+    nodes it reaches); then the resolution's warnings and ``warnings``, then the problems.
+    """
     rows = [("wave", "OUs", "regions", "accounts", "targets", "skipped")]
     for wave in resolution.waves:
         rows.append(
@@ -218,8 +239,58 @@ def render_waves(resolution: Resolution, org: Organization) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    for wave in resolution.waves:
-        lines.extend(f"  skipped in {wave.name}: {s.account_id} ({s.reason})" for s in wave.skipped)
-    lines.extend(f"  warning: {warning}" for warning in resolution.warnings)
-    lines.extend(f"  error: {problem}" for problem in resolution.problems)
+    names = {account.id: account.name for account in org.accounts}
+    reached = [
+        (wave.name, frozenset(wave.accounts), set(wave.regions)) for wave in resolution.waves
+    ]
+    for index, wave in enumerate(resolution.waves):
+        lines.extend(_wave_lines(wave, org, names, reached, index))
+        lines.extend(f"  {line}" for line in (details or {}).get(wave.name, ()))
+    lines.extend(f"warning: {warning}" for warning in (*resolution.warnings, *warnings))
+    lines.extend(f"error: {problem}" for problem in resolution.problems)
     return "\n".join(lines)
+
+
+_Reached = list[tuple[str, frozenset[str], set[str]]]
+"""Each wave's name, accounts and Regions, in plan order."""
+
+
+def _wave_lines(
+    wave: ResolvedWave, org: Organization, names: Mapping[str, str], reached: _Reached, index: int
+) -> list[str]:
+    def named(account_id: str) -> str:
+        return f"{account_id} {names[account_id]}" if account_id in names else account_id
+
+    ous = ", ".join(org.path_of(ou) for ou in wave.ou_ids) or "no OU of the organization"
+    lines = [f"wave {wave.name}: {ous}; Regions in order: {', '.join(wave.regions)}"]
+    count = f"{len(wave.accounts)} account{'s' if len(wave.accounts) != 1 else ''}"
+    lines.extend(_wrapped(f"reaches {count}:", [named(a) for a in wave.accounts] or ["none"]))
+    for account in wave.accounts:
+        also = _deployed_by(reached[:index], account, wave.regions)
+        if also:
+            lines.append(f"  reaches again {named(account)}: wave {also} already deploys it")
+    others = [*reached[:index], *reached[index + 1 :]]
+    for excluded in (*wave.skipped, *wave.filtered):
+        also = _deployed_by(others, excluded.account_id, wave.regions)
+        deployed = f"; wave {also} deploys it" if also else ""
+        lines.append(f"  excludes {named(excluded.account_id)}: {excluded.reason}{deployed}")
+    return lines
+
+
+def _wrapped(heading: str, items: Sequence[str], width: int = 100) -> list[str]:
+    """``heading`` and comma-separated ``items`` over indented lines, never splitting one."""
+    lines = [f"  {heading}"]
+    for position, item in enumerate(items):
+        text = item + ("," if position < len(items) - 1 else "")
+        if len(lines[-1]) + 1 + len(text) > width and lines[-1].strip() != heading:
+            lines.append("   ")
+        lines[-1] += " " + text
+    return lines
+
+
+def _deployed_by(waves: _Reached, account: str, regions: Sequence[str]) -> str:
+    """The first of ``waves`` that deploys ``account`` in one of ``regions`` ("" if none)."""
+    for name, accounts, wave_regions in waves:
+        if account in accounts and not wave_regions.isdisjoint(regions):
+            return name
+    return ""
