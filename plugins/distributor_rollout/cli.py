@@ -30,7 +30,7 @@ from distributor_rollout.core.reach import (
     render_reach,
     snapshot_warnings,
 )
-from distributor_rollout.core.safe_yaml import load_yaml
+from distributor_rollout.core.safe_yaml import ORG_FILE_LIMITS, load_yaml
 from distributor_rollout.core.source_location import is_s3
 from distributor_rollout.core.waves import Resolution, render_waves, resolve_waves
 
@@ -79,7 +79,7 @@ def _read_org(path: Path) -> Organization | OrgFile:
     """
     subject = str(path)
     json_file = path.suffix.lower() == ".json"
-    data = _read_json(path) if json_file else load_yaml(path, subject)
+    data = _read_json(path) if json_file else load_yaml(path, subject, ORG_FILE_LIMITS)
     snapshot = isinstance(data, dict) and "root_id" in data
     if looks_like_org_file(data) or not (json_file or snapshot):
         return read_org_file(data, subject=subject)

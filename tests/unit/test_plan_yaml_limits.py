@@ -15,7 +15,13 @@ from distributor_rollout.core.errors import (
     describe,
 )
 from distributor_rollout.core.plan_validation import load_plan, read_yaml, validate_plan
-from distributor_rollout.core.safe_yaml import MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES
+from distributor_rollout.core.safe_yaml import (
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    ORG_FILE_LIMITS,
+    load_yaml,
+)
 
 
 def _problems(tmp_path: Path, content: str | bytes) -> list[str]:
@@ -172,3 +178,23 @@ def test_a_long_duplicate_key_is_named_bounded(tmp_path: Path) -> None:
     (problem,) = _problems(tmp_path, f"? {key}\n: 1\n? {key}\n: 2\n")
     assert problem.startswith("k" * 77 + "...: duplicate key at line 3 (got 'kkk")
     assert len(problem) < 300
+
+
+def test_an_org_file_may_be_larger_than_a_plan_but_is_still_bounded(tmp_path: Path) -> None:
+    # A snapshot of a large organization holds far more values than a plan may; an org
+    # file is read under its own, larger, limits, which still refuse an alias bomb.
+    accounts = "\n".join(
+        f"  - {{id: '{index:012d}', name: a{index}, tags: [x, y, z]}}"
+        for index in range(MAX_YAML_NODES // 5)
+    )
+    path = tmp_path / "org.yaml"
+    path.write_text(f"accounts:\n{accounts}\n", encoding="utf-8")
+    assert path.stat().st_size > MAX_YAML_BYTES
+    with pytest.raises(ValidationError, match="file too large"):
+        load_yaml(path, "plan")
+    document = load_yaml(path, "org", ORG_FILE_LIMITS)
+    assert isinstance(document, dict)
+    assert len(document["accounts"]) == MAX_YAML_NODES // 5
+    path.write_text(_alias_bomb(9), encoding="utf-8")
+    with pytest.raises(ValidationError, match=f"more than {ORG_FILE_LIMITS.max_nodes} values"):
+        load_yaml(path, "org", ORG_FILE_LIMITS)

@@ -10,6 +10,7 @@ traceback), and that no mapping gives a key twice (YAML keeps the last one silen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,6 +29,22 @@ from distributor_rollout.core.errors import (
 MAX_YAML_BYTES: Final = 1 << 20  # 1 MiB: a plan with hundreds of waves is under 100 KiB
 MAX_YAML_NODES: Final = 100_000  # values after every alias is expanded
 MAX_YAML_DEPTH: Final = 50  # a plan nests about 5 levels deep
+
+
+@dataclass(frozen=True, slots=True)
+class YamlLimits:
+    """What a file of one kind may hold: bytes, values once aliases are expanded, depth."""
+
+    max_bytes: int = MAX_YAML_BYTES
+    max_nodes: int = MAX_YAML_NODES
+    max_depth: int = MAX_YAML_DEPTH
+
+
+PLAN_LIMITS: Final = YamlLimits()
+"""Plans and package specs, written by people."""
+ORG_FILE_LIMITS: Final = YamlLimits(max_bytes=64 << 20, max_nodes=5_000_000)
+"""Organization files: a snapshot of thousands of accounts, each with an inventory per
+Region (about 10 values per entry), runs to tens of MB; nesting stays shallow."""
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 
 
@@ -47,8 +64,9 @@ class _BoundedLoader(yaml.SafeLoader):
     nodes and the depth of what it refers to.
     """
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, limits: YamlLimits = PLAN_LIMITS) -> None:
         super().__init__(stream)
+        self.limits = limits
         self.duplicates: list[tuple[int, Problem]] = []  # by the line of the repeated key
         self._nodes = 0
         self._depth = 0
@@ -59,16 +77,17 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def _grow(self, nodes: int, depth: int, mark: Any) -> None:
         self._nodes += nodes
-        if self._nodes > MAX_YAML_NODES:
+        limits = self.limits
+        if self._nodes > limits.max_nodes:
             raise _Refused(
-                f"expands to more than {MAX_YAML_NODES} values",
-                f"at most {MAX_YAML_NODES} values once every alias is expanded",
+                f"expands to more than {limits.max_nodes} values",
+                f"at most {limits.max_nodes} values once every alias is expanded",
                 mark,
             )
-        if depth > MAX_YAML_DEPTH:
+        if depth > limits.max_depth:
             raise _Refused(
-                f"nested more than {MAX_YAML_DEPTH} levels deep",
-                f"at most {MAX_YAML_DEPTH} levels, counting what aliases bring in",
+                f"nested more than {limits.max_depth} levels deep",
+                f"at most {limits.max_depth} levels, counting what aliases bring in",
                 mark,
             )
         self._deepest = max(self._deepest, depth)
@@ -153,10 +172,10 @@ def _key_text(key: ScalarNode) -> str:
     return text if len(text) <= DESCRIBE_MAX else text[: DESCRIBE_MAX - 3] + "..."
 
 
-def _read_bounded(path: Path) -> bytes:
+def _read_bounded(path: Path, max_bytes: int) -> bytes:
     # Read one byte past the cap rather than trusting stat(): a FIFO or /dev/zero has no size.
     with path.open("rb") as handle:
-        return handle.read(MAX_YAML_BYTES + 1)
+        return handle.read(max_bytes + 1)
 
 
 def _decoded(data: bytes, subject: str) -> str:
@@ -183,33 +202,33 @@ def _where(error: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
 
 
-def load_yaml(path: Path, subject: str) -> object:
+def load_yaml(path: Path, subject: str, limits: YamlLimits = PLAN_LIMITS) -> object:
     """The one document in a YAML file, or ``ValidationError`` naming what is wrong.
 
     Everything a file can do wrong becomes a problem rather than an exception of another
-    kind: unreadable, over ``MAX_YAML_BYTES``, not UTF-8, not YAML, over ``MAX_YAML_NODES``
-    once aliases are expanded, nested over ``MAX_YAML_DEPTH``, or a key given twice in a
-    mapping (every such key is reported).
+    kind: unreadable, over ``limits.max_bytes``, not UTF-8, not YAML, over
+    ``limits.max_nodes`` values once aliases are expanded, nested over
+    ``limits.max_depth``, or a key given twice in a mapping (every such key is reported).
     """
     try:
-        data = _read_bounded(path)
+        data = _read_bounded(path, limits.max_bytes)
     except OSError as error:
         raise ValidationError(
             subject, [Problem("", f"cannot read the file ({error.strerror})")]
         ) from None
-    if len(data) > MAX_YAML_BYTES:
+    if len(data) > limits.max_bytes:
         raise ValidationError(
             subject,
             [
                 wrong(
                     "",
                     "file too large",
-                    f"over {MAX_YAML_BYTES} bytes",
-                    f"at most {MAX_YAML_BYTES} bytes (1 MiB)",
+                    f"over {limits.max_bytes} bytes",
+                    f"at most {limits.max_bytes} bytes ({limits.max_bytes / (1 << 20):g} MiB)",
                 )
             ],
         )
-    loader = _BoundedLoader(_decoded(data, subject))
+    loader = _BoundedLoader(_decoded(data, subject), limits)
     try:
         document = loader.get_single_data()
     except _Refused as error:
