@@ -34,6 +34,7 @@ POLICY_FILES = [
 # IAM service prefix -> botocore service model name.
 SERVICE_MODELS = {
     "cloudformation": "cloudformation",
+    "ec2": "ec2",
     "organizations": "organizations",
     "s3": "s3",
     "sns": "sns",
@@ -79,6 +80,7 @@ UNSCOPED_STATEMENTS = {
     ("rollout-runner-policy.json", "ListStackSetsHasNoResourceScope"),
     ("rollout-runner-policy.json", "ReadOrganizationStructure"),
     ("compliance-reader-policy.json", "ReadAssociationStatusAndCompliance"),
+    ("compliance-reader-policy.json", "ReadInstanceArchitectureAndTags"),
 }
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
@@ -222,7 +224,7 @@ def test_readme_documents_every_policy_file() -> None:
         "s3:PutBucketEncryption",  # API name; the IAM action is s3:PutEncryptionConfiguration
         "ssm:DescribeAsociation",  # typo
         "cloudformation:CreateStackSets",  # no such operation
-        "ec2:DescribeInstances",  # service this project has no business calling
+        "lambda:InvokeFunction",  # service this project has no business calling
         "ssm:Describe*",  # wildcard
     ],
 )

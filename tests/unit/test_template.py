@@ -414,13 +414,26 @@ def test_compliance_reader_role_trusts_only_the_runner(
 
 
 def test_compliance_reader_role_is_read_only(resources: dict[str, Any]) -> None:
-    """Exactly the ten read actions the compliance gate uses, in one Allow statement."""
+    """Exactly the ten read actions the compliance gate uses, and the two reads of node
+    shapes the snapshot command makes, each in an Allow statement of its own."""
     policies = resources["ComplianceReaderRole"]["Properties"]["Policies"]
     assert len(policies) == 1
     statements = policies[0]["PolicyDocument"]["Statement"]
-    assert len(statements) == 1
-    assert statements[0]["Effect"] == "Allow"
-    assert statements[0]["Action"] == COMPLIANCE_READER_ACTIONS
+    assert [s["Sid"] for s in statements] == [
+        "ReadAssociationStatusAndCompliance",
+        "ReadInstanceArchitectureAndTags",
+        "ReadHybridNodeTags",
+    ]
+    assert {s["Effect"] for s in statements} == {"Allow"}
+    compliance, instances, hybrid_tags = statements
+    assert compliance["Action"] == COMPLIANCE_READER_ACTIONS
+    assert instances["Action"] == ["ec2:DescribeInstances"]
+    assert instances["Resource"] == "*"  # DescribeInstances has no resource-level scope
+    assert hybrid_tags["Action"] == ["ssm:ListTagsForResource"]
+    # Tags of the account's own managed (hybrid) instances only, not of its documents.
+    assert hybrid_tags["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:managed-instance/*"
+    }
 
 
 # --- rules and outputs ------------------------------------------------------------------
