@@ -1,8 +1,9 @@
 """``python -m distributor_rollout snapshot`` against awssim serving the ``field`` org (not
-the demo): the file is an awssim org file whose node counts are awssim's ground truth per
-account, Region, platform, architecture, targeting tag and reachability; it holds no node
-identity; ``--anonymize`` renames accounts only; an account without the reader role is
-reported, not fatal; and not one mutating call is made (awssim's call log over HTTP)."""
+the demo): the file is an awssim org file, read by plan --org's reader with the same
+counts, whose node counts are awssim's ground truth per account, Region, platform,
+architecture, targeting tag and reachability; it holds no node identity; ``--anonymize``
+renames accounts only; an account without the reader role is reported, not fatal; and not
+one mutating call is made (awssim's call log over HTTP)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from awssim.pytest_plugin import AwsClients
 from awssim.scenario import Scenario, Throttling
 from awssim.simulator import Simulator
 from distributor_rollout import snapshot_cli
+from distributor_rollout.core.org_file import read_org_file
 from distributor_rollout.hooks import org_snapshot
 
 READER = "SnapshotReader"
@@ -135,6 +137,18 @@ def test_snapshot_of_the_field_org_is_its_ground_truth_and_changes_nothing(  # n
     text = out.read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     spec = parse_org(data, subject=str(out))  # awssim accepts it as it is
+    product = read_org_file(data, subject=str(out))  # and so does plan --org
+    assert not product.estimated  # every count exact
+    per_target: Counter[tuple[str, str]] = Counter()
+    for shape, count in _written(data).items():
+        per_target[shape[:2]] += count
+    read_back = Counter(
+        {
+            (t.account_id, t.region): int(sum(g.count for g in groups))
+            for t, groups in product.nodes.items()
+        }
+    )
+    assert +read_back == per_target
     assert spec.name == "field-copy"
     assert spec.delegated_admin == field.org_spec.delegated_admin == "720000000001"
     assert spec.management_account.id == "720000000000"
