@@ -1,6 +1,9 @@
-"""``python -m distributor_rollout``: validate a plan, show its waves, build a package.
+"""``python -m distributor_rollout``: validate a plan, show its waves, build a package,
+snapshot an organization.
 
-Everything here runs without AWS. Input errors print as messages and exit 2; no traceback.
+Everything here but ``snapshot`` runs without AWS (``snapshot`` reads a real organization
+through the connection, never writing; see ``snapshot_cli``). Input errors print as
+messages and exit 2; no traceback.
 ``plan --org`` reads an organization file (the awssim org YAML that ``snapshot`` writes)
 or a JSON organization snapshot (``core.org.Organization.to_dict``); its warnings about
 nodes leave the exit status at 0: they say what a run would meet, not that the plan is
@@ -15,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from distributor_rollout import snapshot_cli
 from distributor_rollout.core.durations import format_duration
 from distributor_rollout.core.errors import PackageError, RolloutError, ValidationError, wrong
 from distributor_rollout.core.manifest import PlatformTarget, parse_manifest
@@ -262,6 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--publisher", help="manifest publisher")
     build.add_argument("--plan", type=Path, help="take name, version and publisher from a plan")
     build.set_defaults(run=_build)
+    snapshot_cli.register(commands)
     return parser
 
 

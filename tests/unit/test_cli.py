@@ -318,3 +318,13 @@ def test_build_prints_a_warning_for_an_empty_script(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["warnings"] == [
         "amazon/_any/x86_64/uninstall.sh: empty script (it runs and does nothing)"
     ]
+
+
+def test_snapshot_is_a_command_and_refuses_bad_input_before_any_aws_call(tmp_path: Path) -> None:
+    # No Regions (neither --regions nor --plan): exit 2 naming both, and no connection is
+    # looked up (the environment has none; an AWS call would fail differently).
+    result = _run("snapshot", "--out", tmp_path / "org.yaml")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--regions" in result.stderr
+    assert "--plan" in result.stderr
+    assert not (tmp_path / "org.yaml").exists()
