@@ -76,6 +76,23 @@ def instances(sim: Simulator) -> set[tuple[str, str]]:
     }
 
 
+def stack_set_truth(sim: Simulator) -> tuple[dict[str, str], dict[tuple[str, str], Any]]:
+    """Ground truth of the rollout's stack set: its parameters (what DescribeStackSet and
+    the console show), and per (account, Region) the instance's status, detailed status
+    and the package parameters its stack runs."""
+    state = sim.stacksets.state().values()
+    (stack_set,) = (s for s in state if s["name"] == STACK_SET and s["status"] == "ACTIVE")
+    keys = ("Version", "AssociationVersion", "Action")
+    return stack_set["parameters"], {
+        (i["account"], i["region"]): (
+            i["status"],
+            i["detailed_status"],
+            {key: i["parameters"][key] for key in keys},
+        )
+        for i in stack_set["instances"]
+    }
+
+
 def mutations(sim: Simulator) -> list[str]:
     return [f"{call.service}:{call.operation}" for call in sim.ledger.calls()]
 
@@ -171,6 +188,45 @@ def test_a_failing_canary_is_rolled_back_and_later_waves_never_deploy(
     assert all(node.installed == {} for node in prod)
     assert not instances(rollout_sim) & wave_targets(plan, ["prod"])
 
+    # The stack set reads as the forward restore: 1.1.0 stays the package document's
+    # newest version, the association is pinned back to 1.0.2; canary's instances run
+    # exactly that and read CURRENT.
+    parameters, truth = stack_set_truth(rollout_sim)
+    restored = {"Version": "1.1.0", "AssociationVersion": "1.0.2", "Action": "Install"}
+    assert {key: parameters[key] for key in restored} == restored
+    canary_targets = wave_targets(plan, ["canary"])
+    nonprod_targets = wave_targets(plan, ["nonprod"])
+    assert set(truth) == canary_targets | nonprod_targets
+    assert {key: truth[key] for key in canary_targets} == dict.fromkeys(
+        canary_targets, ("CURRENT", "SUCCEEDED", restored)
+    )
+    # NonProd's instances were never changed by this run: they still run 1.0.2, and are
+    # OUTDATED since canary's UpdateStackSet (AWS shows them PENDING); the report says so.
+    ran_before = {"Version": "1.0.2", "AssociationVersion": "", "Action": "Install"}
+    assert {key: truth[key] for key in nonprod_targets} == dict.fromkeys(
+        nonprod_targets, ("OUTDATED", "PENDING", ran_before)
+    )
+    untouched = sorted(f"{account}/{region}" for account, region in nonprod_targets)
+    assert result.report["rollback"]["stack_set"] == {
+        "holds": "ExamplePackage 1.0.2 (package document at 1.1.0)",
+        "before": "ExamplePackage 1.0.2",
+        "instances": len(truth),
+        "current": len(canary_targets),
+        "untouched_outdated": untouched,
+        "untouched_outdated_total": len(nonprod_targets),
+        "restored_outdated": [],
+        "restored_outdated_total": 0,
+    }
+    assert result.report["summary"].endswith(
+        f"; {len(untouched)} stack instances the run never changed left OUTDATED "
+        "(still on ExamplePackage 1.0.2)"
+    )
+    assert (
+        f"left OUTDATED: {len(untouched)} stack instances this run never changed "
+        f"({untouched[0]}, " in table
+    )
+    assert "the stack set now says ExamplePackage 1.0.2 (package document at 1.1.0)" in table
+
 
 def test_a_failed_stack_set_operation_rolls_back_what_the_run_touched(
     rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
@@ -224,6 +280,17 @@ def test_a_rejected_approval_rolls_the_run_back(
     nodes = targeted_nodes(rollout_sim, wave_targets(plan, ["canary", "prod"]))
     assert nodes
     assert all(node.installed == {PACKAGE: "1.0.2"} for node in nodes)
+    # Both waves restored (one UpdateStackSet each, to the same forward restore): every
+    # instance reads CURRENT with what the stack set holds, none is left OUTDATED.
+    parameters, truth = stack_set_truth(rollout_sim)
+    restored = {"Version": "1.1.0", "AssociationVersion": "1.0.2", "Action": "Install"}
+    assert {key: parameters[key] for key in restored} == restored
+    assert set(truth) == wave_targets(plan, ["canary", "prod"])
+    assert truth == dict.fromkeys(truth, ("CURRENT", "SUCCEEDED", restored))
+    standing = result.report["rollback"]["stack_set"]
+    assert (standing["instances"], standing["current"]) == (len(truth), len(truth))
+    assert standing["untouched_outdated_total"] == standing["restored_outdated_total"] == 0
+    assert "left OUTDATED" not in result.report["summary"]
 
 
 def test_invalid_params_fail_the_run_in_validate_before_any_change(
@@ -366,5 +433,14 @@ def test_nodes_that_went_offline_holding_the_package_keep_their_instance(
     assert {entry["target"] for entry in rollback["kept_targets"]} <= {
         f"{account}/{region}" for account, region in holding
     }
+    # The kept instances run the uninstall the stack set now holds: CURRENT.
+    parameters, truth = stack_set_truth(rollout_sim)
+    assert (parameters["Version"], parameters["Action"]) == ("1.0.2", "Uninstall")
+    assert {status for status, _, ran in truth.values()} == {"CURRENT"}
+    assert {ran["Action"] for _, _, ran in truth.values()} == {"Uninstall"}
+    assert rollback["stack_set"]["holds"] == (
+        "the uninstall of ExamplePackage (package document at 1.0.2)"
+    )
+    assert rollback["stack_set"]["current"] == rollback["stack_set"]["instances"] == len(holding)
     assert rollback["untouched_nodes"] > 0
     assert rollback["failed_targets_total"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_support import MemoryStateStore, make_context, run_task
+from botocore.exceptions import ClientError
 from compliance_support import count_calls
 from stack_set_support import (
     NONPROD,
@@ -25,12 +27,15 @@ from stack_set_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.release import Release
 from distributor_rollout.core.steps import ROLLBACK_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import UninstallCheck
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.operators import rollback_runner, uninstall_wait
+from distributor_rollout.operators.rollback_inputs import read_standing
 from distributor_rollout.operators.rollback_runner import DEFAULT_UNINSTALL_TIMEOUT
 from distributor_rollout.operators.rollout import FinalizeRolloutOperator
 from distributor_rollout.operators.stack_set_deploy import DeployWaveOperator
@@ -83,6 +88,19 @@ def last_operations(sim: Simulator) -> dict[tuple[str, str], str]:
     }
 
 
+def instance_states(sim: Simulator) -> dict[tuple[str, str], tuple[str, str]]:
+    """Ground truth: each instance's status and the ``Version`` its stack runs."""
+    return {
+        (instance["account"], instance["region"]): (
+            instance["status"],
+            instance["parameters"]["Version"],
+        )
+        for stack_set in sim.stacksets.state().values()
+        if stack_set["name"] == STACK_SET
+        for instance in stack_set["instances"]
+    }
+
+
 def test_an_update_is_rolled_back_on_exactly_the_changed_targets(
     fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
@@ -110,10 +128,43 @@ def test_an_update_is_rolled_back_on_exactly_the_changed_targets(
     assert set(versions(aws, CANARY).values()) == {"1.0.0"}
     assert set(versions(aws, NONPROD_TARGETS).values()) == {"1.0.0"}
     assert {k: op for k, op in last_operations(fast_sim).items() if k[0] in NONPROD} == untouched
+    # The stack set holds 1.0.0 again, which the canary instances run: CURRENT. The nonprod
+    # ones run 1.0.0 too, but the run's UpdateStackSet made them OUTDATED and nothing has
+    # updated them since; the record says so.
+    state = instance_states(fast_sim)
+    assert {state[(t.account_id, t.region)] for t in CANARY} == {("CURRENT", "1.0.0")}
+    assert {state[(t.account_id, t.region)] for t in NONPROD_TARGETS} == {("OUTDATED", "1.0.0")}
+    assert result["stack_set"] == {
+        "holds": "1.0.0",
+        "before": "1.0.0",
+        "instances": len(CANARY | NONPROD_TARGETS),
+        "current": len(CANARY),
+        "untouched_outdated": sorted(str(t) for t in NONPROD_TARGETS),
+        "untouched_outdated_total": len(NONPROD_TARGETS),
+        "restored_outdated": [],
+        "restored_outdated_total": 0,
+    }
 
     # A retry adopts the rollback's operation instead of starting another.
     assert run_task(task, make_context("rollback", run_id=RUN)) == result
     assert operation_calls(fast_sim) == ["UpdateStackSet"]
+
+
+def test_a_stack_set_that_cannot_be_read_after_the_rollback_leaves_no_standing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The rollback is done by then: a failed read is a warning, not a failed rollback.
+    class Unreachable:
+        def describe_stack_set(self, name: str, *, call_as: str) -> None:
+            raise ClientError({"Error": {"Code": "InternalFailure"}}, "DescribeStackSet")
+
+    template = TemplateRef("https://b.s3.us-east-1.amazonaws.com/t")
+    rel = Release(STACK_SET, "DELEGATED_ADMIN", "us-east-1", template, None, created=True)
+    log = logging.getLogger("rollback-test")
+    with caplog.at_level(logging.WARNING, logger="rollback-test"):
+        standing = read_standing(Unreachable(), rel, changed=CANARY, failed=set(), log=log)  # type: ignore[arg-type]
+    assert standing is None
+    assert "Could not read the stack set's instances after the rollback" in caplog.text
 
 
 def test_a_first_install_is_uninstalled_then_deleted(

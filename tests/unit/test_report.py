@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pydantic
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from distributor_rollout.core.report import (
     OperationReport,
     RollbackReport,
     RunReport,
+    StackSetStandingReport,
     ValidationFailure,
     ValidationProblemEntry,
     WaveReport,
@@ -323,6 +325,74 @@ def test_summary_names_the_failed_wave_and_the_rollback() -> None:
         "failed targets: 000000000007/eu-west-1, 000000000008/eu-west-1 and 5 more; "
         "rollback succeeded (124 targets restored)"
     )
+
+
+def _left_outdated(untouched: int, restored: int = 0) -> RunReport:
+    names = [f"{n:012d}/eu-west-1" for n in range(1, untouched + restored + 1)]
+    standing = StackSetStandingReport(
+        holds="demo-agent 1.3.0 (package document at 1.4.0)",
+        before="demo-agent 1.3.0",
+        instances=124 + untouched,
+        current=124 - restored,
+        untouched_outdated=tuple(names[:untouched]),
+        untouched_outdated_total=untouched,
+        restored_outdated=tuple(names[untouched:]),
+        restored_outdated_total=restored,
+    )
+    report = sample_report()
+    assert report.rollback is not None
+    rollback = report.rollback.model_copy(update={"stack_set": standing})
+    return report.model_copy(update={"rollback": rollback})
+
+
+def test_the_report_says_which_instances_a_rollback_left_outdated_and_why() -> None:
+    report = _left_outdated(untouched=7)
+    lines = render_table(report).splitlines()
+    assert lines[-3] == GOLDEN_TABLE.splitlines()[-1]
+    assert lines[-2] == (
+        "stack set after the rollback: holds demo-agent 1.3.0 (package document at 1.4.0); "
+        "124 of 131 stack instances CURRENT"
+    )
+    assert lines[-1] == (
+        "left OUTDATED: 7 stack instances this run never changed (000000000001/eu-west-1, "
+        "000000000002/eu-west-1, 000000000003/eu-west-1, 000000000004/eu-west-1, "
+        "000000000005/eu-west-1 and 2 more), still running what they ran before the run "
+        "(demo-agent 1.3.0); the stack set now says demo-agent 1.3.0 (package document at "
+        "1.4.0). The run's first UpdateStackSet marked every instance OUTDATED and updated "
+        "only its wave's, as StackSets do; the rollback does not deploy to instances the run "
+        "never changed, so they turn CURRENT when a rollout next deploys to them"
+    )
+    assert summarize(report).endswith(
+        "rollback succeeded (124 targets restored); 7 stack instances the run never changed "
+        "left OUTDATED (still on demo-agent 1.3.0)"
+    )
+    assert RunReport.from_json(report.to_json()) == report
+
+
+def test_the_report_names_restored_instances_that_are_not_current() -> None:
+    report = _left_outdated(untouched=0, restored=1)
+    lines = render_table(report).splitlines()
+    assert lines[-2:] == [
+        "stack set after the rollback: holds demo-agent 1.3.0 (package document at 1.4.0); "
+        "123 of 124 stack instances CURRENT",
+        "restored but not CURRENT: 1 stack instance (000000000001/eu-west-1): they run what "
+        "the rollback restored them to, while the stack set now holds demo-agent 1.3.0 "
+        "(package document at 1.4.0); a rollout that reaches them updates them",
+    ]
+    assert summarize(report).endswith(
+        "rollback succeeded (124 targets restored); 1 stack instance restored, not CURRENT"
+    )
+
+
+def test_a_stack_set_standing_lists_no_more_than_the_cap_and_counts_no_fewer() -> None:
+    names = tuple(f"{n:012d}/eu-west-1" for n in range(FAILED_TARGETS_CAP + 1))
+    fields = {"holds": "x", "instances": 60, "current": 0}
+    with pytest.raises(pydantic.ValidationError, match="at most"):
+        StackSetStandingReport(**fields, untouched_outdated=names, untouched_outdated_total=60)
+    with pytest.raises(pydantic.ValidationError, match="less than"):
+        StackSetStandingReport(**fields, restored_outdated=names[:2], restored_outdated_total=1)
+    with pytest.raises(pydantic.ValidationError, match="more than the instances"):
+        StackSetStandingReport(holds="x", instances=1, current=2)
 
 
 def test_summary_of_a_clean_run() -> None:

@@ -31,6 +31,7 @@ from distributor_rollout.core.rollback_record import (
     decisions_from_dict,
     decisions_to_dict,
 )
+from distributor_rollout.core.rollback_standing import StackSetStanding
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import UninstallCheck
 
@@ -112,6 +113,18 @@ _records = st.builds(
     ).map(tuple),
     note=st.text(max_size=20),
     complete=st.booleans(),
+    stack_set=st.none()
+    | st.builds(
+        StackSetStanding,
+        holds=st.text(max_size=10),
+        before=st.text(max_size=10),
+        instances=st.integers(0, 9),
+        current=st.integers(0, 9),
+        untouched_outdated=_names,
+        untouched_outdated_total=st.integers(0, 9),
+        restored_outdated=_names,
+        restored_outdated_total=st.integers(0, 9),
+    ),
 )
 _target_sets = st.frozensets(st.sampled_from([A, B, C]))
 _counts = st.dictionaries(st.sampled_from([A, B, C]), st.integers(0, 9), max_size=3)
@@ -168,7 +181,26 @@ def test_the_record_keeps_the_json_shape_the_report_and_demo_read() -> None:
         "kept": [],
         "untouched": [],
         "complete": True,
+        "stack_set": None,
     }
+
+
+def test_where_the_stack_set_stands_is_read_back_and_absent_or_damaged_reads_as_none() -> None:
+    standing = StackSetStanding(
+        "ExamplePackage 1.0.2", "ExamplePackage 1.0.2", 3, 1, (str(B), str(C)), 2
+    )
+    record = RollbackRecord("previous_version", restored=(str(A),), stack_set=standing)
+    data = json_round_trip(record.to_dict())
+    assert isinstance(data, dict)
+    assert data["stack_set"]["untouched_outdated"] == [str(B), str(C)]
+    assert RollbackRecord.from_dict(data).stack_set == standing
+    # Records from before the standing was recorded, and damaged ones, still read.
+    for older in ({k: v for k, v in data.items() if k != "stack_set"}, {**data, "stack_set": {}}):
+        assert RollbackRecord.from_dict(older) == RollbackRecord(
+            "previous_version", restored=(str(A),)
+        )
+    damaged = {**data, "stack_set": {"holds": "x", "instances": "many", "current": 0}}
+    assert RollbackRecord.from_dict(damaged).stack_set is None
 
 
 def test_partial_records_read_with_what_they_say() -> None:

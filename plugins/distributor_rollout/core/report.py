@@ -21,6 +21,7 @@ from distributor_rollout.core.errors import Problem, ValidationError
 from distributor_rollout.core.gate import GateDecision, TargetCompliance, node_kinds
 from distributor_rollout.core.operation_summary import OperationsSummary
 from distributor_rollout.core.rollback import RollbackMode, RollbackPlan
+from distributor_rollout.core.rollback_standing import StackSetStanding
 from distributor_rollout.core.verdict import FailedTarget, truncate_list
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -327,6 +328,86 @@ class ValidationFailure(_Model):
         return first_few(shown, self.count, separator="; ")
 
 
+class StackSetStandingReport(_Model):
+    """The stack set once the rollback ended, as StackSets reports it
+    (``core.rollback_standing``): what it holds (``holds``, and ``before`` the run), how
+    many of its ``instances`` are ``current``, and those that are not: instances the run
+    never changed, left OUTDATED by its first ``UpdateStackSet`` (``untouched_outdated``,
+    first few, ``untouched_outdated_total`` in all), and instances the rollback put back
+    that are not CURRENT with what the stack set now holds (``restored_outdated``).
+    """
+
+    holds: str
+    before: str = ""
+    instances: Count
+    current: Count
+    untouched_outdated: tuple[str, ...] = ()
+    untouched_outdated_total: Count = 0
+    restored_outdated: tuple[str, ...] = ()
+    restored_outdated_total: Count = 0
+
+    @model_validator(mode="after")
+    def _check_lists(self) -> StackSetStandingReport:
+        for name in ("untouched_outdated", "restored_outdated"):
+            listed = len(getattr(self, name))
+            if listed > FAILED_TARGETS_CAP:
+                raise ValueError(f"{name} lists at most {FAILED_TARGETS_CAP} entries")
+            if getattr(self, f"{name}_total") < listed:
+                raise ValueError(f"{name}_total is less than the instances listed")
+        if self.current > self.instances:
+            raise ValueError("current is more than the instances")
+        return self
+
+    @classmethod
+    def from_standing(cls, standing: StackSetStanding) -> StackSetStandingReport:
+        """The rollback record's standing, its lists capped."""
+        return cls(
+            holds=standing.holds,
+            before=standing.before,
+            instances=standing.instances,
+            current=standing.current,
+            untouched_outdated=standing.untouched_outdated[:FAILED_TARGETS_CAP],
+            untouched_outdated_total=standing.untouched_outdated_total,
+            restored_outdated=standing.restored_outdated[:FAILED_TARGETS_CAP],
+            restored_outdated_total=standing.restored_outdated_total,
+        )
+
+    def lines(self) -> list[str]:
+        """What the stack set holds, and a line per kind of instance not CURRENT with it,
+        saying why."""
+        lines = [
+            f"stack set after the rollback: holds {self.holds}; {self.current} of "
+            f"{_instances(self.instances)} CURRENT"
+        ]
+        if self.untouched_outdated_total:
+            before = f" ({self.before})" if self.before else ""
+            names = first_few(
+                self.untouched_outdated[:WAVE_TARGETS_SHOWN], self.untouched_outdated_total
+            )
+            lines.append(
+                f"left OUTDATED: {_instances(self.untouched_outdated_total)} this run never "
+                f"changed ({names}), still running what they ran before the run{before}; the "
+                f"stack set now says {self.holds}. The run's first UpdateStackSet marked "
+                "every instance OUTDATED and updated only its wave's, as StackSets do; the "
+                "rollback does not deploy to instances the run never changed, so they turn "
+                "CURRENT when a rollout next deploys to them"
+            )
+        if self.restored_outdated_total:
+            names = first_few(
+                self.restored_outdated[:WAVE_TARGETS_SHOWN], self.restored_outdated_total
+            )
+            lines.append(
+                f"restored but not CURRENT: {_instances(self.restored_outdated_total)} "
+                f"({names}): they run what the rollback restored them to, while the stack set "
+                f"now holds {self.holds}; a rollout that reaches them updates them"
+            )
+        return lines
+
+
+def _instances(count: int) -> str:
+    return f"{count} stack instance{'s' * (count != 1)}"
+
+
 class RollbackReport(_FailureList):
     """What the rollback did: its mode, how many calls, and the targets it put back.
 
@@ -334,7 +415,8 @@ class RollbackReport(_FailureList):
     association's uninstall) because nodes that may hold the package went offline after
     their wave deployed (first few, ``kept_targets_total`` in all); ``untouched_nodes``
     were offline since before their wave deployed, never got the version, and were left as
-    they were.
+    they were. ``stack_set``: where the stack set and its instances stand afterwards (None
+    when the rollback did not record it).
     """
 
     mode: RollbackMode
@@ -344,6 +426,7 @@ class RollbackReport(_FailureList):
     kept_targets: tuple[FailedTargetEntry, ...] = ()
     kept_targets_total: Count = 0
     untouched_nodes: Count = 0
+    stack_set: StackSetStandingReport | None = None
 
     @classmethod
     def from_plan(
@@ -420,6 +503,14 @@ def summarize(report: RunReport) -> str:
     if report.rollback is not None:
         rollback = report.rollback
         text += f"; rollback {rollback.status} ({rollback.restored_targets} targets restored)"
+        standing = rollback.stack_set
+        if standing is not None and standing.untouched_outdated_total:
+            text += (
+                f"; {_instances(standing.untouched_outdated_total)} the run never changed "
+                f"left OUTDATED (still on {standing.before or 'what they ran before'})"
+            )
+        if standing is not None and standing.restored_outdated_total:
+            text += f"; {_instances(standing.restored_outdated_total)} restored, not CURRENT"
     return text
 
 
@@ -460,6 +551,8 @@ def render_table(report: RunReport) -> str:
         lines += _validation_lines(report.validation)
     if report.rollback is not None:
         lines.append(_rollback_line(report.rollback))
+        if report.rollback.stack_set is not None:
+            lines += report.rollback.stack_set.lines()
     return "\n".join(lines)
 
 

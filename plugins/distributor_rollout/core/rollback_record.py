@@ -5,7 +5,8 @@ decisions it takes before acting on them.
 (``core.run_outcome``), and so does the demo, by its JSON keys. The task pushes it before
 each action, unfinished (``complete`` false, the actions not yet run ``pending``, every
 target counted as not restored), so a task that dies mid-rollback still leaves an honest
-account; ``RollbackProgress`` builds both shapes from what the actions did.
+account; ``RollbackProgress`` builds both shapes from what the actions did. The finished
+record also says where the stack set and its instances stand (``core.rollback_standing``).
 
 ``DeleteDecision`` is a delete's choice of targets (``steps.NARROWING_XCOM_KEY``, and in
 the task state store as a ``DeleteJournal``): a retried task acts on the choice it made
@@ -25,12 +26,14 @@ from typing import Any, Literal, get_args
 
 from distributor_rollout.core.errors import ValidationError, wrong
 from distributor_rollout.core.operation_ids import rollback_operation_id
+from distributor_rollout.core.record_reading import read_or_none
 from distributor_rollout.core.rollback import ROLLBACK_MODES, RollbackMode, RollbackPlan
 from distributor_rollout.core.rollback_actions import (
     UNINSTALL_ACTIONS,
     RollbackAction,
     action_from_dict,
 )
+from distributor_rollout.core.rollback_standing import StackSetStanding
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.tries import continues
 from distributor_rollout.core.uninstall import UninstallCheck
@@ -156,7 +159,9 @@ class UntouchedNodes:
 @dataclass(frozen=True, slots=True)
 class RollbackRecord:
     """The rollback's actions and where each target stands. ``mode`` is None only in a
-    record that does not say (the report then takes the plan's)."""
+    record that does not say (the report then takes the plan's). ``stack_set`` is where
+    the stack set and its instances stand once the rollback ended (None: not read, as in
+    an unfinished record or one from before it was recorded)."""
 
     mode: RollbackMode | None
     actions: tuple[ActionOutcome, ...] = ()
@@ -166,6 +171,7 @@ class RollbackRecord:
     untouched: tuple[UntouchedNodes, ...] = ()
     note: str = ""
     complete: bool = True
+    stack_set: StackSetStanding | None = None
 
     @property
     def actions_run(self) -> int:
@@ -183,6 +189,7 @@ class RollbackRecord:
             "kept": [{"target": k.target, "offline_nodes": k.offline_nodes} for k in self.kept],
             "untouched": [{"target": u.target, "nodes": u.nodes} for u in self.untouched],
             "complete": self.complete,
+            "stack_set": self.stack_set.to_dict() if self.stack_set else None,
         }
 
     @classmethod
@@ -209,6 +216,8 @@ class RollbackRecord:
             ),
             note=str(data.get("note") or ""),
             complete=bool(data.get("complete", True)),
+            # Absent from records written before it was recorded; unreadable reads as absent.
+            stack_set=read_or_none(StackSetStanding.from_dict, data.get("stack_set")),
         )
 
     def incomplete_message(self) -> str | None:

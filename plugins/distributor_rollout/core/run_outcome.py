@@ -32,6 +32,7 @@ from distributor_rollout.core.report import (
     RollbackStatus,
     RunReport,
     RunStatus,
+    StackSetStandingReport,
     ValidationFailure,
     WaveDecision,
     WaveReport,
@@ -500,6 +501,9 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
         ),
         kept_targets_total=len(record.kept),
         untouched_nodes=sum(item.nodes for item in record.untouched),
+        stack_set=StackSetStandingReport.from_standing(record.stack_set)
+        if record.stack_set
+        else None,
     )
 
 

@@ -1,6 +1,6 @@
 """What the rollback task reads: its templated arguments (the release, the deploy tasks'
-results, and from those what each wave changed), and the delete decisions it recorded in
-an earlier try.
+results, and from those what each wave changed), the delete decisions it recorded in an
+earlier try, and where the stack set stands once it is done.
 
 The decisions are kept twice: in the task state store (``core.rollback_record.
 DeleteJournal``), which survives an Airflow retry, and under ``steps.NARROWING_XCOM_KEY``
@@ -9,21 +9,31 @@ for this try's resumes and for anyone reading the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.params import RunConfig
+from distributor_rollout.core.release import Release, stack_set_parameters
 from distributor_rollout.core.rollback_record import (
     DeleteDecision,
     DeleteJournal,
     decisions_from_dict,
     decisions_to_dict,
 )
+from distributor_rollout.core.rollback_standing import (
+    InstanceStatus,
+    StackSetStanding,
+    stack_set_standing,
+)
 from distributor_rollout.core.steps import NARROWING_XCOM_KEY
+from distributor_rollout.core.targets import Target
 from distributor_rollout.core.wave_result import WaveResult
-from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError
+from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.task_log import TaskLog
 from distributor_rollout.task_store import max_tries, state_store
 from distributor_rollout.templated import rendered_list, rendered_mapping
@@ -104,3 +114,33 @@ def record_decisions(context: Any, decisions: Mapping[int, DeleteDecision]) -> N
     if store is not None:
         store.set(NARROWING_XCOM_KEY, DeleteJournal(max_tries(context), decisions).to_dict())
     context["ti"].xcom_push(key=NARROWING_XCOM_KEY, value=decisions_to_dict(decisions))
+
+
+def read_standing(
+    hook: StackSetHook,
+    release: Release,
+    *,
+    changed: Set[Target],
+    failed: Set[Target],
+    log: TaskLog,
+) -> StackSetStanding | None:
+    """Where the stack set and its instances stand after the rollback of ``changed`` (of
+    which ``failed`` were not restored): one ``DescribeStackSet`` and ``ListStackInstances``.
+    None, with a warning, when AWS does not answer: the rollback is done, and a report
+    without this is better than a rollback task failed after it restored everything."""
+    try:
+        described = hook.describe_stack_set(release.stack_set_name, call_as=release.call_as)
+        summaries = hook.list_stack_instances(release.stack_set_name, call_as=release.call_as)
+    except (AwsRolloutError, BotoCoreError, ClientError) as error:
+        log.warning("Could not read the stack set's instances after the rollback: %s", error)
+        return None
+    if described is None:
+        return None
+    previous = release.previous.parameters if release.previous else None
+    return stack_set_standing(
+        stack_set_parameters(described),
+        previous,
+        [InstanceStatus.from_api(summary) for summary in summaries],
+        changed=changed,
+        failed=failed,
+    )

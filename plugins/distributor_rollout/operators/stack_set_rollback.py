@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence, Set
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -36,6 +37,7 @@ from distributor_rollout.core.uninstall import deployed_at_seconds, merged_check
 from distributor_rollout.hooks.errors import AwsRolloutError
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.rollback_inputs import (
+    read_standing,
     record_decisions,
     recorded_decisions,
     release_mapping,
@@ -64,10 +66,14 @@ class RollbackOperator(RollbackActionRunner):
 
     Returns (and pushes under ``rollback``) a ``RollbackRecord.to_dict()`` (``mode``,
     ``note``, ``actions`` with their ``operation_id``, ``status`` and ``summary``,
-    ``restored``, ``failed``, ``kept``, ``untouched``, ``complete``), and raises
-    ``RollbackIncomplete`` at the end if any target could not be restored. Before each
-    action it pushes the record unfinished (``RollbackProgress.unfinished``): a task that
-    dies mid-rollback leaves the report an honest account of how far it got.
+    ``restored``, ``failed``, ``kept``, ``untouched``, ``complete``, and ``stack_set``:
+    what the stack set holds once done and which instances are not CURRENT with it, read
+    from StackSets, ``core.rollback_standing``), and raises ``RollbackIncomplete`` at the
+    end if any target could not be restored. Before each action it pushes the record
+    unfinished (``RollbackProgress.unfinished``): a task that dies mid-rollback leaves the
+    report an honest account of how far it got. Instances the run never changed are never
+    deployed to, though the run's first ``UpdateStackSet`` left them OUTDATED: the record
+    counts them, and the report says so.
 
     After an uninstall, the next action waits until every node of its targets has run it
     (``wait_for_uninstall``): deleting an instance deletes its association, so a node
@@ -186,9 +192,14 @@ class RollbackOperator(RollbackActionRunner):
             )
             for action, waiting in uninstalls_to_confirm(plan, progress.uninstall_failed)
         ]
-        return self._finish(
-            context, release, progress.confirmed(merged_checks(checks)).finished(plan)
-        )
+        record = progress.confirmed(merged_checks(checks)).finished(plan)
+        if plan.actions:
+            failed = {Target.parse(name) for name in record.failed}
+            standing = read_standing(
+                self.hook, release, changed=plan.targets(), failed=failed, log=self.log
+            )
+            record = replace(record, stack_set=standing)
+        return self._finish(context, release, record)
 
     def _decide_delete(
         self,
