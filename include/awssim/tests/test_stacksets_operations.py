@@ -375,3 +375,26 @@ def test_aiobotocore_polls_an_operation_to_completion(aws: AwsClients, sim: Simu
     seen = asyncio.run(poll())
     assert seen[0] == "RUNNING"
     assert seen[-1] == "SUCCEEDED"
+
+
+def test_an_account_pending_closure_is_skipped_as_a_suspended_one(
+    aws: AwsClients, sim: Simulator
+) -> None:
+    # The field org's /Suspended OU: two SUSPENDED accounts and one PENDING_CLOSURE.
+    sim.load("field", None, speed=1.0, seed=0)
+    cfn = admin_cfn(aws)
+    create_service_managed(cfn, "closing")
+    op_id = cfn.create_stack_instances(
+        StackSetName="closing",
+        DeploymentTargets={"OrganizationalUnitIds": [sim.org.ou_ids_by_path["/Suspended"]]},
+        Regions=["us-east-1"],
+        **AS_ADMIN,
+    )["OperationId"]
+    assert watch(sim, cfn, "closing", op_id).status == "SUCCEEDED"
+    statuses = {account.id: account.status for _path, account in sim.org_spec.accounts()}
+    found = instances(cfn, "closing")
+    assert {statuses[account] for account, _region in found} == {"SUSPENDED", "PENDING_CLOSURE"}
+    assert len(found) == 3
+    for instance in found.values():
+        assert instance["StackInstanceStatus"]["DetailedStatus"] == "SKIPPED_SUSPENDED_ACCOUNT"
+        assert instance["Status"] == "OUTDATED"

@@ -206,7 +206,7 @@ class Runner:
         if target.ou_id:
             instance.ou_id = target.ou_id
         if self._suspended(stack_set, target) and not (op.action == DELETE and op.retain_stacks):
-            # Suspended accounts are skipped, not failed (and not retried by this operation).
+            # Suspended (or closing) accounts are skipped, not failed (nor retried by this op).
             target.status, target.reason = SUCCEEDED, SKIPPED_RESULT
             instance.status, instance.detailed_status = OUTDATED, SKIPPED_SUSPENDED_ACCOUNT
             instance.reason = SUSPENDED_REASON
@@ -216,7 +216,7 @@ class Runner:
     def _suspended(self, stack_set: StackSet, target: Target) -> bool:
         return (
             stack_set.permission_model == SERVICE_MANAGED
-            and self.sim.org.status(target.account) == "SUSPENDED"
+            and self.sim.org.closed_or_closing(target.account)
         )
 
     def _work(self, stack_set: StackSet, op: Operation, target: Target) -> str | None:
