@@ -333,6 +333,13 @@ def test_the_failed_run_names_its_failed_cells_first_with_their_reasons(
     assert rollback["state"] == "success"
     assert rollback["actions"]
     assert all(action["status"] == "succeeded" for action in rollback["actions"])
+    # Where the stack set stands afterwards, in the report's words (one line per kind of
+    # instance not CURRENT with what it holds).
+    standing = run.report["rollback"]["stack_set"]
+    lines = rollback["stack_set_lines"]
+    assert lines[0].startswith(f"stack set after the rollback: holds {standing['holds']}; ")
+    left = any(line.startswith("left OUTDATED: ") for line in lines)
+    assert left == bool(standing["untouched_outdated_total"])
 
 
 def test_the_org_view_shows_each_waves_version_and_the_last_runs(

@@ -354,6 +354,12 @@ def _rollback(
         "state": facts.rollback_state,
         "reason": facts.rollback_reason,
         "report": report.rollback.model_dump(mode="json") if report.rollback else None,
+        # Where the stack set and its instances stand after it, in the report's words.
+        "stack_set_lines": (
+            report.rollback.stack_set.lines()
+            if report.rollback and report.rollback.stack_set
+            else []
+        ),
         "actions": _actions(record, operation_url),
         "note": record.note if record else "",
         "complete": record.complete if record else None,

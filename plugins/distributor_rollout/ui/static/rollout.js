@@ -287,6 +287,9 @@
       + report.restored_targets + " targets restored, " + report.failed_targets_total + " failed" : rollback.state];
     if (rollback.note) parts.push(rollback.note);
     document.getElementById("rollback-summary").textContent = parts.filter(Boolean).join(" — ");
+    const standing = document.getElementById("rollback-stack-set");
+    standing.replaceChildren(...(rollback.stack_set_lines || []).map((line) => el("li", { text: line })));
+    standing.hidden = !standing.childElementCount;
     const tbody = document.querySelector("#rollback-actions tbody");
     tbody.replaceChildren(...rollback.actions.map((action) => el("tr", {},
       el("td", { text: action.description || action.kind || "?" }),
