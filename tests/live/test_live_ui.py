@@ -247,8 +247,9 @@ def test_the_tab_of_a_rolled_back_run_shows_why_where_and_what_the_rollback_did(
     )
     ui.check(all(text.strip() for text in actions), f"an empty rollback action row: {actions}")
     # Where the stack set stands after the rollback, as the report says it.
-    if standing := rollback.get("stack_set"):
-        ui.wait_text("#rollback-stack-set", "stack set after the rollback", standing["holds"])
+    standing = rollback["stack_set"]
+    ui.check(standing is not None, "the rollback recorded no standing of the stack set")
+    ui.wait_text("#rollback-stack-set", "stack set after the rollback", standing["holds"])
     shot = ui.screenshot("rolled-back-run-tab")
     print(f"rolled back: {shot}")
     # `make screenshot` keeps this one as README's picture of the tab.
