@@ -9,9 +9,14 @@ PYTEST_ARGS ?=
 # The live layer (tests/live): extra pytest arguments, and how many happy runs `make soak` makes.
 LIVE_ARGS ?=
 SOAK_RUNS ?= 100
-# make demo / make ui: awssim's fault scenario and clock speed (x real time).
+# make rehearse / make ui: the plan (a name in include/rollouts/ or a plan file), awssim's
+# organization (demo, field, synthetic:N or an org file) and fault scenario (a shipped name or a
+# scenario file); make demo takes the scenario. The clock speeds are x real time.
+PLAN ?= examplepackage
+ORG ?= demo
 SCENARIO ?= happy
 DEMO_SPEED ?= 300
+SPEED ?= $(DEMO_SPEED)
 UI_PORT  ?= 8080
 UI_SPEED ?= 60
 # Locks resolve as PyPI stood on this date; `make upgrade LOCK_DATE=...` moves it forward.
@@ -20,7 +25,7 @@ UV_COMPILE = $(BIN)/uv pip compile --python-version 3.11 --universal --no-header
 	--annotation-style=line --exclude-newer $(LOCK_DATE) --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install live-deps screenshot test lint format typecheck unit live soak lock upgrade dist clean bench demo ui
+.PHONY: help install live-deps screenshot test lint format typecheck unit live soak lock upgrade dist clean bench demo rehearse ui
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,11 +97,17 @@ soak: $(STAMP) ## The live layer's happy runs, SOAK_RUNS (100) of them, five pla
 demo: $(STAMP) ## A whole staged rollout on an embedded awssim (SCENARIO=canary-failure|stackset-failure|throttling|unmanaged-nodes|offline-rollback)
 	$(BIN)/python -m rollout_demo --scenario $(SCENARIO) --speed $(DEMO_SPEED)
 
-# The UI opens on a finished demo run, recorded at DEMO_SPEED before the components start
-# (it replaces the one the last make ui recorded); the session then runs at UI_SPEED.
-ui: $(STAMP) ## Airflow standalone + awssim, opening on a finished demo run; UI on http://127.0.0.1:8080 (UI_PORT=, SCENARIO=, UI_SPEED=, DEMO_SPEED=)
-	$(BIN)/python -m rollout_demo.ui --port $(UI_PORT) --scenario $(SCENARIO) --speed $(UI_SPEED) \
-		--demo-run --demo-speed $(DEMO_SPEED)
+# make demo with any plan, organization and scenario: checked against each other first (every
+# OU the plan names must be in the organization), then the same run, progress and report.
+rehearse: $(STAMP) ## Rehearse a plan on an embedded awssim as make demo does (PLAN=, ORG=, SCENARIO=: names or files; SPEED=)
+	$(BIN)/python -m rollout_demo --plan "$(PLAN)" --org "$(ORG)" --scenario "$(SCENARIO)" \
+		--speed $(SPEED)
+
+# The UI opens on a finished demo run of PLAN, recorded at DEMO_SPEED before the components
+# start (it replaces the one the last make ui recorded); the session then runs at UI_SPEED.
+ui: $(STAMP) ## Airflow standalone + awssim, opening on a finished demo run; UI on http://127.0.0.1:8080 (PLAN=, ORG=, SCENARIO=, UI_PORT=, UI_SPEED=, DEMO_SPEED=)
+	$(BIN)/python -m rollout_demo.ui --port $(UI_PORT) --plan "$(PLAN)" --org "$(ORG)" \
+		--scenario "$(SCENARIO)" --speed $(UI_SPEED) --demo-run --demo-speed $(DEMO_SPEED)
 
 bench: $(STAMP) ## Run the benchmarks in bench/ (each prints its figures against their ideal)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

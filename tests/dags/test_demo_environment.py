@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from rollout_demo.__main__ import airflow_environment
+from rollout_demo.dags_folder import DagsFolder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,3 +54,18 @@ def test_the_demo_scales_the_rollouts_waits_by_the_clock_speed(tmp_path: Path) -
     env = airflow_environment(tmp_path, 300.0)
     assert env["AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE"] == "300.0"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+
+
+def test_a_generated_dags_folder_brings_its_plan_settings(tmp_path: Path) -> None:
+    default = airflow_environment(tmp_path, 300.0, project=REPO)
+    assert default["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO / "dags")
+    assert "AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR" not in default
+    folder = DagsFolder(
+        tmp_path / "dags",
+        generated=True,
+        settings={"AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR": "/srv/plans"},
+    )
+    env = airflow_environment(tmp_path, 300.0, project=REPO, dags=folder)
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(REPO / "plugins")
+    assert env["AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR"] == "/srv/plans"

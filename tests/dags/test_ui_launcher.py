@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from own_rollout import write_own_rollout
 
+from rollout_demo.project import PROJECT_ENV
 from rollout_demo.ui import password_file, ui_environment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,6 +176,9 @@ def test_airflow_runs_against_a_live_simulator_that_stops_with_it(tmp_path: Path
     assert env["AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE"] == "120"
     assert env["AIRFLOW__API__PORT"] == "8123"
     assert env["AIRFLOW_HOME"] == str(REPO / ".airflow" / "ui")
+    # The example plan's DAG is the repository's: the UI lists its dags/ as it is.
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO / "dags")
+    assert "AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR" not in env
     # standalone starts `airflow` from PATH: this interpreter's comes first.
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert "http://127.0.0.1:8123" in result.stdout
@@ -223,4 +228,66 @@ def test_unknown_scenario_is_refused_before_anything_starts(tmp_path: Path) -> N
     )
     assert result.returncode == 2
     assert "no-such-scenario" in result.stderr
+    assert not (tmp_path / "record.json").exists()
+
+
+def own_project(root: Path) -> Path:
+    """A project of one's own with no plan and no DAG yet (its .airflow/ui is the UI's home)."""
+    (root / "dags").mkdir(parents=True)
+    (root / "include" / "rollouts").mkdir(parents=True)
+    return root
+
+
+def test_ones_own_plan_org_and_scenario_are_what_the_ui_serves(tmp_path: Path) -> None:
+    own = write_own_rollout(tmp_path / "mine")
+    project = own_project(tmp_path / "project")
+    record_path = tmp_path / "record.json"
+    result = subprocess.run(
+        [
+            *launcher(record_path, "exit"),
+            *("--plan", str(own.plan), "--org", str(own.org), "--scenario", str(own.scenario)),
+        ],
+        env={**launcher_env(), PROJECT_ENV: str(project)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    record = wait_for(record_path, timeout=1)
+    assert (record["health"]["org"], record["health"]["scenario"]) == ("acme", "a-few-lost-agents")
+    env = record["env"]
+    home = project / ".airflow" / "ui"
+    assert env["AIRFLOW_HOME"] == str(home)
+    # The UI's DAGs folder is generated in its home, with the plan's DAG file alone.
+    dags = home / "dags"
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(dags)
+    assert [path.name for path in dags.glob("*.py")] == ["rollout_acme_agent.py"]
+    assert repr(str(own.plan.parent)) in (dags / "rollout_acme_agent.py").read_text()
+    assert env["AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR"] == str(own.plan.parent)
+    assert env["AIRFLOW__DISTRIBUTOR_ROLLOUT__PACKAGES_ROOT"] == str(
+        own.plan.parent.parent / "packages"
+    )
+    assert "awssim: org acme, scenario a-few-lost-agents" in result.stdout
+    assert f"DAGs: {dags}" in result.stdout
+    assert_stopped(record["endpoint"])
+
+
+def test_a_plan_that_does_not_fit_the_org_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    own = write_own_rollout(tmp_path / "mine")
+    result = subprocess.run(
+        [*launcher(tmp_path / "record.json", "exit"), "--plan", str(own.plan), "--org", "field"],
+        env=launcher_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "does not fit organization field" in result.stderr
+    assert "wave pilot: OU /Apps/Pilot is not in the organization" in result.stderr
     assert not (tmp_path / "record.json").exists()

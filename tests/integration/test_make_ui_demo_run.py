@@ -4,11 +4,19 @@ and no other); the clock hand-over from the demo's speed to the session's; the p
 launcher prints.
 
 The run is recorded as the launcher's child does, in this process: ``dag.test()`` against
-awssim at the demo's speed, with the rollout's waits scaled to match.
+awssim at the demo's speed, with the rollout's waits scaled to match. ``make ui`` with a plan,
+organization and scenario of one's own runs the launcher itself, its child and all, up to
+where Airflow's components would start: what they would find is the plan's DAG alone and its
+demo run.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,7 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from fastapi.testclient import TestClient
+from own_rollout import write_own_rollout
 from sqlalchemy import select
 
 from awssim.server import SimServer
@@ -30,6 +39,7 @@ from distributor_rollout.dag_factory import dag_id_for
 from distributor_rollout.plugin import DistributorRolloutPlugin
 from rollout_demo import aws_connection, rehearsal
 from rollout_demo.demo_run import NOTE_PREFIX, DemoRun, note_for, record_demo_run
+from rollout_demo.project import PROJECT_ENV
 from rollout_demo.ui import (
     ROLLOUT_TAB,
     ROLLOUTS_VIEW,
@@ -42,6 +52,7 @@ from rollout_demo.ui import (
 DEMO_SPEED = 300.0
 """make ui's DEMO_SPEED: awssim's clock and the rollout's time scale while it records."""
 DAG_ID = dag_id_for("examplepackage")
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.timeout(300)  # three rollouts, two of them dry runs
 
@@ -182,3 +193,82 @@ def test_the_demo_run_shares_the_uis_home_db_and_dags_at_its_own_speed(tmp_path:
     # dag.test() runs triggers inline: no deferral race for the floor to guard against.
     assert demo["AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS"] == "0"
     assert "AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS" not in ui
+
+
+# --- make ui PLAN=... ORG=... SCENARIO=... -------------------------------------------------
+
+# The launcher, with a stand-in for `airflow standalone` that reads what the UI's components
+# would find in their environment: the DAGs its DAG processor parses, the runs in its DB.
+LAUNCH = """
+import sys
+from rollout_demo.ui import main
+sys.exit(main(sys.argv[2:], command=[sys.executable, "-c", sys.argv[1]]))
+"""
+INSPECT = """
+import json, os
+from airflow.configuration import conf
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+from sqlalchemy import select
+bag = DagBag(conf.get("core", "dags_folder"))
+with create_session() as session:
+    runs = [
+        {"dag_id": run.dag_id, "run_id": run.run_id, "state": str(run.state), "note": run.note}
+        for run in session.scalars(select(DagRun))
+    ]
+seen = {"dags": sorted(bag.dags), "errors": list(bag.import_errors), "runs": runs}
+with open(os.environ["UI_SEEN"], "w") as out:
+    json.dump(seen, out)
+raise SystemExit(3)
+"""
+
+
+def make_ui(project: Path, seen: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """``make ui ...`` in ``project`` up to where Airflow would start; what the stand-in saw
+    and the launcher's output."""
+    command = [sys.executable, "-c", LAUNCH, INSPECT, "--port", "8124", "--sim-port", "0"]
+    result = subprocess.run(
+        [*command, "--demo-run", "--demo-speed", str(2 * DEMO_SPEED), *args],
+        env={**os.environ, PROJECT_ENV: str(project), "UI_SEEN": str(seen)},
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    return json.loads(seen.read_text()), result.stdout
+
+
+@pytest.mark.timeout(400)
+def test_make_ui_lists_ones_own_plan_and_opens_on_its_run_then_back_to_the_demo(
+    tmp_path: Path,
+) -> None:
+    own = write_own_rollout(tmp_path / "mine")
+    project = tmp_path / "project"  # a copy of this project: the example plan and its DAG
+    shutil.copytree(REPO / "dags", project / "dags")
+    shutil.copytree(REPO / "include" / "packages", project / "include" / "packages")
+    (project / "include" / "rollouts").mkdir()
+    shutil.copy(REPO / "include" / "rollouts" / "examplepackage.yaml", project / "include/rollouts")
+    own_args = ("--plan", str(own.plan), "--org", str(own.org), "--scenario", str(own.scenario))
+
+    seen, out = make_ui(project, tmp_path / "own.json", *own_args)
+
+    acme = dag_id_for("acme-agent")
+    assert seen["errors"] == []
+    assert seen["dags"] == [acme]  # the UI's DAG list: the plan's DAG
+    [run] = seen["runs"]
+    assert (run["dag_id"], run["state"]) == (acme, "success")
+    assert run["note"] == note_for("a-few-lost-agents", "acme")
+    assert f"[ui] demo run {run['run_id']}: success, AcmeAgent 1.4.0: succeeded" in out
+    assert "awssim: org acme, scenario a-few-lost-agents" in out
+
+    # make ui with no PLAN/ORG/SCENARIO: the project's DAGs and a demo run of the example
+    # plan, which replaces the demo run of the plan before.
+    seen, out = make_ui(project, tmp_path / "demo.json")
+
+    assert seen["dags"] == [DAG_ID]
+    [demo] = seen["runs"]
+    assert (demo["dag_id"], demo["state"], demo["note"]) == (DAG_ID, "success", note_for("happy"))
+    assert f"replacing {run['run_id']}" in out

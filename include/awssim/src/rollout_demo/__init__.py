@@ -1,5 +1,6 @@
-"""The embedded demo (``make demo``), the UI launcher (``make ui``) and the rehearsal runner
-the e2e tests share."""
+"""The embedded demo (``make demo``) and its general form, the rehearsal of any plan against any
+awssim organization and scenario (``make rehearse``), the UI launcher (``make ui``) and the
+rehearsal runner the e2e tests share."""
 
 from __future__ import annotations
 

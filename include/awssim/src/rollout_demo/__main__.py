@@ -1,14 +1,24 @@
-"""``make demo``: a whole staged rollout of the example plan against an embedded awssim.
+"""``make demo`` and ``make rehearse``: a whole staged rollout of a plan against an embedded
+awssim.
 
-    python -m rollout_demo [--scenario happy|canary-failure|stackset-failure|throttling|
-                            unmanaged-nodes] [--speed 300] [--dry-run] [--reject WAVE]
+    python -m rollout_demo [--plan NAME|FILE] [--org NAME|FILE] [--scenario NAME|FILE]
+                           [--speed 300] [--dry-run] [--reject WAVE] [--ground-truth FILE]
+
+With no argument it is the demo: the example plan (``examplepackage``) on awssim's ``demo``
+organization, no faults. ``--plan`` names a plan of the project (``include/rollouts/<name>.yaml``)
+or a plan file anywhere, ``--org`` an awssim organization (``demo``, ``field``, ``synthetic:N``)
+or an org file (the YAML ``distributor_rollout snapshot`` writes), ``--scenario`` a shipped
+fault scenario (``happy``, ``canary-failure``, ``stackset-failure``, ``throttling``,
+``unmanaged-nodes``, ``offline-rollback``) or a scenario file. They are checked before anything
+starts (``rollout_demo.inputs``): every OU the plan's waves name must be in the organization.
 
 Airflow runs from ``.airflow/demo`` in the repository (its SQLite DB is migrated first);
-awssim serves the ``demo`` organization on loopback and ``aws_default`` points at it.
-The example plan's DAG runs through ``dag.test()``: real tasks, real triggers, real
-HTTP calls. The approval before ``prod`` is answered by a stand-in approver (or rejected
-with ``--reject prod``). The report table is printed at the end; the exit status is 0
-when the rollout succeeded, 1 otherwise, with a one-line summary.
+awssim serves the organization on loopback and ``aws_default`` points at it. The plan's DAG
+(``rollout_demo.dags_folder``: the project's DAG file, or one generated for a plan elsewhere)
+runs through ``dag.test()``: real tasks, real triggers, real HTTP calls. Approvals are
+answered by a stand-in approver (``--reject WAVE`` rejects that wave's). Each task is printed
+as its state changes, the report table at the end; the exit status is 0 when the rollout
+succeeded, 1 otherwise, with a one-line summary, and 2 when the inputs cannot be rehearsed.
 
 awssim's clock runs ``--speed`` times real time, and the rollout's own waits (gate
 timeouts, bake, polls) are scaled by the same factor (``[distributor_rollout]
@@ -18,33 +28,43 @@ time_scale``), so the plan's "bake 5 minutes" is 5 minutes of the simulated flee
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from distributor_rollout.core.steps import DEPLOY, ROLLBACK, ROLLBACK_XCOM_KEY, wave_task_id
+from distributor_rollout.core.steps import (
+    APPROVE,
+    DEPLOY,
+    ROLLBACK,
+    ROLLBACK_XCOM_KEY,
+    wave_task_id,
+)
 from rollout_demo import aws_connection
+from rollout_demo.dags_folder import DagsFolder, dags_folder
+from rollout_demo.inputs import RehearsalInputError, resolve
 from rollout_demo.project import ProjectNotFound, project_dir
 
 PLAN = "examplepackage"
-SCENARIOS = (
-    "happy",
-    "canary-failure",
-    "stackset-failure",
-    "throttling",
-    "unmanaged-nodes",
-    "offline-rollback",
-)
+ORG = "demo"
+SCENARIO = "happy"
 
 
 def airflow_environment(
-    home: Path, speed: float, *, verbose: bool = False, project: Path | None = None
+    home: Path,
+    speed: float,
+    *,
+    verbose: bool = False,
+    project: Path | None = None,
+    dags: DagsFolder | None = None,
 ) -> dict[str, str]:
     """Airflow's settings for a self-contained run of ``project`` (default: the one found
-    from the working directory), set before importing Airflow."""
+    from the working directory), set before importing Airflow. ``dags`` is where the
+    plan's DAG is (default: the project's dags/)."""
     project = project or project_dir()
+    dags = dags or DagsFolder(project / "dags")
     return {
         "AIRFLOW_HOME": str(home),
         # Explicit, so a database configured in the caller's environment is never touched.
@@ -57,7 +77,7 @@ def airflow_environment(
         "AIRFLOW__LOGGING__NAMESPACE_LEVELS": ""
         if verbose
         else "airflow.sdk.api.client=CRITICAL py.warnings=ERROR task=CRITICAL",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags.path),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -65,80 +85,132 @@ def airflow_environment(
         # dag.test() runs triggers in this process, with no scheduler or executor: the
         # deferral race the floor guards against cannot happen here (make ui keeps it).
         "AIRFLOW__DISTRIBUTOR_ROLLOUT__MIN_DEFERRAL_SECONDS": "0",
+        **dags.settings,
     }
+
+
+def quiet_loggers() -> None:
+    """Quiet the standard-library loggers Airflow's namespace levels do not reach: dag.test()
+    noting each second that later waves cannot run yet, the local DB's unencrypted
+    connections, and urllib3 discarding a pooled connection to awssim when a large wave's
+    parallel reads outnumber the pool."""
+    for noisy in ("airflow.sdk.definitions.dag", "airflow.models.crypto", "urllib3.connectionpool"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The demo's command line."""
-    parser = argparse.ArgumentParser(prog="python -m rollout_demo", description=__doc__)
-    parser.add_argument("--scenario", default="happy", choices=SCENARIOS)
+    parser = argparse.ArgumentParser(
+        prog="python -m rollout_demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--plan",
+        default=PLAN,
+        help=f"a plan name in include/rollouts/ or a plan file (default: {PLAN})",
+    )
+    parser.add_argument(
+        "--org",
+        default=ORG,
+        help=f"an awssim org name (demo, field, synthetic:N) or an org file (default: {ORG})",
+    )
+    parser.add_argument(
+        "--scenario",
+        default=SCENARIO,
+        help=f"a shipped awssim scenario name or a scenario file (default: {SCENARIO})",
+    )
     parser.add_argument("--speed", type=float, default=300.0, help="awssim clock speed")
     parser.add_argument("--dry-run", action="store_true", help="trigger with dry_run=true")
     parser.add_argument("--reject", metavar="WAVE", help="reject the approval of this wave")
     parser.add_argument(
         "--home", type=Path, help="Airflow home (default: the project's .airflow/demo)"
     )
+    parser.add_argument(
+        "--ground-truth",
+        metavar="FILE",
+        type=Path,
+        help="write awssim's ground truth after the run (JSON, as GET /_awssim/state serves "
+        "it: every node's installed versions, the stack sets, the calls that changed AWS)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show every task's log")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo; the process exit status."""
+    """Run the rehearsal; the process exit status."""
     args = parse_args(argv)
     try:
         project = project_dir()
-    except ProjectNotFound as error:
+        inputs = resolve(
+            project, plan=args.plan, org=args.org, scenario=args.scenario, reject=args.reject
+        )
+    except (ProjectNotFound, RehearsalInputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The demo's own lines say [demo]; a rehearsal of another plan or organization says so.
+    tag = "demo" if (args.plan, args.org) == (PLAN, ORG) else "rehearse"
+    for warning in inputs.warnings:
+        print(f"[{tag}] warning: {warning}")
     home = args.home or project / ".airflow" / "demo"
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(airflow_environment(home, args.speed, verbose=args.verbose, project=project))
+    dags = dags_folder(inputs.plan, project, home)
+    os.environ.update(
+        airflow_environment(home, args.speed, verbose=args.verbose, project=project, dags=dags)
+    )
 
     # Airflow reads its environment on import: only now.
     from airflow.utils.db import upgradedb  # noqa: PLC0415
 
     from awssim.server import running  # noqa: PLC0415
-    from distributor_rollout.core.report import RunReport, render_table  # noqa: PLC0415
     from distributor_rollout.dag_factory import dag_id_for  # noqa: PLC0415
     from rollout_demo.rehearsal import rehearse  # noqa: PLC0415
 
     if not args.verbose:
-        # Standard-library loggers the namespace levels above do not reach: dag.test()
-        # noting each second that later waves cannot run yet, and the local DB's
-        # unencrypted connections.
-        for noisy in ("airflow.sdk.definitions.dag", "airflow.models.crypto"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+        quiet_loggers()
 
-    print(f"[demo] migrating the Airflow metadata DB in {home}")
+    print(f"[{tag}] migrating the Airflow metadata DB in {home}")
     upgradedb()
-    with running("demo", args.scenario, speed=args.speed) as server:
+    if dags.generated:
+        print(f"[{tag}] plan {inputs.plan.name} ({inputs.plan.path}): its DAG is in {dags.path}")
+    rejected = wave_task_id(args.reject, APPROVE) if args.reject else None
+    with running(inputs.org, inputs.scenario, speed=args.speed) as server:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(server.endpoint_url)
         print(
-            f"[demo] awssim: demo organization, scenario {args.scenario}, clock x{args.speed:g}, "
-            f"at {server.endpoint_url}"
+            f"[{tag}] awssim: {inputs.org.name} organization, scenario {inputs.scenario.name}, "
+            f"clock x{args.speed:g}, at {server.endpoint_url}"
         )
         params = {"dry_run": True} if args.dry_run else {}
         result = rehearse(
-            dag_id_for(PLAN),
+            dag_id_for(inputs.plan.name),
             params,
-            decide=lambda task_id: task_id != f"{args.reject}.approve",
+            decide=lambda task_id: task_id != rejected,
             progress=True,
         )
+        if args.ground_truth is not None:
+            args.ground_truth.write_text(json.dumps(server.sim.state(), indent=1))
+    return print_outcome(result, tag, dry_run=args.dry_run)
+
+
+def print_outcome(result: Any, tag: str, *, dry_run: bool) -> int:
+    """The run's report table, its rollback and one line of summary; the exit status."""
+    from distributor_rollout.core.report import RunReport, render_table  # noqa: PLC0415
+
     if result.report is None:
         failed = sorted(t for t, s in result.task_states.items() if s == "failed")
-        print(f"[demo] the run ended {result.state} without a report (failed: {failed})")
+        print(f"[{tag}] the run ended {result.state} without a report (failed: {failed})")
         return 1
     report = RunReport.from_dict(result.report)
     print()
-    if args.dry_run:
+    if dry_run:
         print_planned(result)
     print(render_table(report))
     print_rollback(result)
     print()
     if result.succeeded:
-        print(f"[demo] OK: {report.summary}")
+        print(f"[{tag}] OK: {report.summary}")
         return 0
-    print(f"[demo] FAILED: {report.summary}")
+    print(f"[{tag}] FAILED: {report.summary}")
     return 1
 
 

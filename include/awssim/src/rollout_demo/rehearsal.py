@@ -1,8 +1,8 @@
 """Run a rollout DAG for real, in this process, and answer its approvals like a person would.
 
-``rehearse`` parses the DAG from dags/ and runs it with ``dag.test()``: every task runs
-for real against whatever AWS endpoint ``aws_default`` names (awssim in the demo and the
-e2e tests), deferrable tasks through their triggers. Approval tasks park in Airflow's
+``rehearse`` parses the DAG from Airflow's DAGs folder and runs it with ``dag.test()``: every
+task runs for real against whatever AWS endpoint ``aws_default`` names (awssim in the demo
+and the e2e tests), deferrable tasks through their triggers. Approval tasks park in Airflow's
 AWAITING_INPUT state; the ``Approver`` thread answers them through the metadata DB, the
 same transition the Required Actions page makes, so the run goes on without a UI.
 
@@ -50,6 +50,9 @@ from distributor_rollout.core.steps import (
 
 log = logging.getLogger(__name__)
 
+PROGRESS_WIDTH = 24
+"""The progress lines' task id column: wider when a plan's wave names make longer ids."""
+
 Decide = Callable[[str], bool]
 """Given an approval task id (``prod.approve``), approve (True) or reject (False)."""
 
@@ -69,6 +72,8 @@ class Approver:
     progress: bool = False
     run_id: str | None = None
     """The run to answer; default: the run created after this approver started."""
+    width: int = PROGRESS_WIDTH
+    """The task id column of the progress lines."""
     answered: list[tuple[str, str]] = field(default_factory=list)
     _seen: dict[str, str] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic)
@@ -136,7 +141,7 @@ class Approver:
                         "rejected" if rejected else failure_reason(self.dag_id, run_id, task_id)
                     )
                     why = f": {reason}" if reason else " (--verbose shows its log)"
-                print(f"[{elapsed:6.1f}s] {task_id:<24} {state}{why}", flush=True)
+                print(f"[{elapsed:6.1f}s] {task_id:<{self.width}} {state}{why}", flush=True)
 
     def _answer_waiting(self) -> None:
         answers: list[tuple[str, str]] = []
@@ -239,6 +244,11 @@ def load_dag(dag_id: str) -> Any:
     return dag
 
 
+def progress_width(dag: Any) -> int:
+    """The task id column for ``dag``'s progress lines (the example plan's fits 24)."""
+    return max(PROGRESS_WIDTH, *(len(task_id) + 1 for task_id in dag.task_ids))
+
+
 def rehearse(
     dag_id: str,
     params: Mapping[str, Any] | None = None,
@@ -256,7 +266,7 @@ def rehearse(
     """
     dag = load_dag(dag_id)
     dates: dict[str, Any] = {"logical_date": when, "run_after": when} if when else {}
-    with Approver(dag_id, decide, progress) as approver:
+    with Approver(dag_id, decide, progress, width=progress_width(dag)) as approver:
         started = time.monotonic()
         run = dag.test(run_conf=dict(params or {}), **dates)
         elapsed = time.monotonic() - started
@@ -302,7 +312,9 @@ def resume(
         run.dag = scheduler_dag
         run.state = DagRunState.RUNNING  # what the scheduler does with a queued run
         session.commit()
-        with Approver(dag_id, decide, progress, run_id=run_id) as approver:
+        with Approver(
+            dag_id, decide, progress, run_id=run_id, width=progress_width(dag)
+        ) as approver:
             started = time.monotonic()
             while run.state == DagRunState.RUNNING:
                 if time.monotonic() - started > timeout:

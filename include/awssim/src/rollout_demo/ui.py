@@ -1,12 +1,16 @@
 """``python -m rollout_demo.ui``: the Airflow UI on this repository, against a local awssim.
 
-Serves awssim (the ``demo`` organization) in this process, then runs ``airflow standalone``
-as a child whose ``aws_default`` connection points at it, with this repository's dags/ and
-plugins/ and its own Airflow home and SQLite DB in .airflow/ui/. Ctrl-C (or SIGTERM) stops
-Airflow, then awssim; so does Airflow exiting by itself.
+Serves awssim (``--org``, by default the ``demo`` organization, and ``--scenario``) in this
+process, then runs ``airflow standalone`` as a child whose ``aws_default`` connection points
+at it, with this repository's plugins/, its own Airflow home and SQLite DB in .airflow/ui/,
+and the DAGs folder of ``--plan`` (``rollout_demo.dags_folder``: this repository's dags/ for
+the example plan and any plan of the project with a DAG file, else a folder generated in the
+home with that plan's DAG alone). The plan, organization and scenario are checked before
+anything starts, as ``make rehearse`` checks them (``rollout_demo.inputs``). Ctrl-C (or
+SIGTERM) stops Airflow, then awssim; so does Airflow exiting by itself.
 
 With ``--demo-run`` (``make ui``) the UI opens on a finished rollout: before Airflow's
-components start, a child process records the example plan's run into that DB
+components start, a child process records the plan's run into that DB
 (``rollout_demo.demo_run``: ``dag.test()``, replacing the demo run an earlier call left).
 It runs as ``make demo`` does, fast: awssim's clock at ``--demo-speed`` and the run's waits
 scaled to match. Then the clock goes on at ``--speed`` from the simulated time it reached
@@ -35,17 +39,17 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from awssim.clock import SimClock
-from awssim.orgspec import OrgSpecError
-from awssim.scenario import ScenarioError, shipped_scenarios
+from awssim.scenario import shipped_scenarios
 from rollout_demo import aws_connection
-from rollout_demo.__main__ import airflow_environment
+from rollout_demo.__main__ import ORG, PLAN, SCENARIO, airflow_environment
+from rollout_demo.dags_folder import DagsFolder, dags_folder
 from rollout_demo.demo_run import DemoRun
+from rollout_demo.inputs import Inputs, RehearsalInputError, resolve
 from rollout_demo.project import ProjectNotFound, project_dir
 
 if TYPE_CHECKING:
     from awssim.simulator import Simulator
 
-ORG = "demo"
 STANDALONE = (sys.executable, "-m", "airflow", "standalone")
 DEMO_RUN = (sys.executable, "-m", "rollout_demo.demo_run")
 # How long Airflow gets to stop its components after SIGINT before they are killed.
@@ -71,15 +75,19 @@ def password_file(repo: Path) -> Path:
     return ui_home(repo) / "simple_auth_manager_passwords.json.generated"
 
 
-def ui_environment(repo: Path, endpoint_url: str, speed: float, port: int) -> dict[str, str]:
-    """The variables ``airflow standalone`` needs on top of the caller's environment."""
+def ui_environment(
+    repo: Path, endpoint_url: str, speed: float, port: int, dags: DagsFolder | None = None
+) -> dict[str, str]:
+    """The variables ``airflow standalone`` needs on top of the caller's environment; ``dags``
+    is where the plan's DAG is (default: the repository's dags/)."""
     home = ui_home(repo)
+    dags = dags or DagsFolder(repo / "dags")
     return {
         "AIRFLOW_HOME": str(home),
         # Explicit, as make demo's: the demo run and the components share this DB, and a
         # database configured in the caller's environment is never touched.
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.resolve() / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags.path),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(repo / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file(repo)),
@@ -90,16 +98,19 @@ def ui_environment(repo: Path, endpoint_url: str, speed: float, port: int) -> di
         "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(endpoint_url),
         # awssim's clock runs `speed` times real time: the rollout's own waits follow it.
         "AIRFLOW__DISTRIBUTOR_ROLLOUT__TIME_SCALE": f"{speed:g}",
+        **dags.settings,
     }
 
 
-def demo_run_environment(repo: Path, endpoint_url: str, speed: float, port: int) -> dict[str, str]:
+def demo_run_environment(
+    repo: Path, endpoint_url: str, speed: float, port: int, dags: DagsFolder | None = None
+) -> dict[str, str]:
     """The variables the demo run's child needs on top of the caller's environment: the
-    UI's (its home and DB, ``aws_default``), with ``make demo``'s settings for a run made by
-    ``dag.test()`` at ``speed`` (its time scale, quiet logs, no deferral floor)."""
+    UI's (its home and DB, its DAGs, ``aws_default``), with ``make demo``'s settings for a
+    run made by ``dag.test()`` at ``speed`` (its time scale, quiet logs, no deferral floor)."""
     return {
-        **ui_environment(repo, endpoint_url, speed, port),
-        **airflow_environment(ui_home(repo), speed, project=repo),
+        **ui_environment(repo, endpoint_url, speed, port, dags),
+        **airflow_environment(ui_home(repo), speed, project=repo, dags=dags),
     }
 
 
@@ -110,13 +121,26 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
     parser.add_argument("--port", type=int, default=8080, help="Airflow UI/API port")
     parser.add_argument("--sim-port", type=int, default=5000, help="awssim port (0: any)")
     parser.add_argument(
-        "--scenario", default="happy", help=f"awssim scenario: a YAML path or {shipped_scenarios()}"
+        "--plan",
+        default=PLAN,
+        help=f"the plan whose DAG the UI lists: a name in include/rollouts/ or a plan file "
+        f"(default: {PLAN})",
+    )
+    parser.add_argument(
+        "--org",
+        default=ORG,
+        help=f"awssim organization: an org file or demo, field, synthetic:N (default: {ORG})",
+    )
+    parser.add_argument(
+        "--scenario",
+        default=SCENARIO,
+        help=f"awssim scenario: a YAML path or {shipped_scenarios()}",
     )
     parser.add_argument("--speed", type=float, default=60.0, help="awssim clock, x real time")
     parser.add_argument(
         "--demo-run",
         action="store_true",
-        help="first record a finished run of the example plan (replacing the last one)",
+        help="first record a finished run of the plan (replacing the last one)",
     )
     parser.add_argument(
         "--demo-speed", type=float, default=300.0, help="awssim clock while it is recorded"
@@ -125,17 +149,22 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
 
     try:
         project = project_dir()
-    except ProjectNotFound as error:
+        inputs = resolve(project, plan=args.plan, org=args.org, scenario=args.scenario)
+    except (ProjectNotFound, RehearsalInputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in inputs.warnings:
+        print(f"[ui] warning: {warning}", flush=True)
 
     from awssim.server import SimServer  # noqa: PLC0415 - moto loads slowly; parse args first
     from awssim.simulator import Simulator  # noqa: PLC0415
 
     try:
-        sim = Simulator(ORG, args.scenario, speed=args.demo_speed if args.demo_run else args.speed)
+        sim = Simulator(
+            inputs.org, inputs.scenario, speed=args.demo_speed if args.demo_run else args.speed
+        )
         server = SimServer(sim, port=args.sim_port).start()
-    except (OrgSpecError, ScenarioError, OSError) as error:
+    except OSError as error:
         print(f"error: awssim: {error}", file=sys.stderr)
         return 2
     try:
@@ -144,21 +173,25 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
             # standalone starts its components as `airflow ...` from PATH: this interpreter's.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
         }
-        env = {**base, **ui_environment(project, server.endpoint_url, args.speed, args.port)}
-        Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        ui_home(project).mkdir(parents=True, exist_ok=True)
+        dags = dags_folder(inputs.plan, project, ui_home(project))
+        env = {**base, **ui_environment(project, server.endpoint_url, args.speed, args.port, dags)}
         demo: DemoRun | None = None
         if args.demo_run:
             demo_env = {
                 **base,
-                **demo_run_environment(project, server.endpoint_url, args.demo_speed, args.port),
+                **demo_run_environment(
+                    project, server.endpoint_url, args.demo_speed, args.port, dags
+                ),
             }
-            status, demo = record_demo_run(demo_env, sim.scenario.name, args.demo_speed)
+            status, demo = record_demo_run(demo_env, inputs, args.demo_speed)
             if status == INTERRUPTED:
                 return INTERRUPTED
             continue_at(sim, args.speed)
         print(
-            f"awssim: org {ORG}, scenario {sim.scenario.name}, speed x{args.speed:g}, on "
-            f"{server.endpoint_url}\n"
+            f"awssim: org {inputs.org.name}, scenario {sim.scenario.name}, speed "
+            f"x{args.speed:g}, on {server.endpoint_url}\n"
+            f"DAGs: {dags.path}\n"
             f"Airflow UI: http://127.0.0.1:{args.port} once ready; user {USER}, password in "
             f"{password_file(project)}\n"
             "Ctrl-C stops both.",
@@ -171,18 +204,22 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
         print("awssim stopped.", flush=True)
 
 
-def record_demo_run(env: dict[str, str], scenario: str, speed: float) -> tuple[int, DemoRun | None]:
-    """Record the demo run in a child process with Airflow's environment ``env`` (awssim's
-    clock at ``speed``): its exit status and the run (None when it recorded none: Airflow
-    then starts without it)."""
+def record_demo_run(
+    env: dict[str, str], inputs: Inputs, speed: float
+) -> tuple[int, DemoRun | None]:
+    """Record the demo run of the plan in ``inputs`` in a child process with Airflow's
+    environment ``env`` (awssim's clock at ``speed``): its exit status and the run (None when
+    it recorded none: Airflow then starts without it)."""
+    org, scenario = inputs.org.name, inputs.scenario.name
     print(
-        f"[ui] recording the demo run: the example plan on awssim (scenario {scenario}, "
-        f"clock x{speed:g}), under a minute",
+        f"[ui] recording the demo run: plan {inputs.plan.name} on awssim (organization {org}, "
+        f"scenario {scenario}, clock x{speed:g}), under a minute",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="rollout-demo-run-") as folder:
         result = Path(folder) / "demo-run.json"
-        status = run([*DEMO_RUN, "--result", str(result), "--scenario", scenario], env)
+        command = [*DEMO_RUN, "--result", str(result), "--plan", inputs.plan.name]
+        status = run([*command, "--org", org, "--scenario", scenario], env)
         if status != 0 or not result.exists():
             print(f"[ui] no demo run recorded (exit status {status}, see above)", flush=True)
             return status, None
