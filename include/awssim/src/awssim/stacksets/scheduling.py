@@ -214,9 +214,8 @@ class Runner:
         instance.detailed_status, instance.reason = PENDING, None
 
     def _suspended(self, stack_set: StackSet, target: Target) -> bool:
-        return (
-            stack_set.permission_model == SERVICE_MANAGED
-            and self.sim.org.closed_or_closing(target.account)
+        return stack_set.permission_model == SERVICE_MANAGED and self.sim.org.closed_or_closing(
+            target.account
         )
 
     def _work(self, stack_set: StackSet, op: Operation, target: Target) -> str | None:
