@@ -141,6 +141,37 @@ def test_happy_rollout_reaches_every_targeted_node_and_only_those(
     assert mutations(rollout_sim) == before
 
 
+def test_an_upgrade_through_every_wave_leaves_every_instance_current(
+    rehearse: Rehearse, rollout_sim: Simulator, plan: Plan
+) -> None:
+    # Canary's UpdateStackSet sets 1.1.0 and marks every instance OUTDATED; the later
+    # waves update what the stack set then holds. Had they named it by value again, each
+    # would mark the earlier waves' instances OUTDATED (API reference, UpdateStackSet,
+    # Regions), and a finished rollout would read as unfinished.
+    first = rehearse()
+    assert first.succeeded, first.task_states
+    result = rehearse({"version": "1.1.0"})
+    assert result.succeeded, result.task_states
+    assert [w["decision"] for w in result.report["waves"]] == ["passed", "passed", "approved"]
+    targets = wave_targets(plan, ["canary", "nonprod", "prod"])
+    assert all(
+        node.installed == {PACKAGE: "1.1.0"} for node in targeted_nodes(rollout_sim, targets)
+    )
+    parameters, truth = stack_set_truth(rollout_sim)
+    assert parameters["Version"] == "1.1.0"
+    assert set(truth) == targets
+    assert {(status, detail, ran["Version"]) for status, detail, ran in truth.values()} == {
+        ("CURRENT", "SUCCEEDED", "1.1.0")
+    }
+
+    # So the same version again finds nothing to do.
+    before = mutations(rollout_sim)
+    again = rehearse({"version": "1.1.0"})
+    assert again.succeeded
+    assert again.task_states["check_deployed"] == "skipped"
+    assert mutations(rollout_sim) == before
+
+
 def test_a_dry_run_changes_nothing(rehearse: Rehearse, rollout_sim: Simulator) -> None:
     result = rehearse({"dry_run": True})
     assert result.succeeded, result.task_states

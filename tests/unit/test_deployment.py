@@ -6,6 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.deployment import (
@@ -106,6 +108,58 @@ def test_an_older_template_is_replaced_before_the_create() -> None:
     assert update.request["Parameters"] == [{"ParameterKey": "Version", "ParameterValue": "2"}]
     assert update.request["DeploymentTargets"] == {"OrganizationalUnitIds": [OU]}
     assert update.request["Regions"] == [EAST, WEST]
+
+
+def test_a_later_wave_updates_the_held_release_by_previous_template_and_values() -> None:
+    # Named by value, the update would mark every other wave's instances OUTDATED again
+    # (API reference, UpdateStackSet, Regions): once the stack set holds the release, the
+    # same content is named by UsePreviousTemplate and UsePreviousValue.
+    outdated = (*everywhere()[:3], instance(B, WEST, "OUTDATED"))
+    (update,) = planned_calls(facts(holds_release=True, instances=outdated))
+    assert update.kind == "update"
+    assert update.request["UsePreviousTemplate"] is True
+    assert "TemplateURL" not in update.request
+    assert "TemplateBody" not in update.request
+    assert update.request["Parameters"] == [{"ParameterKey": "Version", "UsePreviousValue": True}]
+    assert update.request["DeploymentTargets"] == {"OrganizationalUnitIds": [OU]}
+    assert update.request["Regions"] == [EAST, WEST]
+
+
+_statuses = st.sampled_from([None, "CURRENT", "OUTDATED"])
+_operation_statuses = st.sampled_from(["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"])
+
+
+@given(
+    statuses=st.lists(_statuses, min_size=4, max_size=4),
+    update_status=_operation_statuses,
+    create_status=st.none() | _operation_statuses,
+)
+def test_a_retry_after_its_own_update_set_the_release_adopts_that_update(
+    statuses: list[str | None], update_status: str, create_status: str | None
+) -> None:
+    # This run's update made the stack set hold the release, so a retry sees
+    # holds_release and computes the update by UsePreviousTemplate instead of TemplateURL:
+    # the update's id already exists, so the step is the same as if the release were not
+    # held yet, and that update is never started again.
+    targets = [Target(a, r) for a in (A, B) for r in (EAST, WEST)]
+    present = tuple(
+        Instance(target, status, UPDATE)
+        for target, status in zip(targets, statuses, strict=True)
+        if status is not None
+    )
+    operations = record(UPDATE, update_status, *(i.target for i in present))
+    if create_status is not None:
+        operations |= record(CREATE, create_status)
+    before, after = (
+        facts(holds_release=held, instances=present, operations=operations)
+        for held in (False, True)
+    )
+    step = next_step(after)
+    assert step == next_step(before)
+    assert not (isinstance(step, Start) and step.call.operation_id == UPDATE)
+    assert [c.operation_id for c in planned_calls(after)] == [
+        c.operation_id for c in planned_calls(before)
+    ]
 
 
 def test_the_first_call_is_waited_for_and_the_last_is_not() -> None:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from distributor_rollout.core.deployment import Call
 from distributor_rollout.core.planned_calls import (
     LONGEST_SHOWN_VALUE,
+    PREVIOUS_VALUE_SHOWN,
     dry_run_wave,
     loggable_request,
     planned_entry,
@@ -29,6 +30,16 @@ CALL = Call(
         "ParameterOverrides": [],
     },
 )
+
+
+def test_parameters_kept_by_previous_value_are_logged_as_such() -> None:
+    shown = loggable_request(
+        {
+            "UsePreviousTemplate": True,
+            "Parameters": [{"ParameterKey": "K", "UsePreviousValue": True}],
+        }
+    )
+    assert shown == {"UsePreviousTemplate": True, "Parameters": {"K": PREVIOUS_VALUE_SHOWN}}
 
 
 @given(value=st.text(max_size=200))

@@ -21,6 +21,7 @@ from stacksets_support import (
     create_service_managed,
     instances,
     operation,
+    parameter_template,
     results,
     watch,
 )
@@ -364,6 +365,72 @@ def test_outdated_instances_turn_current_only_through_an_operation_that_reaches_
     assert operation(cfn, "restore", nothing_changes)["Status"] == "SUCCEEDED"
     assert _truth(sim, "restore")["instances"] == dict.fromkeys(
         sandbox + rest, ("CURRENT", "SUCCEEDED", v1)
+    )
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        pytest.param(
+            {"Parameters": [{"ParameterKey": "Value", "ParameterValue": "v2"}]}, id="value"
+        ),
+        pytest.param({"TemplateBody": parameter_template(), "Parameters": KEEP}, id="template"),
+    ],
+)
+def test_an_update_naming_the_held_template_or_values_marks_every_other_instance_outdated(
+    aws: AwsClients, sim: Simulator, repeat: dict[str, Any]
+) -> None:
+    # The API reference (UpdateStackSet, Regions): an update that specifies TemplateBody or
+    # TemplateURL, or the Parameters property, marks all stack instances OUTDATED before
+    # updating the ones it names; one that does not leaves the others' status alone. So a
+    # staged rollout's second wave, repeating what the stack set holds by value, leaves the
+    # first wave's instances OUTDATED; by UsePreviousTemplate/UsePreviousValue it does not.
+    cfn = admin_cfn(aws)
+    create_service_managed(cfn, "literal")
+    _deploy(sim, cfn, "literal", SANDBOX + NONPROD_ACTIVE[:2], ["us-east-1"])
+    sandbox = [(a, "us-east-1") for a in SANDBOX]
+    rest = [(a, "us-east-1") for a in NONPROD_ACTIVE[:2]]
+    v2 = {"Value": "v2", "Tier": "standard"}
+    scope = {
+        "DeploymentTargets": {"OrganizationalUnitIds": [sim.org.ou_ids_by_path["/Sandbox"]]},
+        "Regions": ["us-east-1"],
+        "OperationPreferences": FAST,
+    }
+    _run(
+        sim,
+        cfn,
+        "literal",
+        "update_stack_set",
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": "Value", "ParameterValue": "v2"}],
+        **scope,
+    )
+    assert {key: _truth(sim, "literal")["instances"][key] for key in sandbox} == dict.fromkeys(
+        sandbox, ("CURRENT", "SUCCEEDED", v2)
+    )
+    later_wave = {
+        "DeploymentTargets": {"Accounts": NONPROD_ACTIVE[:2]},
+        "Regions": ["us-east-1"],
+        "OperationPreferences": FAST,
+    }
+    template = {} if "TemplateBody" in repeat else {"UsePreviousTemplate": True}
+    _run(sim, cfn, "literal", "update_stack_set", **template, **repeat, **later_wave)
+    truth = _truth(sim, "literal")
+    assert truth["parameters"] == {"Value": "v2"}
+    assert {key: truth["instances"][key] for key in rest} == dict.fromkeys(
+        rest, ("CURRENT", "SUCCEEDED", v2)
+    )
+    # The first wave runs v2 all along, yet reads OUTDATED/PENDING again.
+    assert {key: truth["instances"][key] for key in sandbox} == dict.fromkeys(
+        sandbox, ("OUTDATED", "PENDING", v2)
+    )
+
+    # The same wave again by UsePreviousTemplate and UsePreviousValue: only it is touched.
+    _run(
+        sim, cfn, "literal", "update_stack_set", UsePreviousTemplate=True, Parameters=KEEP, **scope
+    )
+    assert _truth(sim, "literal")["instances"] == dict.fromkeys(
+        sandbox + rest, ("CURRENT", "SUCCEEDED", v2)
     )
 
 

@@ -1,7 +1,9 @@
 """How one wave reaches its targets, one StackSets call at a time, and what it changed.
 
 A wave's targets that already have a stack instance get ``UpdateStackSet`` restricted to
-the wave's OUs and Regions (this version's template and parameters); targets without one
+the wave's OUs and Regions (this version's template and parameters, by
+``UsePreviousTemplate``/``UsePreviousValue`` once the stack set holds them, so the other
+waves' instances keep their status: ``core.stack_set_update``); targets without one
 get ``CreateStackInstances`` afterwards, since a create deploys whatever template the stack
 set holds. Each call has a deterministic operation id, so the decision is a pure function
 of what AWS reports (the stack set, its instances, this run's operations, anyone else's
@@ -22,6 +24,7 @@ from distributor_rollout.core.operation_wait import judge
 from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import OperationPreferences
 from distributor_rollout.core.rollback_actions import target_scopes
+from distributor_rollout.core.stack_set_update import keeping_held_template
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import ACTIVE_OPERATION_STATUSES, InstanceResult
 from distributor_rollout.core.wave_result import WaveResult
@@ -262,7 +265,7 @@ def planned_calls(facts: WaveSnapshot) -> list[Call]:
     )
     calls: list[Call] = []
     if needs_update:
-        request = {
+        request: dict[str, Any] = {
             "DeploymentTargets": wave.deployment_targets(),
             "Regions": list(wave.regions),
             "OperationPreferences": facts.preferences.to_aws(),
@@ -272,6 +275,12 @@ def planned_calls(facts: WaveSnapshot) -> list[Call]:
                 for key, value in facts.template.parameters.items()
             ],
         }
+        if facts.holds_release:
+            # Named by value, the release would mark the earlier waves' instances OUTDATED
+            # again (core.stack_set_update). A retry after this run's own first update set
+            # the release computes this form for that update too: its id exists, so it is
+            # adopted, never sent again.
+            request = keeping_held_template(request)
         calls.append(Call("update", update_id, tuple(sorted(existing)), request))
     for index, (ous, accounts, regions) in enumerate(target_scopes(new, facts.ou_of)):
         preferences = replace(

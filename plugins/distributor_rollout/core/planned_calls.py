@@ -15,20 +15,26 @@ LONGEST_SHOWN_VALUE: Final = 80
 """A parameter value longer than this (the manifest) is logged as its length."""
 
 
+PREVIOUS_VALUE_SHOWN: Final = "<previous value>"
+"""How a parameter the call keeps by ``UsePreviousValue`` is logged."""
+
+
 def loggable_request(request: Mapping[str, Any]) -> dict[str, Any]:
     """A call's request for the log: parameter values longer than a line (the manifest)
-    are shown by their length."""
+    are shown by their length, one kept by ``UsePreviousValue`` as ``PREVIOUS_VALUE_SHOWN``."""
     shown = dict(request)
     if "Parameters" in shown:
         shown["Parameters"] = {
-            item["ParameterKey"]: (
-                value
-                if len(value := str(item.get("ParameterValue", ""))) <= LONGEST_SHOWN_VALUE
-                else f"<{len(value)} characters>"
-            )
-            for item in shown["Parameters"]
+            item["ParameterKey"]: _shown_value(item) for item in shown["Parameters"]
         }
     return shown
+
+
+def _shown_value(item: Mapping[str, Any]) -> str:
+    if item.get("UsePreviousValue"):
+        return PREVIOUS_VALUE_SHOWN
+    value = str(item.get("ParameterValue", ""))
+    return value if len(value) <= LONGEST_SHOWN_VALUE else f"<{len(value)} characters>"
 
 
 def planned_entry(call: Call) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from distributor_rollout.core.changes import WaveChanges
 from distributor_rollout.core.deployment import (
     create_operation_id,
+    holds_template,
     recovered_changes,
     rollback_preferences,
     update_operation_id,
@@ -25,8 +26,15 @@ from distributor_rollout.core.operation_wait import judge
 from distributor_rollout.core.plan import Plan, wave_gate, wave_operation
 from distributor_rollout.core.release import Release
 from distributor_rollout.core.rollback import retried_summary, unrestored
-from distributor_rollout.core.rollback_actions import DeleteInstances, RollbackAction, narrowed
+from distributor_rollout.core.rollback_actions import (
+    DeleteInstances,
+    RestoreTemplate,
+    RollbackAction,
+    UninstallByTemplate,
+    narrowed,
+)
 from distributor_rollout.core.rollback_record import ActionOutcome
+from distributor_rollout.core.stack_set_update import keeping_held_template
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import UninstallCheck
 from distributor_rollout.core.verdict import (
@@ -215,12 +223,16 @@ class RollbackActionRunner(StackSetOperatorBase):
             preferences = rollback_preferences(
                 wave_operation(plan, wave) if wave else None, action.regions
             )
-            request = self.with_checked_template(
-                {**action.api_request(), "OperationPreferences": preferences.to_aws()}
-            )
-            if action.api_call == "UpdateStackSet":
+            request = {**action.api_request(), "OperationPreferences": preferences.to_aws()}
+            if isinstance(action, RestoreTemplate | UninstallByTemplate):
                 described = self.describe_stack_set(release)
+                text = self.checked_template(action.template)
+                if holds_template(described, text, action.template):
+                    # An earlier action (or try) of this rollback set it: named by value it
+                    # would mark the instances that action restored OUTDATED again.
+                    request = keeping_held_template(request)
                 request["Capabilities"] = list(described.get("Capabilities") or [])
+            request = self.with_checked_template(request)
             self.log.info("Rollback: %s (%s)", action.describe(), op_id)
             self.start(release, action.api_call, op_id, request)
         if operation["Status"] in ACTIVE_OPERATION_STATUSES:

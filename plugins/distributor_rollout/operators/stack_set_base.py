@@ -98,6 +98,11 @@ class StackSetOperatorBase(AwsBaseOperator[StackSetHook]):
                 text = self.stored_template(template)
                 self._checked_templates[template.template_url] = text
 
+    def checked_template(self, template: TemplateRef) -> str:
+        """A stored template's checked text (read and checked once per task)."""
+        self.check_templates([template])
+        return self._checked_templates[template.template_url]
+
     def with_checked_template(self, request: dict[str, Any]) -> dict[str, Any]:
         """``request`` passing its template as the checked ``TemplateBody`` where it fits
         (``core.artifacts.with_template_body``); a template not checked yet is checked now."""

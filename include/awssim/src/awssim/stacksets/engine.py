@@ -180,6 +180,7 @@ class StackSetEngine:
         if changed:
             change.version = stack_set.next_version()
         op.change = change
+        op.marks_outdated = changed or _names_template_or_values(request)
         stack_set.managed_execution = active
         self._apply_settings(stack_set, request)
         self.runner.submit(stack_set, op)
@@ -271,6 +272,18 @@ class StackSetEngine:
                 f"Operation {op.operation_id} is {op.status} and cannot be stopped"
             )
         self.runner.stop(stack_set, op, self.sim.now())
+
+
+def _names_template_or_values(request: dict[str, Any]) -> bool:
+    """Whether an ``UpdateStackSet`` request counts as changing the template or parameters
+    in the API reference's words (UpdateStackSet, ``Regions``: "if the TemplateBody or
+    TemplateURL properties are specified), or the Parameters property"): it names a template
+    or gives any parameter a value, even the one the stack set already holds. Only
+    ``UsePreviousTemplate`` with every parameter ``UsePreviousValue`` (or none given)
+    leaves it out."""
+    if request.get("TemplateBody") or request.get("TemplateURL"):
+        return True
+    return any(entry.get("ParameterValue") is not None for entry in request.get("Parameters") or [])
 
 
 def _tags(raw: list[dict[str, Any]] | None) -> dict[str, str]:

@@ -145,6 +145,7 @@ class Operation:
     regions: list[RegionRun] = field(default_factory=list)
     region_index: int = 0
     marks_outdated: bool = False
+    """An ``UpdateStackSet`` that marks every instance OUTDATED when it starts."""
 
     def failed_count(self) -> int:
         """Targets that failed (StatusDetails.FailedStackInstancesCount)."""

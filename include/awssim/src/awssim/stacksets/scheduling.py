@@ -75,9 +75,10 @@ class Runner:
         op.status = RUNNING
         if op.change is None:
             op.change = stack_set.change
-        elif op.change is not stack_set.change:
+        else:
             stack_set.change = op.change
-            self._mark_outdated(stack_set, op.change.version)
+            if op.marks_outdated:
+                self._mark_outdated(stack_set)
         by_region: dict[str, list[Target]] = {}
         for target in op.targets:
             by_region.setdefault(target.region, []).append(target)
@@ -180,14 +181,15 @@ class Runner:
             self.start(stack_set, queued[0], now)
 
     # --- instances ----------------------------------------------------------------------
-    def _mark_outdated(self, stack_set: StackSet, version: int) -> None:
-        """A new template or parameters make every instance that does not run them OUTDATED
-        before the operation updates only its targets (API_UpdateStackSet, DeploymentTargets
-        and Regions). AWS shows the instances left out with DetailedStatus PENDING, though no
+    def _mark_outdated(self, stack_set: StackSet) -> None:
+        """An update that names a template or parameter values marks every instance
+        OUTDATED before the operation updates only its targets, even when the content is
+        what the stack set already held (API_UpdateStackSet, DeploymentTargets and
+        Regions). AWS shows the instances left out with DetailedStatus PENDING, though no
         operation will reach them (aws-cloudformation/cloudformation-coverage-roadmap#1751):
         only an operation that updates an instance makes it CURRENT again."""
         for instance in stack_set.instances.values():
-            if instance.status != INOPERABLE and instance.version != version:
+            if instance.status != INOPERABLE:
                 instance.status, instance.detailed_status, instance.reason = OUTDATED, PENDING, None
 
     def _prepare(self, stack_set: StackSet, op: Operation, target: Target) -> None:
