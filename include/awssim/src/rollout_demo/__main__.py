@@ -44,12 +44,17 @@ from distributor_rollout.core.steps import (
 )
 from rollout_demo import aws_connection
 from rollout_demo.dags_folder import DagsFolder, dags_folder
-from rollout_demo.inputs import RehearsalInputError, resolve
+from rollout_demo.inputs import (
+    DEFAULT_ORG,
+    DEFAULT_PLAN,
+    DEFAULT_SCENARIO,
+    RehearsalInputError,
+    add_input_arguments,
+    resolve,
+)
 from rollout_demo.project import ProjectNotFound, project_dir
 
-PLAN = "examplepackage"
-ORG = "demo"
-SCENARIO = "happy"
+PLAN, ORG, SCENARIO = DEFAULT_PLAN, DEFAULT_ORG, DEFAULT_SCENARIO
 
 
 def airflow_environment(
@@ -105,21 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--plan",
-        default=PLAN,
-        help=f"a plan name in include/rollouts/ or a plan file (default: {PLAN})",
-    )
-    parser.add_argument(
-        "--org",
-        default=ORG,
-        help=f"an awssim org name (demo, field, synthetic:N) or an org file (default: {ORG})",
-    )
-    parser.add_argument(
-        "--scenario",
-        default=SCENARIO,
-        help=f"a shipped awssim scenario name or a scenario file (default: {SCENARIO})",
-    )
+    add_input_arguments(parser)
     parser.add_argument("--speed", type=float, default=300.0, help="awssim clock speed")
     parser.add_argument("--dry-run", action="store_true", help="trigger with dry_run=true")
     parser.add_argument("--reject", metavar="WAVE", help="reject the approval of this wave")

@@ -22,6 +22,7 @@ and the warning says what it will not show.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from awssim.orgspec import OrgSpec, OrgSpecError, load_org
-from awssim.scenario import Scenario, ScenarioError, Where, load_scenario
+from awssim.scenario import Scenario, ScenarioError, Where, load_scenario, shipped_scenarios
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
@@ -68,6 +69,30 @@ class Inputs:
     org: OrgSpec
     scenario: Scenario
     warnings: tuple[str, ...] = ()
+
+
+DEFAULT_PLAN, DEFAULT_ORG, DEFAULT_SCENARIO = "examplepackage", "demo", "happy"
+"""What ``make demo`` rehearses: the example plan on the demo organization, no faults."""
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--plan``, ``--org`` and ``--scenario``, as ``make rehearse`` and ``make ui`` take them."""
+    parser.add_argument(
+        "--plan",
+        default=DEFAULT_PLAN,
+        help=f"a plan name in include/rollouts/ or a plan file (default: {DEFAULT_PLAN})",
+    )
+    parser.add_argument(
+        "--org",
+        default=DEFAULT_ORG,
+        help="an awssim org name (demo, field, synthetic:N) or an org file "
+        f"(default: {DEFAULT_ORG})",
+    )
+    parser.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        help=f"a scenario file or one of {shipped_scenarios()} (default: {DEFAULT_SCENARIO})",
+    )
 
 
 def plans_folder(project: Path) -> Path:

@@ -39,12 +39,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from awssim.clock import SimClock
-from awssim.scenario import shipped_scenarios
 from rollout_demo import aws_connection
-from rollout_demo.__main__ import ORG, PLAN, SCENARIO, airflow_environment
+from rollout_demo.__main__ import airflow_environment
 from rollout_demo.dags_folder import DagsFolder, dags_folder
 from rollout_demo.demo_run import DemoRun
-from rollout_demo.inputs import Inputs, RehearsalInputError, resolve
+from rollout_demo.inputs import Inputs, RehearsalInputError, add_input_arguments, resolve
 from rollout_demo.project import ProjectNotFound, project_dir
 
 if TYPE_CHECKING:
@@ -120,22 +119,7 @@ def main(argv: Sequence[str] | None = None, command: Sequence[str] = STANDALONE)
     parser = argparse.ArgumentParser(prog="python -m rollout_demo.ui", description=__doc__)
     parser.add_argument("--port", type=int, default=8080, help="Airflow UI/API port")
     parser.add_argument("--sim-port", type=int, default=5000, help="awssim port (0: any)")
-    parser.add_argument(
-        "--plan",
-        default=PLAN,
-        help=f"the plan whose DAG the UI lists: a name in include/rollouts/ or a plan file "
-        f"(default: {PLAN})",
-    )
-    parser.add_argument(
-        "--org",
-        default=ORG,
-        help=f"awssim organization: an org file or demo, field, synthetic:N (default: {ORG})",
-    )
-    parser.add_argument(
-        "--scenario",
-        default=SCENARIO,
-        help=f"awssim scenario: a YAML path or {shipped_scenarios()}",
-    )
+    add_input_arguments(parser)
     parser.add_argument("--speed", type=float, default=60.0, help="awssim clock, x real time")
     parser.add_argument(
         "--demo-run",
