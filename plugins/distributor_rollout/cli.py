@@ -118,19 +118,24 @@ def _manifest_entries(
                 [wrong("", "cannot read", str(manifest), f"a manifest.json ({error.strerror})")],
             ) from None
         return frozenset(target for target, _ in parse_manifest(data, str(manifest)).packages), None
-    if is_s3(plan.package.source):
+    if plan.package.existing is not None:
         return None, (
-            f"the package source {plan.package.source} is in S3 and plan reads no AWS: "
+            f"{plan.package.existing} already exists in Distributor and plan reads no AWS: "
+            "give --manifest FILE (its manifest) to check the nodes' platforms against it"
+        )
+    if is_s3(plan.package.source_folder):
+        return None, (
+            f"the package source {plan.package.source_folder} is in S3 and plan reads no AWS: "
             "give --manifest FILE to check the nodes' platforms against its manifest"
         )
-    source = Path(plan.package.source)
+    source = Path(plan.package.source_folder)
     try:
         # Only checks and decides the zips: nothing is written to ``out``.
         zips, _ = plan_package(
             source,
             source.parent / f"{source.name}.unbuilt",
             name=plan.package.name,
-            version=plan.package.version,
+            version=plan.package.built_version,
             publisher=plan.package.publisher,
             workers=None,
         )
@@ -207,7 +212,7 @@ def _plan(args: argparse.Namespace) -> int:
             *([unchecked] if unchecked else []),
             *reach_warnings(plan, resolution, reaches, packages or ()),
         ]
-    package = f"{plan.package.name} {plan.package.version}"
+    package = f"{plan.package.name} {plan.package.version_label}"
     print(f"plan {plan.name!r}: {package} (dry run: nothing is deployed)")
     print(_org_line(args.org, org))
     print(render_waves(resolution, organization, details, warnings))

@@ -4,7 +4,8 @@ Parsing reads only local files (the plan and Airflow's configuration): no AWS, n
 connections, no Variables. A plan with errors raises its validation report, so the
 plan's DAG file shows it as its import error and the other plans' DAGs are unaffected.
 
-The task graph, for a plan with waves canary → nonprod → prod (prod asks for approval)::
+The task graph, for a plan with waves canary → nonprod → prod (prod asks for approval)
+(a package that already exists in Distributor has no build and no publish)::
 
     validate → build → check_deployed → publish → prepare
       → canary.deploy → canary.wait_operation → canary.wait_compliance
@@ -147,11 +148,17 @@ def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
         },
     ) as dag:
         validate = ValidateRunOperator(task_id=VALIDATE, retries=0, **common)
-        build = BuildPackageOperator(task_id=BUILD, **common)
-        check = CheckDeployedOperator(task_id=CHECK_DEPLOYED, build=BUILD_RESULT, **common)
-        publish = PublishPackageOperator(task_id=PUBLISH, build=BUILD_RESULT, **common)
-        prepare = PrepareStackSetOperator(task_id=PREPARE, build=BUILD_RESULT, **common)
-        validate >> build >> check >> publish >> prepare
+        if plan.package.is_existing:
+            # A package that already exists in Distributor: nothing to build or publish.
+            check = CheckDeployedOperator(task_id=CHECK_DEPLOYED, **common)
+            prepare = PrepareStackSetOperator(task_id=PREPARE, **common)
+            validate >> check >> prepare
+        else:
+            build = BuildPackageOperator(task_id=BUILD, **common)
+            check = CheckDeployedOperator(task_id=CHECK_DEPLOYED, build=BUILD_RESULT, **common)
+            publish = PublishPackageOperator(task_id=PUBLISH, build=BUILD_RESULT, **common)
+            prepare = PrepareStackSetOperator(task_id=PREPARE, build=BUILD_RESULT, **common)
+            validate >> build >> check >> publish >> prepare
 
         previous: BaseOperator | None = None
         wave_tasks: list[BaseOperator] = []

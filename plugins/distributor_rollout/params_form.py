@@ -30,7 +30,7 @@ def params_form(plan: Plan) -> dict[str, Param]:
     policy = plan.manual_runs
     hidden = {
         "version": not policy.version,
-        "source": not policy.source,
+        "source": not policy.source or plan.package.is_existing,  # nothing is built
         "waves": policy.waves == "none",
         "skip_approvals": not policy.skip_approvals,
         "gate_threshold_percent": policy.gates == "none",
@@ -50,9 +50,15 @@ def _all_params(plan: Plan) -> dict[str, Param]:
     return {
         "version": Param(
             plan.package.version,
-            type="string",
+            # An existing package may go unpinned: each node gets its default version.
+            type=["null", "string"] if plan.package.is_existing else "string",
             title="Package version",
-            description="The version to build and roll out (the plan's by default).",
+            description=(
+                f"The version of {plan.package.name} to pin (empty: the plan's, or each "
+                "node's default version when the plan pins none)."
+                if plan.package.is_existing
+                else "The version to build and roll out (the plan's by default)."
+            ),
             minLength=1,
             maxLength=128,
             pattern=r"^[a-zA-Z0-9_\-.]+$",

@@ -187,3 +187,98 @@ def test_path_of(loc: tuple[int | str, ...], text: str) -> None:
 def test_model_round_trips_through_json(raw: dict[str, Any]) -> None:
     plan = validate_plan(raw)
     assert Plan.model_validate_json(plan.model_dump_json()) == plan
+
+
+# --- packages that already exist in Distributor -----------------------------------------
+
+
+def _existing(raw: dict[str, Any], **package: Any) -> dict[str, Any]:
+    data = copy.deepcopy(raw)
+    data["package"] = package
+    return data
+
+
+@pytest.mark.parametrize(
+    ("existing", "name", "owner", "ref"),
+    [
+        ("AmazonCloudWatchAgent", "AmazonCloudWatchAgent", None, "AmazonCloudWatchAgent"),
+        (
+            "arn:aws:ssm:us-east-1:444455556666:document/VendorAgent",
+            "VendorAgent",
+            "444455556666",
+            # A shared document is Region-scoped: the same owner and name in each Region.
+            "arn:aws:ssm:eu-west-1:444455556666:document/VendorAgent",
+        ),
+    ],
+)
+def test_an_existing_package_is_named_by_its_document(
+    raw: dict[str, Any], existing: str, name: str, owner: str | None, ref: str
+) -> None:
+    plan = validate_plan(_existing(raw, existing=existing))
+    package = plan.package
+    assert (package.is_existing, package.name, package.document_owner) == (True, name, owner)
+    assert package.document_ref("eu-west-1") == ref
+    assert package.version is None
+    assert package.version_label == "default version"
+    with pytest.raises(ValueError, match="package.bucket"):
+        package.bucket_pattern
+
+
+def test_an_existing_package_may_pin_a_version(raw: dict[str, Any]) -> None:
+    plan = validate_plan(_existing(raw, existing="AWSEFSTools", version="1.5.2"))
+    assert (plan.package.version, plan.package.version_label) == ("1.5.2", "1.5.2")
+
+
+def test_an_existing_package_takes_nothing_a_build_or_publish_needs(raw: dict[str, Any]) -> None:
+    data = _existing(
+        raw, existing="AmazonCloudWatchAgent", source="../packages/x", bucket="b-{region}"
+    )
+    data["association"]["output_s3_prefix"] = "out"
+    problems = _problems(data)
+    assert problems == [
+        "package.source: not used with package.existing (an existing package is not built "
+        "or published) (got '../packages/x'; expected no package.source, or a built package "
+        "without package.existing)",
+        "package.bucket: not used with package.existing (an existing package is not built "
+        "or published) (got 'b-{region}'; expected no package.bucket, or a built package "
+        "without package.existing)",
+        "association.output_s3_prefix: not used with package.existing (Run Command output "
+        "goes to the package bucket, which an existing package does not have) (got 'out'; "
+        "expected no association.output_s3_prefix)",
+    ]
+
+
+def test_a_built_package_names_what_it_is_missing(raw: dict[str, Any]) -> None:
+    data = copy.deepcopy(raw)
+    del data["package"]["folder"], data["package"]["version"]
+    assert _problems(data) == [
+        f"package.{field}: missing (a package the rollout builds needs source, bucket, folder "
+        "and version; for a package that already exists in Distributor, set package.existing "
+        "instead)"
+        for field in ("folder", "version")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("existing", "name", "problem"),
+    [
+        (
+            "arn:aws:s3:::bucket",
+            None,
+            "package.existing: not a package name or a shared document ARN (got "
+            "'arn:aws:s3:::bucket'; expected a document name like AmazonCloudWatchAgent, or "
+            "arn:aws:ssm:<region>:<owner account>:document/<name>)",
+        ),
+        (
+            "AmazonCloudWatchAgent",
+            "CloudWatch",
+            "package.name: is not the existing package's document name (got 'CloudWatch'; "
+            "expected AmazonCloudWatchAgent (or leave package.name out))",
+        ),
+    ],
+)
+def test_a_wrong_existing_package_is_named(
+    raw: dict[str, Any], existing: str, name: str | None, problem: str
+) -> None:
+    package = {"existing": existing} | ({"name": name} if name else {})
+    assert problem in _problems(_existing(raw, **package))

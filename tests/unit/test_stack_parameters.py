@@ -93,6 +93,7 @@ def test_example_plan_values(plan: Plan) -> None:
     rendered = render_stack_parameters(plan, MANIFEST_TEXT, account_id=ADMIN, runner_arn=RUNNER)
     assert {key: value for key, value in rendered.items() if "Manifest" not in key} == {
         "PackageName": "ExamplePackage",
+        "PackageOwnerAccount": "",
         "Version": "1.0.2",
         "S3PackageBucket": "s3-examplepackage-222222222222-us-east-1",
         "S3PackageBucketPrefix": "s3-examplepackage-222222222222-",
@@ -228,3 +229,48 @@ def test_the_compliance_reader_trusts_only_the_runner(plan: Plan) -> None:
         ]
         == root
     )
+
+
+# --- packages that already exist in Distributor -----------------------------------------
+
+
+def _existing(plan: Plan, existing: str, version: str | None = None) -> Plan:
+    data = plan.model_dump(mode="json", exclude_none=True)
+    package = {"existing": existing} | ({"version": version} if version else {})
+    data["package"] = package
+    return validate_plan(data)
+
+
+@pytest.mark.parametrize(
+    ("existing", "version", "name", "owner"),
+    [
+        ("AmazonCloudWatchAgent", None, "AmazonCloudWatchAgent", ""),
+        ("AWSEFSTools", "1.5.2", "AWSEFSTools", ""),
+        (
+            "arn:aws:ssm:eu-west-1:444455556666:document/VendorAgent",
+            "7.1",
+            "VendorAgent",
+            "444455556666",
+        ),
+    ],
+)
+def test_an_existing_package_renders_no_document_and_no_bucket(
+    plan: Plan,
+    template_parameters: dict[str, Any],
+    existing: str,
+    version: str | None,
+    name: str,
+    owner: str,
+) -> None:
+    """Name, owner and pin only: an empty manifest tells the template to create no
+    document, and every value still passes the template's constraints."""
+    rendered = render_stack_parameters(
+        _existing(plan, existing, version), None, account_id=ADMIN, runner_arn=RUNNER
+    )
+    assert sorted(rendered) == sorted(template_parameters)
+    assert _violations(rendered, template_parameters) == []
+    assert (rendered["PackageName"], rendered["PackageOwnerAccount"]) == (name, owner)
+    assert rendered["Version"] == (version or "")
+    assert all(rendered[key] == "" for key in MANIFEST_PARAMETERS)
+    assert all(rendered[key] == "" for key in rendered if key.startswith("S3Package"))
+    assert rendered["AssociationVersion"] == ""

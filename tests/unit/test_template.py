@@ -57,6 +57,8 @@ COMPLIANCE_READER_PARAMETERS = [
     "ComplianceReaderTrustedPrincipals",
     "ComplianceReaderHomeRegion",
 ]
+# A package that already exists in Distributor (AWS's, or shared by another account).
+EXISTING_PACKAGE_PARAMETERS = ["PackageOwnerAccount"]
 MANIFEST_PARAMETERS = ["ManifestContent"] + [f"ManifestContentPart{n:02d}" for n in range(2, 17)]
 
 # CloudFormation's limit on one parameter value, and Systems Manager's on a package manifest.
@@ -170,6 +172,7 @@ def test_parameters_are_the_seeds_plus_documented_extras(parameters: dict[str, A
         + ASSOCIATION_PARAMETERS
         + MANIFEST_PARAMETERS
         + COMPLIANCE_READER_PARAMETERS
+        + EXISTING_PACKAGE_PARAMETERS
     )
     assert set(SEED_PARAMETERS) <= set(parameters)
     assert sorted(parameters) == sorted(expected)
@@ -189,6 +192,7 @@ def test_parameters_are_the_seeds_plus_documented_extras(parameters: dict[str, A
         ("ComplianceReaderRoleName", ""),
         ("ApplyOnlyAtCronInterval", "false"),
         ("AssociationVersion", ""),
+        ("PackageOwnerAccount", ""),
     ],
 )
 def test_optional_parameters_default_to_the_seeds_behaviour(
@@ -301,9 +305,11 @@ def test_manifest_chunks_cover_the_largest_manifest_ssm_accepts(
     for name in MANIFEST_PARAMETERS:
         assert parameters[name]["MaxLength"] == chunk, name
     assert len(MANIFEST_PARAMETERS) * chunk >= MANIFEST_LIMIT
-    # The first chunk is required; the others default to empty so a short manifest is one.
-    assert "Default" not in parameters["ManifestContent"]
-    assert all(parameters[name]["Default"] == "" for name in MANIFEST_PARAMETERS[1:])
+    # Every chunk defaults to empty: a short manifest is one chunk, and no manifest at all
+    # is a package that already exists (no document; the template's rule then wants none
+    # of the built package's parameters missing).
+    assert all(parameters[name]["Default"] == "" for name in MANIFEST_PARAMETERS)
+    assert template["Conditions"]["BuildsPackage"] == _not_empty("ManifestContent")
 
 
 # --- the association --------------------------------------------------------------------
@@ -315,16 +321,24 @@ def test_association_installs_the_pinned_package_version(
     """AWS-ConfigureAWSPackage with the seed's parameters; version pinned, never "latest"."""
     association = resources["PackageAssociation"]
     assert association["Type"] == "AWS::SSM::Association"
-    assert association["DependsOn"] == "PackageDocument"
     properties = association["Properties"]
     assert properties["Name"] == "AWS-ConfigureAWSPackage"
     assert properties["AssociationName"] == _ref("AssociationName")
+    # The package this stack creates by !Ref (which orders the association after it); an
+    # existing one by name, or by its ARN in the stack's Region when another account shares it.
+    shared_arn = {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${PackageOwnerAccount}"
+        ":document/${PackageName}"
+    }
+    own = {"Fn::If": ["BuildsPackage", _ref("PackageDocument"), _ref("PackageName")]}
     assert properties["Parameters"] == {
         "action": [_ref("Action")],
         "installationType": [_ref("InstallationType")],
-        "name": [_ref("PackageName")],
+        "name": [{"Fn::If": ["HasPackageOwner", shared_arn, own]}],
         "version": [_INSTALLED_VERSION],
     }
+    assert template["Conditions"]["HasPackageOwner"] == _not_empty("PackageOwnerAccount")
+    assert resources["PackageDocument"]["Condition"] == "BuildsPackage"
     assert template["Conditions"]["HasAssociationVersion"] == _not_empty("AssociationVersion")
 
 
@@ -440,13 +454,22 @@ def test_compliance_reader_role_is_read_only(resources: dict[str, Any]) -> None:
 
 
 def test_rules_reject_half_configured_options(template: dict[str, Any]) -> None:
-    """A tag key without value, a prefix without bucket, a role without trust or home."""
+    """A tag key without value, a prefix without bucket, a role without trust or home, a
+    package built here without its version or folder (or with another account as owner)."""
     rules = template["Rules"]
     assert set(rules) == {
         "TargetTagKeyAndValueTogether",
         "OutputPrefixNeedsBucket",
         "ComplianceReaderNeedsTrustAndHome",
+        "BuiltPackageNeedsVersionAndBucket",
     }
+    built = rules["BuiltPackageNeedsVersionAndBucket"]
+    assert built["RuleCondition"] == _not_empty("ManifestContent")
+    assert [a["Assert"] for a in built["Assertions"]] == [
+        _not_empty("Version"),
+        _not_empty("S3PackageBucketFolder"),
+        {"Fn::Equals": [_ref("PackageOwnerAccount"), ""]},
+    ]
     assert rules["OutputPrefixNeedsBucket"]["RuleCondition"] == _not_empty("OutputS3Prefix")
     assert rules["ComplianceReaderNeedsTrustAndHome"]["RuleCondition"] == _not_empty(
         "ComplianceReaderRoleName"
@@ -463,6 +486,11 @@ def test_outputs_name_the_document_version_and_association(template: dict[str, A
     outputs = template["Outputs"]
     assert outputs["PackageDocumentName"]["Value"] == _ref("PackageDocument")
     assert outputs["PackageVersionName"]["Value"] == _ref("Version")
-    assert outputs["InstalledVersionName"]["Value"] == _INSTALLED_VERSION
+    # Only a stack that creates the document names it and its version.
+    assert outputs["PackageDocumentName"]["Condition"] == "BuildsPackage"
+    assert outputs["PackageVersionName"]["Condition"] == "BuildsPackage"
+    assert outputs["InstalledVersionName"]["Value"] == {
+        "Fn::If": ["HasAssociationVersionOrVersion", _INSTALLED_VERSION, "default"]
+    }
     # Ref of an AWS::SSM::Association is its AssociationId.
     assert outputs["PackageAssociationId"]["Value"] == _ref("PackageAssociation")

@@ -158,6 +158,8 @@ def _at_most(count: int, what: str) -> BeforeValidator:
 
 
 PackageName = Annotated[str, _checked(rules.package_name)]
+DocumentName = Annotated[str, _checked(rules.document_name)]
+ExistingPackageRef = Annotated[str, _checked(rules.existing_package)]
 AssociationName = Annotated[str, _checked(rules.association_name)]
 Version = Annotated[str, _checked(version)]
 OuId = Annotated[str, _checked(rules.ou_id)]

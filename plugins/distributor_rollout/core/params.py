@@ -155,7 +155,17 @@ def apply_params(
                 )
     source = raw.get("source")
     resolved_source = None
-    if isinstance(source, str):
+    if isinstance(source, str) and plan.package.existing is not None:
+        problems.append(
+            wrong(
+                "source",
+                f"not used by this plan: {plan.package.existing} already exists in "
+                "Distributor, nothing is built",
+                source,
+                "no source (a version param pins the existing package's version)",
+            )
+        )
+    elif isinstance(source, str):
         resolved_source, problem = _resolve_source(plan, source, packages_root)
         if problem is not None:
             problems.append(problem)

@@ -15,9 +15,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from distributor_rollout.core import rules
 from distributor_rollout.core.fields import (
     RULE_ERROR,
     AccountId,
@@ -29,6 +37,8 @@ from distributor_rollout.core.fields import (
     DagSchedule,
     DagTags,
     Description,
+    DocumentName,
+    ExistingPackageRef,
     GateTimeout,
     IamRoleName,
     MaxConcurrency,
@@ -36,7 +46,6 @@ from distributor_rollout.core.fields import (
     OuRef,
     Owner,
     PackageBucketPattern,
-    PackageName,
     PlanName,
     PollInterval,
     Publisher,
@@ -82,15 +91,30 @@ class _Model(BaseModel):
 
 
 class PackageSpec(_Model):
-    """What is built and published, and where the member accounts fetch it from."""
+    """The package: built from a source and published by the rollout, or one that already
+    exists in Distributor (``existing``: AWS's own, or a document another account shares),
+    which the stack set's association installs as it is."""
 
-    name: PackageName = Field(description="the package (SSM document) name: the seed's PackageName")
-    version: Version = Field(description="the package version: the seed's Version, quoted in YAML")
+    name: DocumentName = Field(
+        description="the package (SSM document) name: the seed's PackageName; for an existing "
+        "package, its document name (the default)"
+    )
+    existing: ExistingPackageRef | None = Field(
+        None,
+        description="an existing package instead of a source: a name like "
+        "AmazonCloudWatchAgent, or arn:aws:ssm:<region>:<owner account>:document/<name>",
+    )
+    version: Version | None = Field(
+        None,
+        description="the package version: the seed's Version, quoted in YAML "
+        "(optional with package.existing)",
+    )
     source_buckets: list[BucketName] = Field(
         default_factory=list,
         description="S3 buckets package sources may be taken from (s3://<bucket>/<prefix>/)",
     )
-    source: str = Field(
+    source: str | None = Field(
+        None,
         min_length=1,
         max_length=1024,
         description="the package source: a folder relative to the plan file, or "
@@ -98,22 +122,88 @@ class PackageSpec(_Model):
     )
 
     publisher: Publisher | None = Field(None, description="the manifest's publisher")
-    bucket: PackageBucketPattern = Field(
-        description="the bucket name pattern, one per Region: the seed's S3PackageBucket"
+    bucket: PackageBucketPattern | None = Field(
+        None, description="the bucket name pattern, one per Region: the seed's S3PackageBucket"
     )
-    folder: S3Prefix = Field(description="the key prefix in the bucket: S3PackageBucketFolder")
+    folder: S3Prefix | None = Field(
+        None, description="the key prefix in the bucket: S3PackageBucketFolder"
+    )
     create_buckets: bool = Field(True, description="create missing package buckets (true/false)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_of_existing(cls, data: Any) -> Any:
+        """An existing package is named by its document: ``name`` defaults to it."""
+        if not isinstance(data, dict) or "name" in data:
+            return data
+        existing = data.get("existing")
+        if not isinstance(existing, str) or rules.existing_package(existing):
+            return data  # built, or an invalid reference (reported on its own field)
+        return {**data, "name": rules.existing_package_parts(existing)[1]}
 
     @field_validator("source")
     @classmethod
-    def _source_in_allowed_bucket(cls, source: str, info: ValidationInfo) -> str:
+    def _source_in_allowed_bucket(cls, source: str | None, info: ValidationInfo) -> str | None:
         """An S3 source must be in a bucket the plan lists (the folder rules are in
         ``core.source_location``, applied where the folder is resolved)."""
-        if is_s3(source) and "source_buckets" in info.data:
+        if source is not None and is_s3(source) and "source_buckets" in info.data:
             parsed = parse_s3_source("", source, info.data["source_buckets"])
             if not isinstance(parsed, S3Source):
                 raise PydanticCustomError(RULE_ERROR, "{message}", {"message": parsed.message})
         return source
+
+    @property
+    def is_existing(self) -> bool:
+        """Whether the package already exists in Distributor (nothing to build or publish)."""
+        return self.existing is not None
+
+    @property
+    def document_owner(self) -> str | None:
+        """The account that shares the existing package's document (from its ARN); None
+        for AWS's packages, the account's own and built packages."""
+        return rules.existing_package_parts(self.existing)[0] if self.existing else None
+
+    def document_ref(self, region: str, partition: str = "aws") -> str:
+        """What the association's ``name`` parameter holds in ``region``: the document name,
+        or, for a shared document, its ARN in that Region (a shared document is Region-
+        scoped: the owner shares the same name in every Region)."""
+        owner = self.document_owner
+        if owner is None:
+            return self.name
+        return f"arn:{partition}:ssm:{region}:{owner}:document/{self.name}"
+
+    @property
+    def source_folder(self) -> str:
+        """The source of a built package (``ValueError`` for an existing one)."""
+        return _built(self.source, "source", self)
+
+    @property
+    def bucket_pattern(self) -> str:
+        """The package bucket pattern of a built package (``ValueError`` for an existing one)."""
+        return _built(self.bucket, "bucket", self)
+
+    @property
+    def bucket_folder(self) -> str:
+        """The key prefix of a built package (``ValueError`` for an existing one)."""
+        return _built(self.folder, "folder", self)
+
+    @property
+    def built_version(self) -> str:
+        """The version a built package (or a pinned existing one) has (``ValueError`` for
+        an unpinned existing package)."""
+        return _built(self.version, "version", self)
+
+    @property
+    def version_label(self) -> str:
+        """The version as people read it: the pinned version, or "default version"."""
+        return self.version if self.version is not None else "default version"
+
+
+def _built(value: str | None, field: str, package: PackageSpec) -> str:
+    """``value``, which a validated plan holds for every built package."""
+    if value is None:
+        raise ValueError(f"package {package.name} has no package.{field} (an existing package)")
+    return value
 
 
 class AutoDeployment(_Model):

@@ -20,7 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from distributor_rollout.core import schedule
+from distributor_rollout.core import rules, schedule
 from distributor_rollout.core.errors import Loc, Problem, ValidationError, path_of, wrong
 from distributor_rollout.core.fields import RULE_ERROR
 from distributor_rollout.core.plan import Plan
@@ -196,7 +196,68 @@ def _wave_problems(waves: list[Any]) -> Iterator[Problem]:
         yield from _duplicates(order, f"{path}.operation.region_order", "Region")
 
 
+BUILT_PACKAGE_FIELDS = ("source", "bucket", "folder", "version")
+"""What a package the rollout builds and publishes must name."""
+PUBLISHING_FIELDS = ("source", "source_buckets", "publisher", "bucket", "folder", "create_buckets")
+"""What only a built package has: an existing package is neither built nor published."""
+
+
+def _package_problems(package: Mapping[str, Any]) -> Iterator[Problem]:
+    """A package is either built from a source (source, bucket, folder and version) or
+    an existing one (``existing``, optionally a pinned version), never a mix."""
+    existing = package.get("existing")
+    if existing is None:
+        for field in BUILT_PACKAGE_FIELDS:
+            if package.get(field) is None:
+                yield Problem(
+                    f"package.{field}",
+                    "missing (a package the rollout builds needs source, bucket, folder and "
+                    "version; for a package that already exists in Distributor, set "
+                    "package.existing instead)",
+                )
+        name = package.get("name")
+        if isinstance(name, str) and rules.reserved_document_prefix(name):
+            yield wrong(
+                "package.name",
+                "uses a prefix AWS reserves for its own documents, so it cannot be built",
+                name,
+                "a name not starting with aws, amazon or amzn; to roll out AWS's own "
+                "package, name it in package.existing instead of a source",
+            )
+        return
+    for field in PUBLISHING_FIELDS:
+        if field in package:
+            yield wrong(
+                f"package.{field}",
+                "not used with package.existing (an existing package is not built or published)",
+                package[field],
+                f"no package.{field}, or a built package without package.existing",
+            )
+    name = package.get("name")
+    if isinstance(existing, str) and rules.existing_package(existing) is None:
+        document = rules.existing_package_parts(existing)[1]
+        if isinstance(name, str) and name != document:
+            yield wrong(
+                "package.name",
+                "is not the existing package's document name",
+                name,
+                f"{document} (or leave package.name out)",
+            )
+
+
 def _cross_field_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
+    package = _mapping(data.get("package"))
+    yield from _package_problems(package)
+    output_prefix = _mapping(data.get("association")).get("output_s3_prefix")
+    if package.get("existing") is not None and output_prefix is not None:
+        # The command output goes to the package bucket, and an existing package has none.
+        yield wrong(
+            "association.output_s3_prefix",
+            "not used with package.existing (Run Command output goes to the package "
+            "bucket, which an existing package does not have)",
+            output_prefix,
+            "no association.output_s3_prefix",
+        )
     waves = _list(data.get("waves"))
     yield from _wave_problems(waves)
     defaults_operation = _mapping(_mapping(data.get("defaults")).get("operation"))
@@ -321,14 +382,15 @@ def read_yaml(path: Path, subject: str) -> object:
 def load_plan(path: str | Path) -> Plan:
     """Read, validate and resolve a plan file.
 
-    ``package.source`` is resolved against the plan file's folder and must be a folder,
-    unless it is an S3 prefix (checked against ``package.source_buckets`` by the model).
+    A built package's ``package.source`` is resolved against the plan file's folder and
+    must be a folder, unless it is an S3 prefix (checked against ``package.source_buckets``
+    by the model).
     """
     plan_path = Path(path)
     subject = str(plan_path)
     plan = validate_plan(read_yaml(plan_path, subject), subject=subject)
-    if is_s3(plan.package.source):
-        return plan
+    if plan.package.source is None or is_s3(plan.package.source):
+        return plan  # an existing package (nothing to build), or a source in S3
     source = (plan_path.parent / plan.package.source).resolve()
     if not source.is_dir():
         raise ValidationError(

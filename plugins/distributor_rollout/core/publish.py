@@ -53,7 +53,7 @@ def package_objects(build: Mapping[str, Any]) -> tuple[PackageObject, ...]:
 
 def version_prefix(plan: Plan) -> str:
     """``<folder>/<version>/``: where the plan's package version is published in a bucket."""
-    return f"{plan.package.folder}/{plan.package.version}/"
+    return f"{plan.package.bucket_folder}/{plan.package.built_version}/"
 
 
 def publish_regions(config: RunConfig) -> tuple[str, ...]:

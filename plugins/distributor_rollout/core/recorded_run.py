@@ -105,7 +105,7 @@ def run_facts(
         run_id=run_id,
         dag_id=dag_id,
         plan=plan,
-        version=plan.package.version,
+        version=plan.package.version_label,
         dry_run=dry_run,
         started_at=started_at,
         finished_at=finished_at,

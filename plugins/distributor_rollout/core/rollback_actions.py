@@ -270,6 +270,7 @@ ASSOCIATION_VERSION_PARAMETER = "AssociationVersion"
 DOCUMENT_PARAMETERS = frozenset(
     {
         "PackageName",
+        "PackageOwnerAccount",
         "Version",
         "S3PackageBucket",
         "S3PackageBucketFolder",
@@ -298,7 +299,9 @@ def forward_restore(previous: TemplateRef, current: TemplateRef) -> TemplateRef:
     old, new = previous.parameters, current.parameters
     installed = old.get(ASSOCIATION_VERSION_PARAMETER) or old.get("Version")
     pinnable = ASSOCIATION_VERSION_PARAMETER in new
-    if not installed or not pinnable or old.get("PackageName") != new.get("PackageName"):
+    identity = ("PackageName", "PackageOwnerAccount")
+    same_package = all(old.get(key) == new.get(key) for key in identity)
+    if not installed or not pinnable or not same_package:
         return previous
     parameters = {key: value for key, value in old.items() if key not in DOCUMENT_PARAMETERS}
     parameters.update({key: value for key, value in new.items() if key in DOCUMENT_PARAMETERS})

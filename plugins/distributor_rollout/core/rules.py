@@ -53,6 +53,46 @@ def _matching(pattern: re.Pattern[str], what: str, expected: str, doc: str) -> R
     return rule
 
 
+_DOCUMENT_ARN = re.compile(
+    r"arn:(?P<partition>aws(-[a-z]+)*):ssm:(?P<region>[a-z0-9-]+):(?P<owner>[0-9]{12}):"
+    r"document/(?P<name>[a-zA-Z0-9_\-.]{3,128})"
+)
+
+
+def document_name(value: str) -> str | None:
+    """An SSM ``DocumentName`` (AWS's own packages included: no reserved-prefix rule)."""
+    if _SSM_NAME.fullmatch(value):
+        return None
+    return _bad("not a valid SSM document name", value, "3-128 letters, digits, '_', '-' or '.'")
+
+
+def existing_package(value: str) -> str | None:
+    """An existing Distributor package: a document name (AWS's, like AmazonCloudWatchAgent,
+    or the account's own) or the ARN of a document another account shares."""
+    if _SSM_NAME.fullmatch(value) or _DOCUMENT_ARN.fullmatch(value):
+        return None
+    return _bad(
+        "not a package name or a shared document ARN",
+        value,
+        "a document name like AmazonCloudWatchAgent, or "
+        "arn:aws:ssm:<region>:<owner account>:document/<name>",
+    )
+
+
+def existing_package_parts(value: str) -> tuple[str | None, str]:
+    """(owner account, document name) of a valid ``existing_package`` value; the owner is
+    None for a plain name (AWS's package, or the caller's own)."""
+    match = _DOCUMENT_ARN.fullmatch(value)
+    if match is None:
+        return None, value
+    return match["owner"], match["name"]
+
+
+def reserved_document_prefix(value: str) -> bool:
+    """Whether SSM refuses to create a document of this name (AWS keeps the prefix)."""
+    return value.lower().startswith(_SSM_RESERVED_PREFIXES)
+
+
 def package_name(value: str) -> str | None:
     """A Distributor package is an SSM document: its name follows SSM ``DocumentName``."""
     expected = "3-128 letters, digits, '_', '-' or '.', not starting with aws, amazon or amzn"

@@ -33,7 +33,7 @@ def release_not_held(config: RunConfig, described: Mapping[str, Any]) -> str:
     running = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
     return (
         f"stack set {config.plan.stack_set.name} runs Version={running.get('Version', '?')}, "
-        f"not this release ({config.plan.package.version} with the plan's settings)"
+        f"not this release ({config.plan.package.version_label} with the plan's settings)"
     )
 
 
@@ -65,7 +65,7 @@ def approval_question(
         lines.append(f"| {record.name} | {record.decision()} | {shown} |")
     lines += ["", "Approve to go on; Reject rolls back this run's changes."]
     return ApprovalQuestion(
-        subject=f"Approve {package.name} {package.version} for wave {wave}?",
+        subject=f"Approve {package.name} {package.version_label} for wave {wave}?",
         body="\n".join(lines),
     )
 

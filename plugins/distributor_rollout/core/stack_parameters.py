@@ -3,7 +3,9 @@
 A stack set holds one set of parameter values for every account and Region it reaches, so
 everything Region-specific is left to the template: the package bucket is passed as the
 plan's bucket pattern cut around ``{region}`` (``S3PackageBucketPrefix`` and
-``S3PackageBucketSuffix``) and the template puts the stack's own Region in between.
+``S3PackageBucketSuffix``) and the template puts the stack's own Region in between. A
+package that already exists in Distributor passes no manifest and no bucket, only its
+name, owner and optional pin.
 
 The manifest travels in 16 chunk parameters (see the template's header comment): compact
 ASCII JSON, so characters and bytes coincide, cut into 4,096-character pieces, every unused
@@ -75,34 +77,29 @@ def bucket_name_parts(pattern: str, *, account_id: str) -> tuple[str, str]:
 
 
 def render_stack_parameters(
-    plan: Plan, manifest_text: str, *, account_id: str, runner_arn: str
+    plan: Plan, manifest_text: str | None, *, account_id: str, runner_arn: str
 ) -> dict[str, str]:
     """Every template parameter's value for this plan's package version.
 
     ``plan`` is the run's effective plan (params applied), ``manifest_text`` the built
-    manifest.json and ``account_id`` the delegated administrator's, which publishes the
+    manifest.json (None for a package that already exists in Distributor: no document,
+    no bucket) and ``account_id`` the delegated administrator's, which publishes the
     package buckets. ``runner_arn`` is the principal the rollout runs as
     (``core.principals.runner_principal_arn``): the only one the compliance-reader role
     trusts, with or without an IAM path. Raises ValidationError
     when the manifest or the bucket pattern does not fit the template's parameters.
     """
-    package, stack_set, association = plan.package, plan.stack_set, plan.association
-    prefix, suffix = bucket_name_parts(package.bucket, account_id=account_id)
-    home_bucket = fill_bucket_pattern(
-        package.bucket, account_id=account_id, region=stack_set.region
+    stack_set, association = plan.stack_set, plan.association
+    parameters = (
+        _existing_package_parameters(plan)
+        if manifest_text is None
+        else _built_package_parameters(plan, manifest_text, account_id=account_id)
     )
     reader = stack_set.compliance_reader
     # The plan names no bucket for Run Command output; like the seed, the output goes to
     # the package bucket (the administration Region's) when a prefix is asked for.
     output_prefix = association.output_s3_prefix or ""
-    parameters = {
-        "PackageName": package.name,
-        "Version": package.version,
-        "S3PackageBucket": home_bucket,
-        "S3PackageBucketPrefix": prefix,
-        "S3PackageBucketSuffix": suffix,
-        "S3PackageBucketFolder": package.folder,
-        "S3PackageUrl": "",
+    parameters |= {
         "AssociationName": association.name,
         "AssociationVersion": "",
         "Action": association.action,
@@ -114,7 +111,7 @@ def render_stack_parameters(
         "MaxConcurrency": association.max_concurrency,
         "MaxErrors": association.max_errors,
         "ComplianceSeverity": association.compliance_severity,
-        "OutputS3BucketName": home_bucket if output_prefix else "",
+        "OutputS3BucketName": parameters["S3PackageBucket"] if output_prefix else "",
         "OutputS3Prefix": output_prefix,
         "ComplianceReaderRoleName": reader.role_name if reader.create else "",
         "ComplianceReaderTrustedAccountId": account_id,
@@ -123,8 +120,46 @@ def render_stack_parameters(
         ),
         "ComplianceReaderHomeRegion": stack_set.compliance_home_region,
     }
+    return parameters
+
+
+def _built_package_parameters(plan: Plan, manifest_text: str, *, account_id: str) -> dict[str, str]:
+    """The package parameters of a package this rollout built and published."""
+    package = plan.package
+    prefix, suffix = bucket_name_parts(package.bucket_pattern, account_id=account_id)
+    parameters = {
+        "PackageName": package.name,
+        "PackageOwnerAccount": "",
+        "Version": package.built_version,
+        "S3PackageBucket": fill_bucket_pattern(
+            package.bucket_pattern, account_id=account_id, region=plan.stack_set.region
+        ),
+        "S3PackageBucketPrefix": prefix,
+        "S3PackageBucketSuffix": suffix,
+        "S3PackageBucketFolder": package.bucket_folder,
+        "S3PackageUrl": "",
+    }
     chunks = manifest_chunks(compact_manifest(manifest_text))
     parameters.update(zip(MANIFEST_PARAMETERS, chunks, strict=True))
+    return parameters
+
+
+def _existing_package_parameters(plan: Plan) -> dict[str, str]:
+    """The package parameters of a package that already exists in Distributor: its name
+    and owner, the pinned version ("" for its default version), and no manifest, which
+    tells the template to create no document."""
+    package = plan.package
+    parameters = {
+        "PackageName": package.name,
+        "PackageOwnerAccount": package.document_owner or "",
+        "Version": package.version or "",
+        "S3PackageBucket": "",
+        "S3PackageBucketPrefix": "",
+        "S3PackageBucketSuffix": "",
+        "S3PackageBucketFolder": "",
+        "S3PackageUrl": "",
+    }
+    parameters.update(dict.fromkeys(MANIFEST_PARAMETERS, ""))
     return parameters
 
 

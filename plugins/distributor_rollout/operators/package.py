@@ -107,7 +107,7 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
             self._check(plan, hooks[r], r, account=account, prefix=prefix, objects=objects)
             for r in hooks
         ]
-        if refusal := conflict_refusal(plan.package.version, publishes):
+        if refusal := conflict_refusal(plan.package.built_version, publishes):
             raise ConfigurationError(refusal)
         summary = publish_summary(publishes)
         if config.dry_run:
@@ -166,7 +166,7 @@ class PublishPackageOperator(AwsBaseOperator[PackageBucketHook]):
         objects: Sequence[PackageObject],
     ) -> RegionPublish:
         """Read-only: what this Region needs (``core.publish`` decides from what is read)."""
-        bucket = fill_bucket_pattern(plan.package.bucket, account_id=account, region=region)
+        bucket = fill_bucket_pattern(plan.package.bucket_pattern, account_id=account, region=region)
         head = hook.head_bucket(bucket, owner=account)
         refusal = package_bucket_refusal(
             bucket,

@@ -54,7 +54,7 @@ def build_dir(build_root: str | Path | None, plan: Plan) -> Path:
     the plan's values say (they are validated as single path segments; checked again here).
     """
     root = (Path(build_root) if build_root else default_build_root()).resolve()
-    out = (root / plan.package.name / plan.package.version).resolve()
+    out = (root / plan.package.name / plan.package.built_version).resolve()
     if out.parent.parent != root:
         raise ConfigurationError(
             f"package {plan.package.name!r} version {plan.package.version!r} would build "
@@ -66,9 +66,10 @@ def build_dir(build_root: str | Path | None, plan: Plan) -> Path:
 
 def s3_source(plan: Plan) -> S3Source | None:
     """The plan's S3 source, or None when its source is a folder."""
-    if not is_s3(plan.package.source):
+    source = plan.package.source_folder
+    if not is_s3(source):
         return None
-    parsed = parse_s3_source("package.source", plan.package.source, plan.package.source_buckets)
+    parsed = parse_s3_source("package.source", source, plan.package.source_buckets)
     if not isinstance(parsed, S3Source):
         raise ConfigurationError(str(parsed))
     return parsed
@@ -85,7 +86,7 @@ def build_into(plan: Plan, out: Path, fetch_source: SourceFetcher | None = None)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     downloaded: Path | None = None
     try:
-        source = Path(plan.package.source)
+        source = Path(plan.package.source_folder)
         remote = s3_source(plan)
         if remote is not None:
             if fetch_source is None:
@@ -99,7 +100,7 @@ def build_into(plan: Plan, out: Path, fetch_source: SourceFetcher | None = None)
             source,
             staging,
             name=plan.package.name,
-            version=plan.package.version,
+            version=plan.package.built_version,
             publisher=plan.package.publisher,
         )
         if out.exists():
@@ -134,8 +135,8 @@ def build_summary(
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in result.files],
         "out_dir": str(out),
     }
-    if is_s3(plan.package.source):
-        summary["source"] = plan.package.source
+    if is_s3(plan.package.source_folder):
+        summary["source"] = plan.package.source_folder
         summary[SOURCE_CONN_KEY] = source_conn_id
     return summary
 

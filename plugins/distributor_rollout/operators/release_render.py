@@ -23,19 +23,25 @@ TEMPLATE_PATH = template()
 
 def render_release(
     plan: Plan,
-    build: Mapping[str, Any],
+    build: Mapping[str, Any] | None,
     build_root: str | None,
     account: str,
     template_path: str | Path | None = None,
     *,
     runner_arn: str,
 ) -> tuple[str, dict[str, str]]:
-    """This release's template text and stack set parameters, from the (re)built package
-    (``runner_arn``: the role the rollout runs as, which the compliance reader trusts)."""
-    out = ensure_build(plan, build, build_root)
+    """This release's template text and stack set parameters, from the (re)built package,
+    or, for a package that already exists in Distributor (``build`` None), from the plan
+    alone (``runner_arn``: the role the rollout runs as, which the compliance reader trusts)."""
+    manifest_text = None
+    if not plan.package.is_existing:
+        if not isinstance(build, Mapping):
+            raise TypeError(f"build must be the Build task's result (a dict), got {build!r}")
+        out = ensure_build(plan, build, build_root)
+        manifest_text = (out / MANIFEST_FILE).read_text(encoding="utf-8")
     parameters = render_stack_parameters(
         plan,
-        (out / MANIFEST_FILE).read_text(encoding="utf-8"),
+        manifest_text,
         account_id=account,
         runner_arn=runner_arn,
     )

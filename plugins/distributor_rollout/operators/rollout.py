@@ -138,7 +138,7 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
         self,
         *,
         plan_path: str,
-        build: Mapping[str, Any] | str,
+        build: Mapping[str, Any] | str | None = None,
         run_params: Mapping[str, Any] | None = None,
         build_root: str | None = None,
         **kwargs: Any,
@@ -155,7 +155,7 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
         reason = self._work_to_do(config)
         if reason is None:
             raise AirflowSkipException(
-                f"nothing to do: {config.plan.package.name} {config.plan.package.version} "
+                f"nothing to do: {config.plan.package.name} {config.plan.package.version_label} "
                 f"already runs on every target of waves {', '.join(config.waves)}"
             )
         self.log.info("Rollout needed: %s", reason)
@@ -169,12 +169,10 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
         described = stack_sets.describe_stack_set(spec.name, call_as=spec.call_as)
         if described is None:
             return f"stack set {spec.name} does not exist yet"
-        if not isinstance(self.build, Mapping):
-            raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
         identity = AccountIdentityHook(**hook_parameters)
         template_text, parameters = render_release(
             plan,
-            self.build,
+            self.build if isinstance(self.build, Mapping) else None,
             self.build_root,
             identity.caller_account_id(),
             runner_arn=runner_principal_arn(identity.caller_arn()),

@@ -96,7 +96,7 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         self,
         *,
         plan_path: str,
-        build: Mapping[str, Any] | str,
+        build: Mapping[str, Any] | str | None = None,
         run_params: Mapping[str, Any] | None = None,
         build_root: str | None = None,
         template_path: str | None = None,
@@ -112,8 +112,6 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
     def execute(self, context: Context) -> dict[str, Any]:
         """Read everything first (bucket, stack set), then store templates and create; in
         a dry run, only read and log what would be done."""
-        if not isinstance(self.build, Mapping):
-            raise TypeError(f"build must be the Build task's result (a dict), got {self.build!r}")
         config = load_run_config(self.plan_path, self.run_params)
         plan, dry_run = config.plan, config.dry_run
         spec = plan.stack_set
@@ -121,8 +119,9 @@ class PrepareStackSetOperator(AwsBaseOperator[StackSetHook]):
         identity = AccountIdentityHook(**hook_parameters)
         account = identity.caller_account_id()
         runner = runner_principal_arn(identity.caller_arn())
+        build = self.build if isinstance(self.build, Mapping) else None  # None: existing package
         template_text, parameters = render_release(
-            plan, self.build, self.build_root, account, self.template_path, runner_arn=runner
+            plan, build, self.build_root, account, self.template_path, runner_arn=runner
         )
         artifacts = ArtifactsBucket(
             PackageBucketHook(**hook_parameters),
