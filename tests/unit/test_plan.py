@@ -220,8 +220,8 @@ def test_an_existing_package_is_named_by_its_document(
     assert package.document_ref("eu-west-1") == ref
     assert package.version is None
     assert package.version_label == "default version"
-    with pytest.raises(ValueError, match="package.bucket"):
-        package.bucket_pattern
+    with pytest.raises(ValueError, match=r"package\.bucket"):
+        _ = package.bucket_pattern
 
 
 def test_an_existing_package_may_pin_a_version(raw: dict[str, Any]) -> None:

@@ -242,15 +242,14 @@ def _existing(plan: Plan, existing: str, version: str | None = None) -> Plan:
 
 
 @pytest.mark.parametrize(
-    ("existing", "version", "name", "owner"),
+    ("existing", "version", "expected"),
     [
-        ("AmazonCloudWatchAgent", None, "AmazonCloudWatchAgent", ""),
-        ("AWSEFSTools", "1.5.2", "AWSEFSTools", ""),
+        ("AmazonCloudWatchAgent", None, ("AmazonCloudWatchAgent", "")),
+        ("AWSEFSTools", "1.5.2", ("AWSEFSTools", "")),
         (
             "arn:aws:ssm:eu-west-1:444455556666:document/VendorAgent",
             "7.1",
-            "VendorAgent",
-            "444455556666",
+            ("VendorAgent", "444455556666"),
         ),
     ],
 )
@@ -259,8 +258,7 @@ def test_an_existing_package_renders_no_document_and_no_bucket(
     template_parameters: dict[str, Any],
     existing: str,
     version: str | None,
-    name: str,
-    owner: str,
+    expected: tuple[str, str],
 ) -> None:
     """Name, owner and pin only: an empty manifest tells the template to create no
     document, and every value still passes the template's constraints."""
@@ -269,7 +267,7 @@ def test_an_existing_package_renders_no_document_and_no_bucket(
     )
     assert sorted(rendered) == sorted(template_parameters)
     assert _violations(rendered, template_parameters) == []
-    assert (rendered["PackageName"], rendered["PackageOwnerAccount"]) == (name, owner)
+    assert (rendered["PackageName"], rendered["PackageOwnerAccount"]) == expected
     assert rendered["Version"] == (version or "")
     assert all(rendered[key] == "" for key in MANIFEST_PARAMETERS)
     assert all(rendered[key] == "" for key in rendered if key.startswith("S3Package"))
