@@ -1,8 +1,8 @@
 """``python -m distributor_rollout``: validate a plan, show its waves, build a package,
-snapshot an organization.
+snapshot an organization, check AWS is ready for a plan (preflight).
 
-Everything here but ``snapshot`` runs without AWS (``snapshot`` reads a real organization
-through the connection, never writing; see ``snapshot_cli``). Input errors print as
+Everything here but ``snapshot`` and ``preflight`` runs without AWS (they read through the
+connection, never writing; see ``snapshot_cli`` and ``preflight_cli``). Input errors print as
 messages and exit 2; no traceback.
 ``plan --org`` reads an organization file (the awssim org YAML that ``snapshot`` writes)
 or a JSON organization snapshot (``core.org.Organization.to_dict``); its warnings about
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from distributor_rollout import snapshot_cli
+from distributor_rollout import preflight_cli, snapshot_cli
 from distributor_rollout.core.durations import format_duration
 from distributor_rollout.core.errors import PackageError, RolloutError, ValidationError, wrong
 from distributor_rollout.core.manifest import PlatformTarget, parse_manifest
@@ -272,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--plan", type=Path, help="take name, version and publisher from a plan")
     build.set_defaults(run=_build)
     snapshot_cli.register(commands)
+    preflight_cli.register(commands)
     return parser
 
 
