@@ -62,9 +62,9 @@ def thin_dag_file(plan: PlanChoice) -> str:
 
 def packages_root(plan: PlanChoice, project: Path) -> Path:
     """The folder holding the plan's package source (the project's include/packages for
-    a source in S3)."""
+    a source in S3, or for a package that already exists in Distributor: none is built)."""
     source = plan.plan.package.source
-    if is_s3(source):
+    if source is None or is_s3(source):
         return project / "include" / "packages"
     return Path(source).parent
 
