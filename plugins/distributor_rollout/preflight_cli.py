@@ -15,9 +15,11 @@ read at all (no credentials, unreachable endpoint), 2 invalid input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,26 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _logs_on_stderr() -> Iterator[None]:
+    """Send what Airflow and the AWS SDK log to stderr while AWS is read: Airflow logs to
+    stdout, which carries the table or the JSON alone."""
+    handlers = [
+        handler
+        for handler in logging.getLogger().handlers
+        if type(handler) is logging.StreamHandler
+        and handler.stream not in {sys.stderr, sys.__stderr__}
+    ]
+    streams = [handler.setStream(sys.stderr) for handler in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``preflight`` command: 0 passed (maybe with warnings), 1 failed, 2 invalid input."""
     plan = load_plan(args.plan)
@@ -55,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from distributor_rollout.hooks.preflight import run_preflight  # noqa: PLC0415
 
     try:
-        preflight = run_preflight(plan, aws_conn_id=args.conn)
+        with _logs_on_stderr():
+            preflight = run_preflight(plan, aws_conn_id=args.conn)
     except (ClientError, BotoCoreError) as error:
         print(f"preflight could not read AWS: {error}", file=sys.stderr)
         return EXIT_FAILED

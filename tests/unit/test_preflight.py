@@ -174,10 +174,15 @@ def test_the_table_names_every_check_and_what_to_do(plan: Plan, org: Organizatio
     text = render(judge(plan, readings))
     lines = text.splitlines()
     assert lines[0].startswith("preflight of plan 'examplepackage' as account 222222222222")
-    assert "  StackSets administrator FAIL" in text
-    assert "trusted access       FAIL" in text
-    assert "artifacts bucket     warn" in text
-    assert "OUs                  pass" in text
+    rows = {line[2:25].rstrip(): line[25:].split()[0] for line in lines[2:-1] if line[2] != " "}
+    assert rows == {
+        "StackSets administrator": "FAIL",
+        "trusted access": "FAIL",
+        "OUs": "pass",
+        "Regions": "pass",
+        "artifacts bucket": "warn",
+    }
+    assert lines[1] == "  CHECK                    VERDICT  FOUND"
     assert text.count("to do:") == 3
     assert lines[-1] == "preflight: FAIL (2 pass, 1 warn, 2 fail)"
     assert max(len(line) for line in lines) <= 110

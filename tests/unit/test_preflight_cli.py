@@ -49,7 +49,7 @@ def test_passed_and_warned_checks_exit_0(
     assert preflight_cli.main([str(example_plan_path), "--conn", "aws_rollout"]) == 0
     assert calls == [{"plan": "examplepackage", "aws_conn_id": "aws_rollout"}]
     out, err = capsys.readouterr()
-    assert "StackSets administrator pass     account 222222222222 is registered" in out
+    assert "  StackSets administrator  pass     account 222222222222 is registered" in out
     assert "to do: nothing" in out
     assert out.rstrip().endswith("preflight: WARN (1 pass, 1 warn)")
     assert err == ""
@@ -61,7 +61,7 @@ def test_a_failed_check_exits_1_with_validates_report(
     _canned(monkeypatch, PASSED, FAILED)
     assert preflight_cli.main([str(example_plan_path)]) == 1
     out, err = capsys.readouterr()
-    assert "trusted access       FAIL" in out
+    assert "  trusted access           FAIL     StackSets trusted access" in out
     assert err.splitlines() == [
         "preflight of plan 'examplepackage': 1 problem",
         "  - stack_set: not enabled (got 'DISABLED'; expected enable trusted access)",

@@ -331,8 +331,8 @@ def caller_check(call_as: str, readings: Readings) -> Check:
         )
     return _failed_caller(
         caller,
-        f"account {caller} is not shown to be a registered StackSets delegated administrator: "
-        f"ListDelegatedAdministrators was refused ({admins}) and so was "
+        f"account {caller} is not shown to be a registered StackSets delegated "
+        f"administrator: ListDelegatedAdministrators was refused ({admins.code}), and so was "
         f"DescribeOrganizationsAccess as DELEGATED_ADMIN ({readings.access})",
         REGISTER.format(account=caller)
         + "; if it is registered, allow organizations:ListDelegatedAdministrators and "
@@ -410,9 +410,9 @@ def ou_check(plan: Plan, organization: Organization | Refused) -> Check:
     """Whether every OU of the waves exists, resolved as a run resolves them."""
     if isinstance(organization, Refused):
         todo = (
-            "allow organizations:DescribeOrganization, ListRoots, "
-            "ListOrganizationalUnitsForParent and ListAccountsForParent to the connection's "
-            "principal (a delegated administrator may read the organization)"
+            "run as the management account or a registered delegated administrator (see "
+            "the caller check) whose principal may call organizations:DescribeOrganization, "
+            "ListRoots, ListOrganizationalUnitsForParent and ListAccountsForParent"
         )
         what = f"the organization cannot be read ({organization})"
         return Check(*OUS, "fail", what, todo, (wrong("waves", what, None, todo),))
@@ -658,20 +658,20 @@ def _whats(problems: Sequence[Problem]) -> str:
 # Rendering -------------------------------------------------------------------------------
 
 _WIDTH = 110
-_LABEL = 20
 
 
 def render(preflight: Preflight) -> str:
     """The preflight as a table: a row per check (verdict, what was found, what to do)."""
+    label = max([len("CHECK"), *(len(check.title) for check in preflight.checks)])
     lines = [
         f"preflight of plan {preflight.plan!r} as account {preflight.caller} "
         f"(call_as {preflight.call_as}); read-only",
-        f"  {'CHECK':<{_LABEL}} {'VERDICT':<8} FOUND",
+        f"  {'CHECK':<{label}}  {'VERDICT':<8} FOUND",
     ]
-    indent = " " * (2 + _LABEL + 1 + 8 + 1)
+    indent = " " * (2 + label + 2 + 8 + 1)
     for check in preflight.checks:
         verdict = check.verdict.upper() if check.verdict == "fail" else check.verdict
-        head = f"  {check.title:<{_LABEL}} {verdict:<8} "
+        head = f"  {check.title:<{label}}  {verdict:<8} "
         lines.extend(
             textwrap.wrap(check.found, _WIDTH, initial_indent=head, subsequent_indent=indent)
             or [head.rstrip()]
