@@ -6,6 +6,9 @@ HTTPS ones. awssim evaluates the conditions instead, in the context its callers 
 have: every AWS SDK call is HTTPS (``aws:SecureTransport`` is true; the loopback HTTP only
 stands in for it) and every caller is a principal of the simulated organization
 (``aws:PrincipalOrgID``). A condition on a key outside that context does not match.
+
+``account_allowed`` answers what moto never asks: whether a policy grants an action to a
+principal of another account (the simulated agent's downloads, HeadBucket across accounts).
 """
 
 from __future__ import annotations
@@ -111,6 +114,46 @@ def _holds(operator: str, actual: str | None, wanted: list[str]) -> bool:
     if base in {"ArnNotEquals", "ArnNotLike"}:
         return not any(fnmatch.fnmatchcase(actual, w) for w in wanted)
     return False
+
+
+def account_allowed(
+    policy: bytes | str | None,
+    action: str,
+    resource: str,
+    account: str,
+    context: Mapping[str, str],
+) -> bool:
+    """Whether a bucket policy allows ``action`` on ``resource`` to a principal of
+    ``account`` (named by account id, its root, or ``*``), no statement denying it."""
+    if not policy:
+        return False
+    try:
+        statements = json.loads(policy).get("Statement", [])
+    except (ValueError, AttributeError):
+        return False
+    allowed = False
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        if not isinstance(statement, dict) or not _names_account(statement, account):
+            continue
+        if not _matches(statement.get("Action", []), action):
+            continue
+        if not _matches(statement.get("Resource", []), resource, case=True):
+            continue
+        if not conditions_hold(statement.get("Condition") or {}, context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _names_account(statement: Mapping[str, Any], account: str) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    named = (principal or {}).get("AWS") if isinstance(principal, dict) else None
+    names = [named] if isinstance(named, str) else list(named or [])
+    return any(str(name) in ("*", account, f"arn:aws:iam::{account}:root") for name in names)
 
 
 def _get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:

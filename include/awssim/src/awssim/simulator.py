@@ -15,6 +15,7 @@ from moto.core.base_backend import BackendDict
 from moto.core.model_instances import reset_model_data
 
 from awssim import identity, runtime
+from awssim.catalog import Catalog
 from awssim.clock import SimClock
 from awssim.events import Scheduler
 from awssim.faults import FaultInjector
@@ -32,12 +33,20 @@ _patch_lock = threading.Lock()
 
 def install_patches() -> None:
     """Teach moto what awssim adds (idempotent, once per process)."""
-    from awssim import bucket_policy, documents, ec2, stacksets, statemanager  # noqa: PLC0415
+    from awssim import (  # noqa: PLC0415
+        bucket_policy,
+        document_api,
+        documents,
+        ec2,
+        stacksets,
+        statemanager,
+    )
 
     with _patch_lock:
         identity.install()
         bucket_policy.install()
         documents.install()
+        document_api.install()
         ec2.install()
         statemanager.install()
         stacksets.install()
@@ -63,6 +72,7 @@ class Simulator:
         self.statemanager = StateManager(self)
         self.stacksets = StackSetEngine(self)
         self.reachability = Reachability(self)
+        self.catalog = Catalog()
         runtime.set_current(self)
         self.load(org, scenario, speed=speed, seed=seed)
 
@@ -75,7 +85,8 @@ class Simulator:
         speed: float | None = None,
         seed: int | None = None,
     ) -> None:
-        """Start over: empty AWS, then the org, its fleet and the scenario, at clock zero."""
+        """Start over: empty AWS, then the org, its fleet, the packages that exist before any
+        rollout (``awssim.catalog``) and the scenario, at clock zero."""
         spec = org if isinstance(org, OrgSpec) else load_org(org)
         with self.lock:
             runtime.set_current(self)
@@ -89,6 +100,7 @@ class Simulator:
             self.org_spec = spec
             self.org: OrgView = seed_organization(spec)
             self.fleet: Fleet = generate_fleet(spec, self.seed)
+            self.catalog.load(list(spec.regions), sorted(self.org.account_ids()))
             self.statemanager.reset()
             self.stacksets.reset()
             self.set_scenario(scenario)

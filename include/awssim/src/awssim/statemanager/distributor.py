@@ -1,27 +1,29 @@
 """What the agent's AWS-ConfigureAWSPackage plugin does before it runs an install script.
 
-It reads the package document (type Package) in the node's account and Region, picks the
-manifest entry for the node's platform, version and architecture, downloads the file from
-the document's attachment location in S3 and checks its sha256. Each failure is reported in
-the words of the SSM Agent's configurepackage plugin.
+It reads the package document (type Package) the association's ``name`` names in the
+node's account and Region: the account's own document, an AWS-provided one, or the ARN of
+one another account shared with it (``awssim.document_access``). It picks the manifest
+entry for the node's platform, version and architecture, downloads the file from the
+document's attachment location in S3 and checks its sha256. Each failure is reported in the
+words of the SSM Agent's configurepackage plugin.
 
-Where real Distributor copies attachments when the document is created, awssim reads them
-from the bucket when a node installs, so that a missing object, a wrong checksum or a bucket
-policy that does not let the node's account read it fails on the node, where it shows.
+Where real Distributor copies attachments when the document is created (as the document's
+owner), awssim reads them from the bucket when a node installs, so that a missing object, a
+wrong checksum or a bucket policy that does not let the owner's account read it fails on
+the node, where it shows.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import json
 import re
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from moto.s3.models import s3_backends
-from moto.ssm.models import Document
 
-from awssim.bucket_policy import conditions_hold, request_context
+from awssim.bucket_policy import account_allowed, request_context
+from awssim.document_access import file_url
 from awssim.fleet import Node
 from awssim.statemanager.settings import find_documents
 
@@ -41,10 +43,14 @@ class PackageFailure(Exception):
     """A package step failed on a node; the message is what the agent reports."""
 
 
-def resolve_package(node: Node, name: str, version: str, org_id: str | None) -> str:
+def resolve_package(
+    node: Node, name: str, version: str, org_id_of: Callable[[str], str | None]
+) -> str:
     """Find, download and verify ``name`` ``version`` for ``node``: the version it installs.
 
-    Raises PackageFailure. An empty ``version`` means the document's default version.
+    ``name`` is a document name or a shared document's ARN; an empty ``version`` means the
+    document's default version. ``org_id_of`` gives an account's organization id (None
+    outside the simulated organization). Raises PackageFailure.
     """
     documents = find_documents(name, node.account_id, node.region)
     if documents is None:
@@ -62,8 +68,14 @@ def resolve_package(node: Node, name: str, version: str, org_id: str | None) -> 
     if not expected:
         msg = f"failed to find file for {{FileName:{file_name}}}"
         raise PackageFailure(msg)
-    url = _attachment_url(document, file_name)
-    data = _download(node, url, org_id)
+    url = file_url(document, file_name)
+    if url is None:
+        msg = "Could not retrieve the attachments for installation"
+        raise PackageFailure(msg)
+    # Distributor copies the files as the document's owner (an account id; AWS's own
+    # packages are public), so the owner's access to the bucket is what counts.
+    reader = str(document.owner) if str(document.owner).isdigit() else node.account_id
+    data = _download(url, reader, org_id_of(reader))
     digest = hashlib.sha256(data).hexdigest()
     wanted = str(expected.get("sha256", "")).lower()
     if digest != wanted:
@@ -116,20 +128,8 @@ def _file_for(node: Node, manifest: dict[str, Any]) -> str:
     return str(entry["file"])
 
 
-def _attachment_url(document: Document, file_name: str) -> str:
-    for attachment in document.attachments or []:
-        values = attachment.get("Values") or []
-        if attachment.get("Key") == "SourceUrl" and values:
-            return f"{str(values[0]).rstrip('/')}/{file_name}"
-        if attachment.get("Key") == "S3FileUrl" and values:
-            for value in values:
-                if str(value).rsplit("/", 1)[-1] == file_name:
-                    return str(value)
-    msg = "Could not retrieve the attachments for installation"
-    raise PackageFailure(msg)
-
-
-def _download(node: Node, url: str, org_id: str | None) -> bytes:
+def _download(url: str, reader: str, org_id: str | None) -> bytes:
+    """The object at ``url`` as account ``reader`` may read it (in organization ``org_id``)."""
     match = _VIRTUAL_HOST.match(url) or _PATH_STYLE.match(url)
     owner = s3_backends.bucket_accounts.get(match["bucket"]) if match else None
     if match is None or owner is None:
@@ -137,8 +137,8 @@ def _download(node: Node, url: str, org_id: str | None) -> bytes:
     bucket_name, key_name = match["bucket"], match["key"]
     backend = s3_backends[owner[1]][owner[0]]
     bucket = backend.buckets[bucket_name]
-    if owner[1] != node.account_id and not _policy_allows(
-        bucket.policy, bucket_name, key_name, node.account_id, org_id
+    if owner[1] != reader and not _policy_allows(
+        bucket.policy, bucket_name, key_name, reader, org_id
     ):
         _http_error(url, "403 Forbidden")
     key = bucket.keys.get(key_name)
@@ -156,22 +156,10 @@ def _http_error(url: str, status: str) -> NoReturn:
     raise PackageFailure(msg)
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _policy_allows(
     policy: bytes | None, bucket: str, key: str, account: str, org_id: str | None
 ) -> bool:
     """Whether a bucket policy lets a principal of ``account`` s3:GetObject ``key``."""
-    if not policy:
-        return False
-    try:
-        statements = _as_list(json.loads(policy).get("Statement"))
-    except (ValueError, AttributeError):
-        return False
     # Real Distributor copies the attachments when the document is created, as the caller
     # of CreateDocument: the StackSets execution role of the member account.
     context = {
@@ -179,27 +167,4 @@ def _policy_allows(
         "aws:principalaccount": account,
         "aws:principalarn": f"arn:aws:iam::{account}:role/{STACKSETS_EXECUTION_ROLE}",
     }
-    resource = f"arn:aws:s3:::{bucket}/{key}"
-    allowed = False
-    for statement in statements:
-        if not isinstance(statement, dict) or not _applies(statement, resource, account, context):
-            continue
-        if statement.get("Effect") == "Deny":
-            return False
-        allowed = allowed or statement.get("Effect") == "Allow"
-    return allowed
-
-
-def _applies(
-    statement: dict[str, Any], resource: str, account: str, context: dict[str, str]
-) -> bool:
-    actions = [str(a).lower() for a in _as_list(statement.get("Action"))]
-    if not any(fnmatch.fnmatchcase("s3:getobject", action) for action in actions):
-        return False
-    if not any(fnmatch.fnmatchcase(resource, str(r)) for r in _as_list(statement.get("Resource"))):
-        return False
-    principal = statement.get("Principal")
-    principals = ["*"] if principal == "*" else _as_list((principal or {}).get("AWS"))
-    if not any(p in ("*", account, f"arn:aws:iam::{account}:root") for p in map(str, principals)):
-        return False
-    return conditions_hold(statement.get("Condition") or {}, context)
+    return account_allowed(policy, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", account, context)

@@ -6,8 +6,9 @@ import re
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from moto.ssm.models import Document, Documents, ssm_backends
+from moto.ssm.models import Document, Documents
 
+from awssim.document_access import visible_documents
 from awssim.statemanager.errors import (
     InvalidDocument,
     InvalidDocumentVersion,
@@ -74,9 +75,6 @@ _ENUMS = {
     ),
     "sync_compliance": ("syncCompliance", ("AUTO", "MANUAL")),
 }
-_DOCUMENT_ARN = re.compile(
-    r"^arn:aws[a-z-]*:ssm:(?P<region>[^:]+):(?P<account>\d{12}):document/(?P<name>.+)$"
-)
 
 
 def settings_from_request(values: dict[str, Any]) -> Settings:
@@ -151,18 +149,9 @@ def validate_settings(settings: Settings, account: str, region: str) -> None:
 
 
 def find_documents(name: str, account: str, region: str) -> Documents | None:
-    """A document (all its versions) by name or ARN, as ``account`` in ``region`` sees it."""
-    match = _DOCUMENT_ARN.match(name)
-    owner, owner_region, short = (
-        (match["account"], match["region"], match["name"]) if match else (account, region, name)
-    )
-    if owner not in ssm_backends or owner_region not in ssm_backends[owner]:
-        return None
-    documents = ssm_backends[owner][owner_region]._documents.get(short)
-    if documents is None or owner == account:
-        return documents
-    shared = documents.permissions
-    return documents if "all" in shared or account in shared else None
+    """A document (all its versions) by name or ARN, as ``account`` in ``region`` sees it:
+    its own, an AWS-provided one, or one shared with it (``awssim.document_access``)."""
+    return visible_documents(name, account, region)
 
 
 def find_document(name: str, document_version: str, account: str, region: str) -> Document:
