@@ -74,11 +74,11 @@ typecheck: $(STAMP) ## mypy (strict on core)
 
 # The live layer runs after the rest, as its own session (one Airflow stack, the whole
 # machine); it runs even when the others failed, and either failing fails the target.
-# The xdist run times tests out from a thread: a hung dag.test() once sat ten minutes past
-# the 300 s SIGALRM timeout (a signal waits for the main thread to return to Python, and
-# in-process code that sets ITIMER_REAL, as Airflow's task timeout does, cancels it). The
-# thread dumps every stack and ends the worker: xdist reports that test failed, with the
-# stacks, and starts another worker.
+# The xdist run times tests out from a thread: pytest-timeout's default SIGALRM timer never
+# fires in a test that parses DAG files in-process (every DagBag import runs under Airflow's
+# own SIGALRM timeout, whose exit sets ITIMER_REAL to 0, cancelling pytest's), and a hung
+# dag.test() rehearsal once sat there for ten minutes. The thread dumps every stack and
+# ends the worker: xdist reports that test failed, with the stacks, and starts another.
 test: lint typecheck live-deps ## Install, then lint, type-check and run the whole test suite (the live layer last)
 	@status=0; \
 	$(BIN)/python -m pytest -n 2 -m "not live" -o timeout_method=thread $(PYTEST_ARGS) || status=$$?; \
