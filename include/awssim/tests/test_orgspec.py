@@ -16,6 +16,8 @@ REQUIRED_SCENARIOS = {
     "stackset-failure",
     "throttling",
     "unmanaged-nodes",
+    "trusted-access-off",
+    "not-delegated-admin",
 }
 
 

@@ -1,4 +1,5 @@
-"""EC2 DescribeInstances over the simulated fleet: every node is a running EC2 instance.
+"""EC2 over the simulated organization: DescribeInstances lists the fleet, DescribeRegions
+its Regions' opt-in status.
 
 moto's own EC2 backend knows nothing of the fleet, so ``install`` replaces its
 DescribeInstances handler with one that lists the fleet's nodes of the caller's account
@@ -12,16 +13,26 @@ Requests are checked as EC2 checks them (botocore's ``DescribeInstancesRequest``
 (``FilterLimitExceeded``), values of one filter are alternatives and filters must all
 pass. Filters: ``instance-id``, ``tag:<key>``, ``tag-key``, ``instance-state-name`` and
 ``architecture``; any other name is ``InvalidParameterValue``.
+
+DescribeRegions answers for the commercial partition's Regions (moto's list mixes in GovCloud
+and China and calls af-south-1, ap-southeast-3 and eu-south-1 opt-in-not-required). A
+Region AWS enables by default is ``opt-in-not-required``; an opt-in Region
+(``OPT_IN_REGIONS``) is ``opted-in`` when the org file lists it among its Regions (its
+accounts run nodes there) and ``not-opted-in`` otherwise. Without ``AllRegions`` only the
+enabled Regions are listed; ``RegionNames`` are answered whatever their status, as the API
+reference says; filters ``region-name``, ``endpoint`` and ``opt-in-status``.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
+import botocore.session
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
     EC2ClientError,
@@ -171,6 +182,69 @@ def describe_instances(self: EC2Response) -> ActionResult:
     return ActionResult(result)
 
 
+OPT_IN_REGIONS = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-1",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+    }
+)
+"""Commercial Regions an account must opt in to before using them (AWS enables the rest)."""
+COMMERCIAL_REGIONS = tuple(sorted(botocore.session.get_session().get_available_regions("ec2")))
+_REGION_FILTERS = {
+    "region-name": "RegionName",
+    "endpoint": "Endpoint",
+    "opt-in-status": "OptInStatus",
+}
+
+
+def region_item(region: str, opted_in: set[str]) -> dict[str, str]:
+    """One ``Region`` of DescribeRegions for an organization opted in to ``opted_in``."""
+    if region not in OPT_IN_REGIONS:
+        status = "opt-in-not-required"
+    else:
+        status = "opted-in" if region in opted_in else "not-opted-in"
+    return {"RegionName": region, "Endpoint": f"ec2.{region}.amazonaws.com", "OptInStatus": status}
+
+
+def describe_regions(self: EC2Response) -> ActionResult:
+    """DescribeRegions with the organization's opt-in status (see the module docstring)."""
+    self.error_on_dryrun()
+    opted_in = set(runtime.current().org_spec.regions)
+    rows = [region_item(region, opted_in) for region in COMMERCIAL_REGIONS]
+    names = [str(name) for name in self._get_param("RegionNames", []) or []]
+    if names:
+        rows = [row for row in rows if row["RegionName"] in names]
+    elif not self._get_bool_param("AllRegions", False):
+        rows = [row for row in rows if row["OptInStatus"] != "not-opted-in"]
+    for item in self._get_param("Filters", []) or self._get_param("Filter", []) or []:
+        name = str(item.get("Name") or "")
+        if name not in _REGION_FILTERS:
+            msg = f"The filter '{name or 'null'}' is invalid"
+            raise EC2ClientError("InvalidParameterValue", msg)
+        values = [str(value) for value in item.get("Values") or []]
+        field = _REGION_FILTERS[name]
+        rows = [
+            row for row in rows if any(fnmatch.fnmatchcase(row[field], value) for value in values)
+        ]
+    return ActionResult({"Regions": rows})
+
+
 def install() -> None:
-    """Serve DescribeInstances from the fleet (idempotent)."""
+    """Serve DescribeInstances from the fleet, DescribeRegions from the org (idempotent)."""
     EC2Response.describe_instances = describe_instances  # type: ignore[method-assign,assignment]
+    EC2Response.describe_regions = describe_regions  # type: ignore[method-assign,assignment]

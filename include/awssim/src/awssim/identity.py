@@ -10,7 +10,10 @@ moto maps an unknown access key to one default account. awssim instead maps
 AWS checks a role's trust policy on AssumeRole; moto does not. awssim does, for roles in
 the simulated organization's accounts, so a missing or untrusting member role is the same
 AccessDenied it would be in AWS. A registered delegated administrator may read the
-organization (Describe*/List*), as with an Organizations resource-based delegation policy.
+organization (Describe*/List*, ListDelegatedAdministrators included), as with an
+Organizations resource-based delegation policy; any other member gets AccessDeniedException
+for those reads, and every member for the management account's own changes (registering
+delegated administrators, enabling or disabling trusted access for a service).
 """
 
 from __future__ import annotations
@@ -149,18 +152,36 @@ def _org_backend_for_admin(
         backend: OrganizationsBackend = original.fget(self)  # type: ignore[misc]
         owner = organizations_backends.master_accounts.get(self.current_account)
         action = self._get_action()
+        if backend.org is None and owner is not None and action in _MANAGEMENT_CHANGES:
+            raise _access_denied()
         if backend.org is None and owner is not None and _is_read(action):
             master = organizations_backends[owner[0]][owner[1]]
             if any(admin.account.id == self.current_account for admin in master.admins):
                 return master
             if action != "DescribeOrganization":
                 # moto answers members' ListRoots from the management account; AWS refuses.
-                raise OrganizationsClientError(
-                    "AccessDeniedException", "You don't have permissions to access this resource."
-                )
+                raise _access_denied()
         return backend
 
     return organizations_backend
+
+
+# Changes only the management account makes (moto would answer a member with an error of
+# its own organization-less backend instead of AWS's AccessDeniedException).
+_MANAGEMENT_CHANGES = frozenset(
+    {
+        "RegisterDelegatedAdministrator",
+        "DeregisterDelegatedAdministrator",
+        "EnableAWSServiceAccess",
+        "DisableAWSServiceAccess",
+    }
+)
+
+
+def _access_denied() -> OrganizationsClientError:
+    return OrganizationsClientError(
+        "AccessDeniedException", "You don't have permissions to access this resource."
+    )
 
 
 def _is_read(action: str) -> bool:

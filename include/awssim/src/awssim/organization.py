@@ -83,6 +83,21 @@ class OrgView:
         assert self.backend.org is not None
         return self.backend.org.id
 
+    def set_stacksets_admin(self, account_id: str, *, registered: bool) -> None:
+        """Register or deregister ``account_id`` as StackSets delegated administrator, as
+        RegisterDelegatedAdministrator/DeregisterDelegatedAdministrator do (no-op when it
+        already is or is not)."""
+        if (account_id in self.delegated_admins()) == registered:
+            return
+        if registered:
+            self.backend.register_delegated_administrator(
+                AccountId=account_id, ServicePrincipal=STACKSETS_PRINCIPAL
+            )
+        else:
+            self.backend.deregister_delegated_administrator(
+                AccountId=account_id, ServicePrincipal=STACKSETS_PRINCIPAL
+            )
+
     def delegated_admins(self) -> set[str]:
         """Accounts registered as StackSets delegated administrators."""
         return {

@@ -179,8 +179,29 @@ class Latency(CallFault):
     seconds: float = Field(ge=0.0, le=30.0)
 
 
+class OrganizationSetup(_Strict):
+    """The organization's StackSets prerequisites while the scenario is loaded.
+
+    Loading a scenario changes only what differs from the setup applied before it (the
+    org seeds with both on), so a test's own RegisterDelegatedAdministrator or
+    ActivateOrganizationsAccess survives a switch between scenarios that agree.
+    """
+
+    stacksets_trusted_access: bool = Field(
+        default=True,
+        description="False: trusted access for StackSets is deactivated (CloudFormation's "
+        "DescribeOrganizationsAccess answers DISABLED and service-managed stack set "
+        "operations fail).",
+    )
+    stacksets_delegated_admin: bool = Field(
+        default=True,
+        description="False: the org file's delegated_admin (the account unknown credentials "
+        "act as) is not registered as the StackSets delegated administrator.",
+    )
+
+
 class Scenario(_Strict):
-    """A named set of faults."""
+    """A named set of faults, and the organization's setup they run in."""
 
     name: str
     description: str = ""
@@ -192,6 +213,7 @@ class Scenario(_Strict):
     throttling: list[Throttling] = Field(default_factory=list)
     server_errors: list[ServerErrors] = Field(default_factory=list)
     latency: list[Latency] = Field(default_factory=list)
+    organization: OrganizationSetup = Field(default_factory=OrganizationSetup)
 
 
 def shipped_scenarios() -> list[str]:

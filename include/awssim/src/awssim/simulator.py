@@ -24,7 +24,7 @@ from awssim.ledger import Ledger
 from awssim.organization import OrgView, seed_organization
 from awssim.orgspec import OrgSpec, load_org
 from awssim.reachability import Reachability
-from awssim.scenario import Scenario, load_scenario
+from awssim.scenario import OrganizationSetup, Scenario, load_scenario
 from awssim.stacksets import StackSetEngine
 from awssim.statemanager import StateManager
 
@@ -34,6 +34,7 @@ _patch_lock = threading.Lock()
 def install_patches() -> None:
     """Teach moto what awssim adds (idempotent, once per process)."""
     from awssim import (  # noqa: PLC0415
+        bucket_access,
         bucket_policy,
         document_api,
         documents,
@@ -48,6 +49,7 @@ def install_patches() -> None:
         documents.install()
         document_api.install()
         ec2.install()
+        bucket_access.install()
         statemanager.install()
         stacksets.install()
 
@@ -103,10 +105,13 @@ class Simulator:
             self.catalog.load(list(spec.regions), sorted(self.org.account_ids()))
             self.statemanager.reset()
             self.stacksets.reset()
+            self._organization_setup = OrganizationSetup()  # as seed_organization left it
             self.set_scenario(scenario)
 
     def set_scenario(self, scenario: str | Path | Scenario | None) -> Scenario:
-        """Switch faults without touching AWS state ("new" versions are counted from now).
+        """Switch faults without touching AWS state ("new" versions are counted from now),
+        but for the organization setup where the new scenario's differs from the last one
+        applied (trusted access, the delegated administrator's registration).
 
         The scenario's offline windows count from now. Nodes whose agents the switch brings
         back online run what they missed, as a reconnecting agent does.
@@ -120,6 +125,7 @@ class Simulator:
             for node in self.fleet:
                 node.managed = node.profile_managed
                 node.outages = []
+            self._set_up_organization(loaded.organization)
             self.faults = FaultInjector(loaded, self.org_spec, self.fleet, loaded=now)
             for node, outage in self.faults.apply_to_fleet(self.fleet):
                 self.reachability.watch(node, outage)
@@ -128,6 +134,17 @@ class Simulator:
                 [node for node in self.fleet if node.instance_id in offline], now
             )
         return loaded
+
+    def _set_up_organization(self, setup: OrganizationSetup) -> None:
+        """Apply what differs between ``setup`` and the organization setup applied last."""
+        applied = self._organization_setup
+        if setup.stacksets_trusted_access != applied.stacksets_trusted_access:
+            self.stacksets.organizations_access.turn(on=setup.stacksets_trusted_access)
+        if setup.stacksets_delegated_admin != applied.stacksets_delegated_admin:
+            self.org.set_stacksets_admin(
+                self.org_spec.delegated_admin, registered=setup.stacksets_delegated_admin
+            )
+        self._organization_setup = setup
 
     # --- time ---------------------------------------------------------------------------
     def now(self) -> float:
@@ -166,7 +183,8 @@ class Simulator:
     # --- identity -----------------------------------------------------------------------
     @property
     def default_account(self) -> str:
-        """The account that callers with unknown credentials act as (the delegated admin)."""
+        """The account that callers with unknown credentials act as: the org file's delegated
+        admin (registered as such unless the scenario says otherwise)."""
         return self.org_spec.delegated_admin
 
     def knows_account(self, account_id: str) -> bool:

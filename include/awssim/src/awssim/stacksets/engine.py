@@ -24,6 +24,7 @@ from awssim.stacksets.errors import (
     ValidationError,
 )
 from awssim.stacksets.model import Change, Operation, StackSet, Target
+from awssim.stacksets.org_access import NOT_AN_ADMIN, OrganizationsAccess
 from awssim.stacksets.scheduling import Runner
 from awssim.stacksets.state import ground_truth
 from awssim.stacksets.targets import SELF_MANAGED, SERVICE_MANAGED
@@ -54,11 +55,13 @@ class StackSetEngine:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.runner = Runner(sim)
+        self.organizations_access = OrganizationsAccess(sim)
         self._stack_sets: list[StackSet] = []
 
     def reset(self) -> None:
-        """Forget every stack set."""
+        """Forget every stack set; trusted access is on again, as the org is seeded."""
         self._stack_sets = []
+        self.organizations_access.reset()
 
     def state(self) -> dict[str, Any]:
         """Ground truth, JSON-safe: every stack set with its instances and operations."""
@@ -119,10 +122,9 @@ class StackSetEngine:
         model = request.get("PermissionModel") or SELF_MANAGED
         management = self.sim.org.management_account_id
         if model == SERVICE_MANAGED and caller.call_as == SELF and caller.account != management:
-            raise ValidationError(
-                message="You must be the management account or delegated admin account "
-                "of an organization before operating a SERVICE_MANAGED stack set"
-            )
+            raise ValidationError(message=NOT_AN_ADMIN)
+        if model == SERVICE_MANAGED:
+            self.organizations_access.require()
         if request.get("StackId"):
             raise ValidationError(message="Creating a stack set from a stack is not supported")
         body = templates.template_body(request.get("TemplateBody"), request.get("TemplateURL"))
@@ -161,6 +163,7 @@ class StackSetEngine:
     def update_stack_set(self, caller: Caller, request: dict[str, Any]) -> Operation:
         """UpdateStackSet: a new template/parameters version, deployed to the chosen targets."""
         stack_set = self.find(caller, request.get("StackSetName"))
+        self._require_access(stack_set)
         op_id = operations.new_operation_id(stack_set, request)
         change, changed = self._new_change(stack_set, request)
         targets = operations.update_targets(self.sim.org, stack_set, request)
@@ -253,6 +256,7 @@ class StackSetEngine:
     ) -> Operation:
         """Resolve an instance call's targets, build its operation and queue it."""
         stack_set = self.find(caller, request.get("StackSetName"))
+        self._require_access(stack_set)
         op_id = operations.new_operation_id(stack_set, request)
         targets = resolve(self.sim.org, stack_set, request)
         op = operations.build(
@@ -262,6 +266,11 @@ class StackSetEngine:
             op.retain_stacks = bool(request.get("RetainStacks"))
         self.runner.submit(stack_set, op)
         return op
+
+    def _require_access(self, stack_set: StackSet) -> None:
+        """A service-managed stack set deploys only with trusted access (org_access)."""
+        if stack_set.permission_model == SERVICE_MANAGED:
+            self.organizations_access.require()
 
     def stop_operation(self, caller: Caller, name: str | None, operation_id: str | None) -> None:
         """StopStackSetOperation: only a queued or running operation can be stopped."""

@@ -1,6 +1,7 @@
 """The StackSets actions of moto's CloudFormationResponse, answered by awssim's engine.
 
-``install()`` replaces moto's fourteen stack set handlers; every other CloudFormation action
+``install()`` replaces moto's fourteen stack set handlers and adds the three of trusted access
+with Organizations (``org_access``), which moto lacks; every other CloudFormation action
 (stacks, change sets...) stays moto's. Handlers run under the simulator's lock, after the
 events that came due, like every request.
 """
@@ -170,6 +171,24 @@ def stop_stack_set_operation(self: CloudFormationResponse) -> ActionResult:
     return EmptyResult()
 
 
+def describe_organizations_access(self: CloudFormationResponse) -> ActionResult:
+    """DescribeOrganizationsAccess: ENABLED or DISABLED, for the caller's CallAs."""
+    engine, caller = _context(self)
+    return ActionResult({"Status": engine.organizations_access.describe(caller)})
+
+
+def activate_organizations_access(self: CloudFormationResponse) -> ActionResult:
+    """ActivateOrganizationsAccess (the management account only)."""
+    runtime.current().stacksets.organizations_access.activate(self.current_account)
+    return EmptyResult()
+
+
+def deactivate_organizations_access(self: CloudFormationResponse) -> ActionResult:
+    """DeactivateOrganizationsAccess (the management account only)."""
+    runtime.current().stacksets.organizations_access.deactivate(self.current_account)
+    return EmptyResult()
+
+
 HANDLERS: dict[str, Handler] = {
     "create_stack_set": create_stack_set,
     "describe_stack_set": describe_stack_set,
@@ -185,6 +204,9 @@ HANDLERS: dict[str, Handler] = {
     "list_stack_set_operations": list_stack_set_operations,
     "list_stack_set_operation_results": list_stack_set_operation_results,
     "stop_stack_set_operation": stop_stack_set_operation,
+    "describe_organizations_access": describe_organizations_access,
+    "activate_organizations_access": activate_organizations_access,
+    "deactivate_organizations_access": deactivate_organizations_access,
 }
 
 
