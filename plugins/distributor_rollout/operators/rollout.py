@@ -23,6 +23,7 @@ from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.preflight import render as render_preflight
 from distributor_rollout.core.principals import runner_principal_arn
 from distributor_rollout.core.recorded_run import RecordedPlan
 from distributor_rollout.core.report import ValidationFailure
@@ -43,6 +44,7 @@ from distributor_rollout.core.waves import resolve_waves
 from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_real_aws
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
+from distributor_rollout.hooks.preflight import run_preflight
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.release_render import render_release
 from distributor_rollout.operators.run_facts import task_states, wave_records
@@ -55,9 +57,11 @@ class ValidateRunOperator(BaseOperator):
 
     Every problem is reported at once, naming its field, before any AWS call, and recorded
     (field, what is wrong, got, expected) under the XCom key ``validation_problems`` before
-    the task fails, so the run's report can name them. Returns ``{"version", "waves",
-    "dry_run", "skip_approvals", "overrides", "plan_digest"}``; later tasks refuse a plan
-    file whose digest changed since (``run_config``).
+    the task fails, so the run's report can name them. A valid plan and params are then
+    checked against AWS, read-only, by the preflight (``core.preflight``; a dry run too):
+    its table is logged, and a failed check fails the task the same way. Returns
+    ``{"version", "waves", "dry_run", "skip_approvals", "overrides", "plan_digest"}``;
+    later tasks refuse a plan file whose digest changed since (``run_config``).
 
     The plan the run runs (after its params; as written when the params are refused, as
     the report then reads it) is recorded under ``run_plan`` (``RecordedPlan``): the
@@ -94,6 +98,14 @@ class ValidateRunOperator(BaseOperator):
             raise
         ran = RecordedPlan(config.plan, dry_run=config.dry_run)
         context["ti"].xcom_push(key=RUN_PLAN_XCOM_KEY, value=ran.to_dict())
+        preflight = run_preflight(config.plan, aws_conn_id=self.aws_conn_id)
+        self.log.info("%s", render_preflight(preflight))
+        try:
+            preflight.raise_for_failures()
+        except ValidationError as error:
+            record = ValidationFailure.from_error(error).to_dict()
+            context["ti"].xcom_push(key=VALIDATION_XCOM_KEY, value=record)
+            raise
         plan = config.plan
         self.log.info(
             "Plan %s: %s %s, waves %s%s%s",
