@@ -131,17 +131,30 @@ def test_a_rate_schedule_runs_from_the_last_run_without_replaying_missed_runs(
     assert {e["Status"] for e in executions(ssm, association_id)[1:]} == {"Success"}
 
 
-def test_apply_only_at_cron_interval_waits_for_the_cron_time(sim: Simulator, ssm: Any) -> None:
+def _next_even_hour(now: datetime) -> datetime:
+    top = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return top if top.hour % 2 == 0 else top + timedelta(hours=1)
+
+
+@pytest.mark.parametrize("seconds_before", [None, 20])
+def test_apply_only_at_cron_interval_waits_for_the_cron_time(
+    sim: Simulator, ssm: Any, seconds_before: int | None
+) -> None:
+    """``seconds_before``: start that close to a cron time (None: wherever the clock is)."""
+    if seconds_before is not None:
+        sim.advance(
+            (_next_even_hour(sim.clock.now()) - sim.clock.now()).total_seconds() - seconds_before
+        )
+    next_run = _next_even_hour(sim.clock.now())
+    if (next_run - sim.clock.now()).total_seconds() < 60:
+        # Too close to call (the clock also runs in real time): start after that cron time,
+        # or the association created just before it would run at it.
+        sim.advance((next_run - sim.clock.now()).total_seconds() + 60)
+        next_run = _next_even_hour(sim.clock.now())
     association_id = create_package_association(
         ssm, ScheduleExpression="cron(0 */2 * * ? *)", ApplyOnlyAtCronInterval=True
     )
-    now = sim.clock.now()
-    top = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    next_run = top if top.hour % 2 == 0 else top + timedelta(hours=1)
-    wait = (next_run - now).total_seconds()
-    if wait < 60:  # too close to call: aim at the cron time after
-        next_run += timedelta(hours=2)
-        wait += 2 * 3600
+    wait = (next_run - sim.clock.now()).total_seconds()
 
     assert executions(ssm, association_id) == []
     assert overview(ssm, association_id)["Status"] == "Pending"
