@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = REPO / "include" / "rollouts" / "examples" / "cloudwatch-agent.yaml"
@@ -30,10 +31,12 @@ SPEED = 600
 pytestmark = pytest.mark.e2e
 
 
-def rehearse(home: Path, truth: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def rehearse(
+    home: Path, truth: Path, *extra: str, plan: Path = PLAN
+) -> subprocess.CompletedProcess[str]:
     """``make rehearse PLAN=include/rollouts/examples/cloudwatch-agent.yaml`` (what it runs)."""
     command = [
-        sys.executable, "-m", "rollout_demo", "--plan", str(PLAN), "--speed", str(SPEED),
+        sys.executable, "-m", "rollout_demo", "--plan", str(plan), "--speed", str(SPEED),
         "--home", str(home), "--ground-truth", str(truth), *extra,
     ]  # fmt: skip
     return subprocess.run(
@@ -53,20 +56,21 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cloudwatch") / "airflow"
 
 
-def stack_instances(truth: dict[str, Any]) -> list[dict[str, Any]]:
+def stack_instances(truth: dict[str, Any], name: str = STACK_SET) -> list[dict[str, Any]]:
     """The instances of the plan's active stack set."""
     return [
         instance
         for stack_set in truth["stack_sets"].values()
-        if stack_set["name"] == STACK_SET and stack_set["status"] == "ACTIVE"
+        if stack_set["name"] == name and stack_set["status"] == "ACTIVE"
         for instance in stack_set["instances"]
     ]
 
 
-def reached_nodes(truth: dict[str, Any]) -> list[dict[str, Any]]:
+def reached_nodes(truth: dict[str, Any], name: str = STACK_SET) -> list[dict[str, Any]]:
     """The nodes the association targets (tag Distributor=enabled, SSM-managed, online) in
     the accounts and Regions the stack set reached."""
-    reached = {(instance["account"], instance["region"]) for instance in stack_instances(truth)}
+    instances = stack_instances(truth, name)
+    reached = {(instance["account"], instance["region"]) for instance in instances}
     return [
         node
         for node in truth["nodes"]
@@ -123,3 +127,33 @@ def test_a_failing_canary_of_aws_cloudwatch_agent_is_rolled_back(
     assert truth["nodes"]
     assert all(PACKAGE not in node["installed"] for node in truth["nodes"])
     assert stack_instances(truth) == []
+
+
+def test_a_vendor_package_shared_by_arn_is_pinned_in_every_region(
+    home: Path, tmp_path: Path
+) -> None:
+    """The plan names another account's shared document by its ARN (in us-east-1) and pins
+    an older version: every Region's stack names that Region's document, and each reachable
+    targeted node installs exactly the pin."""
+    plan = yaml.safe_load(PLAN.read_text())
+    plan["name"] = "vendor-agent"
+    plan["package"] = {
+        "existing": "arn:aws:ssm:us-east-1:444455556666:document/ExampleVendorAgent",
+        "version": "3.1.0",
+    }
+    plan["stack_set"]["name"] = "distributor-vendor-agent"
+    plan["association"]["name"] = "ExampleVendorAgent-PackageDistributor"
+    plan["waves"] = plan["waves"][:2]  # canary (us-east-1), nonprod (us-east-1, us-west-2)
+    plan["defaults"]["operation"]["region_order"] = ["us-east-1", "us-west-2"]
+    vendor_plan = tmp_path / "vendor-agent.yaml"
+    vendor_plan.write_text(yaml.safe_dump(plan, sort_keys=False))
+    truth_file = tmp_path / "truth.json"
+    result = rehearse(home, truth_file, plan=vendor_plan)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    truth = json.loads(truth_file.read_text())
+    instances = stack_instances(truth, "distributor-vendor-agent")
+    assert {instance["region"] for instance in instances} == {"us-east-1", "us-west-2"}
+    nodes = reached_nodes(truth, "distributor-vendor-agent")
+    assert {node["region"] for node in nodes} == {"us-east-1", "us-west-2"}
+    assert all(node["installed"] == {"ExampleVendorAgent": "3.1.0"} for node in nodes)
