@@ -96,17 +96,23 @@ from distributor_rollout.retire_factory import retire_dag
 
 dag = rollout_dag("examplepackage", plans_dir=Path({plans!r}))
 retire = retire_dag("examplepackage", plans_dir=Path({plans!r}))
+agent = rollout_dag("cloudwatch-agent", plans_dir=Path({examples!r}))
+retire_agent = retire_dag("cloudwatch-agent", plans_dir=Path({examples!r}))
 """
+AGENT = "AmazonCloudWatchAgent"
 
 
 @pytest.fixture(autouse=True)
 def dags_folder(rollout_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder whose one file builds the example plan's rollout and retire DAGs, as
-    a plan's thin DAG file does once it builds both."""
+    """A DAGs folder whose one file builds the example plans' rollout and retire DAGs (the
+    built example package's and AWS's CloudWatch agent's), as a plan's thin DAG file does
+    once it builds both."""
     folder = tmp_path / "dags"
     folder.mkdir()
     plans = REPO / "include" / "rollouts"
-    (folder / "examplepackage.py").write_text(DAG_FILE.format(plans=str(plans)), encoding="utf-8")
+    (folder / "examplepackage.py").write_text(
+        DAG_FILE.format(plans=str(plans), examples=str(plans / "examples")), encoding="utf-8"
+    )
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
     # dag.test() parses the DAG bundle's folder, which Airflow read into its settings at
     # import: point it here too.
@@ -381,3 +387,27 @@ def test_nodes_offline_since_the_package_reached_them_keep_their_instance_and_th
     assert report["buckets"] == []
     assert "stack set still has instances" in report["buckets_note"]
     assert buckets_left(awssim_server) == [b for b in BUCKETS if not b.endswith("eu-west-1")]
+
+
+def test_retiring_an_existing_package_deletes_no_package_bucket_and_uninstalls_it(
+    rollout_sim: Simulator, awssim_server: SimServer
+) -> None:
+    agent = dag_id_for("cloudwatch-agent")
+    rollout = rehearsal.rehearse(agent, {"waves": ["canary", "nonprod"]})
+    assert rollout.succeeded, rollout.task_states
+    nodes = targeted_nodes(rollout_sim, wave_targets(["canary", "nonprod"]))
+    assert all(set(node.installed) == {AGENT} for node in nodes)
+    before = len(rollout_sim.ledger.calls())
+
+    result = rehearsal.rehearse(retire_dag_id(agent), {"delete_buckets": True})
+
+    assert result.succeeded, (result.task_states, result.report and result.report["summary"])
+    rollout_sim.settle()
+    assert all(node.installed == {} for node in rollout_sim.fleet)
+    assert "distributor-cloudwatch-agent" not in live_stack_sets(rollout_sim)
+    assert successful(rollout_sim, "DeleteStackSet", before) == 1
+    # Nothing was built, so no package bucket was ever made or looked for; the artifacts
+    # bucket held only this plan's objects and is gone.
+    assert [b["kind"] for b in result.report["buckets"]] == ["artifacts"]
+    assert result.report["buckets"][0]["result"] == "deleted"
+    assert buckets_left(awssim_server) == []
