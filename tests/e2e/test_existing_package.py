@@ -94,6 +94,11 @@ def test_aws_cloudwatch_agent_reaches_every_wave_without_a_build(
     assert " publish " not in out
     assert "check_deployed" in out
     assert "[approver] Approve prod.approve" in out
+    # The report says which version the default was in each Region when validate read it.
+    assert (
+        "preflight package: pass: AmazonCloudWatchAgent, default version by Region: "
+        "us-east-1 1.300032.2, us-west-2 1.300032.2, eu-west-1 1.300032.2"
+    ) in out
     truth = json.loads(truth_file.read_text())
     instances = stack_instances(truth)
     # Every wave's Regions: us-east-1 (canary, nonprod, prod), us-west-2, eu-west-1 (prod).

@@ -28,6 +28,7 @@ from distributor_rollout.core.report import (
     WaveReport,
     first_few,
     node_breakdown,
+    preflight_entries,
     render_table,
     summarize,
     target_shortfall,
@@ -607,3 +608,54 @@ def test_a_validation_record_counts_the_problems_an_error_did_not_keep() -> None
     assert (len(failure.problems), failure.count) == (50, 70)
     assert ValidationFailure.from_dict(failure.to_dict()).count == 70
     assert failure.summary().endswith("and 67 more")
+
+
+PREFLIGHT = {
+    "plan": "cloudwatch-agent",
+    "caller": "arn:aws:iam::222222222222:role/runner",
+    "call_as": "DELEGATED_ADMIN",
+    "verdict": "warn",
+    "checks": [
+        {"name": "caller", "title": "StackSets administrator", "verdict": "pass",
+         "found": "222222222222 is a delegated administrator", "todo": "", "problems": []},
+        {"name": "regions", "title": "Regions", "verdict": "warn",
+         "found": "af-south-1 not opted in", "todo": "opt in", "problems": []},
+        {"name": "package", "title": "package", "verdict": "pass",
+         "found": "AmazonCloudWatchAgent, default version by Region: us-east-1 1.300032.2",
+         "todo": "", "problems": []},
+    ],
+}  # fmt: skip
+
+
+def test_the_table_shows_preflight_warnings_and_which_version_an_existing_package_got() -> None:
+    """A passed check goes without saying, except the package check of an existing package:
+    it says which version each Region's default was, which an unpinned association installs."""
+    checks = preflight_entries(PREFLIGHT)
+    existing = sample_report().model_copy(
+        update={"preflight": checks, "package_existing": "AmazonCloudWatchAgent"}
+    )
+    lines = render_table(existing).splitlines()
+    assert [line for line in lines if line.startswith("preflight")] == [
+        "preflight regions: warn: af-south-1 not opted in",
+        "preflight package: pass: AmazonCloudWatchAgent, default version by Region: "
+        "us-east-1 1.300032.2",
+    ]
+    built = existing.model_copy(update={"package_existing": None})
+    assert [line for line in render_table(built).splitlines() if "preflight" in line] == [
+        "preflight regions: warn: af-south-1 not opted in"
+    ]
+    assert RunReport.from_json(existing.to_json()) == existing
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        {},
+        {"checks": "x"},
+        {"checks": [{"name": "a"}]},
+        {"checks": [{"name": "a", "verdict": "maybe", "found": ""}]},
+    ],
+)
+def test_an_odd_preflight_record_leaves_the_report_without_one(record: object) -> None:
+    assert preflight_entries(record) == ()

@@ -35,6 +35,7 @@ from distributor_rollout.core.steps import (
     DEPLOY,
     FINALIZE,
     GATE_XCOM_KEY,
+    PREFLIGHT_XCOM_KEY,
     REPORT,
     REPORT_XCOM_KEY,
     ROLLBACK,
@@ -116,6 +117,7 @@ def run_facts(
         rollback_reason=decision.reason if decision else None,
         nothing_to_do=states.get(CHECK_DEPLOYED) == SKIPPED,
         validation=validation_record(states, pull),
+        preflight=pull(VALIDATE, PREFLIGHT_XCOM_KEY),
     )
 
 

@@ -444,6 +444,39 @@ class RollbackReport(_FailureList):
         )
 
 
+PreflightVerdict = Literal["pass", "warn", "fail"]
+
+
+class PreflightCheckEntry(_Model):
+    """One check of the AWS prerequisites as ``validate`` saw them (``core.preflight``):
+    for an existing package, the ``package`` check names the version each Region's default
+    was, which is what an unpinned association installs."""
+
+    name: str
+    verdict: PreflightVerdict
+    found: str
+
+    def line(self) -> str:
+        """``preflight <name>: <verdict>: <found>``, for the table."""
+        return f"preflight {self.name}: {self.verdict}: {self.found}"
+
+
+def preflight_entries(record: Mapping[str, Any] | None) -> tuple[PreflightCheckEntry, ...]:
+    """The checks of a ``Preflight.to_dict`` record (none when absent or unreadable: the
+    report must not fail on an odd record; validate's log has the whole table)."""
+    if not isinstance(record, Mapping) or not isinstance(record.get("checks"), list):
+        return ()
+    try:
+        return tuple(
+            PreflightCheckEntry(
+                name=str(check["name"]), verdict=check["verdict"], found=str(check["found"])
+            )
+            for check in record["checks"]
+        )
+    except (KeyError, TypeError, pydantic.ValidationError):
+        return ()
+
+
 class RunReport(_Model):
     """A whole rollout run: what was rolled out, where, how each wave went, and the end."""
 
@@ -454,6 +487,8 @@ class RunReport(_Model):
     plan_digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     package_name: str
     package_version: str
+    package_existing: str | None = None
+    """For a package that already exists in Distributor, how the plan names it."""
     started_at: IsoTime
     finished_at: IsoTime = None
     status: RunStatus
@@ -461,6 +496,8 @@ class RunReport(_Model):
     rollback: RollbackReport | None = None
     validation: ValidationFailure | None = None
     """Set when the run stopped in ``validate``: the problems it found."""
+    preflight: tuple[PreflightCheckEntry, ...] = ()
+    """``validate``'s checks of the AWS prerequisites (none for runs from before them)."""
     summary: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -549,6 +586,12 @@ def render_table(report: RunReport) -> str:
         lines += _wave_details(wave)
     if report.validation is not None:
         lines += _validation_lines(report.validation)
+    # What passed goes without saying, except which version an existing package resolved to.
+    lines += [
+        check.line()
+        for check in report.preflight
+        if check.verdict != "pass" or (check.name == "package" and report.package_existing)
+    ]
     if report.rollback is not None:
         lines.append(_rollback_line(report.rollback))
         if report.rollback.stack_set is not None:

@@ -36,6 +36,7 @@ from distributor_rollout.core.report import (
     ValidationFailure,
     WaveDecision,
     WaveReport,
+    preflight_entries,
     summarize,
     target_shortfall,
 )
@@ -365,6 +366,8 @@ class RunFacts:
     nothing_to_do: bool = False
     validation: Mapping[str, Any] | None = None
     """``validate``'s record of the problems it failed on (``ValidationFailure.to_dict``)."""
+    preflight: Mapping[str, Any] | None = None
+    """``validate``'s preflight of the AWS prerequisites (``Preflight.to_dict``)."""
 
     @property
     def rollback_record(self) -> RollbackRecord | None:
@@ -394,12 +397,14 @@ def build_report(facts: RunFacts) -> RunReport:
         plan_digest=facts.plan.digest(),
         package_name=facts.plan.package.name,
         package_version=facts.version,
+        package_existing=facts.plan.package.existing,
         started_at=facts.started_at,
         finished_at=facts.finished_at,
         status=status,
         waves=tuple(_wave_report(wave) for wave in facts.waves),
         rollback=_rollback_report(facts),
         validation=_validation(facts),
+        preflight=preflight_entries(facts.preflight),
     )
     return report.model_copy(update={"summary": _summary(facts, report)})
 

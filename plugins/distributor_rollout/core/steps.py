@@ -39,6 +39,9 @@ def wave_task_id(wave: str, step: str) -> str:
 # XCom keys besides each task's return value: what a task records for the others.
 VALIDATION_XCOM_KEY = "validation_problems"
 """``validate``: the problems it failed on, for the report."""
+PREFLIGHT_XCOM_KEY = "preflight"
+"""``validate``: the preflight of the AWS prerequisites (``core.preflight.Preflight``), for
+the report (for an existing package it says which version each Region's default was)."""
 RUN_PLAN_XCOM_KEY = "run_plan"
 """``validate``: the plan the run runs, after its params, and whether it is a dry run
 (``core.recorded_run.RecordedPlan``), so the Rollout tab needs no plan file."""

@@ -36,6 +36,7 @@ from distributor_rollout.core.run_steps import (
     run_summary,
 )
 from distributor_rollout.core.steps import (
+    PREFLIGHT_XCOM_KEY,
     ROLLBACK_DECISION_XCOM_KEY,
     RUN_PLAN_XCOM_KEY,
     VALIDATION_XCOM_KEY,
@@ -100,6 +101,7 @@ class ValidateRunOperator(BaseOperator):
         context["ti"].xcom_push(key=RUN_PLAN_XCOM_KEY, value=ran.to_dict())
         preflight = run_preflight(config.plan, aws_conn_id=self.aws_conn_id)
         self.log.info("%s", render_preflight(preflight))
+        context["ti"].xcom_push(key=PREFLIGHT_XCOM_KEY, value=preflight.to_dict())
         try:
             preflight.raise_for_failures()
         except ValidationError as error:
