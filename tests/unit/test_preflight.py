@@ -17,7 +17,6 @@ from distributor_rollout.core.org import Organization
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import validate_plan
 from distributor_rollout.core.preflight import (
-    REGISTER,
     STACKSETS_PRINCIPAL,
     VERDICTS,
     BucketReading,
@@ -27,18 +26,23 @@ from distributor_rollout.core.preflight import (
     Preflight,
     Readings,
     Refused,
-    bucket_check,
-    caller_check,
     document_ref,
     judge,
+    render,
+    wave_regions,
+    worst,
+)
+from distributor_rollout.core.preflight_organization import (
+    REGISTER,
+    caller_check,
     ou_check,
+    trusted_access_check,
+)
+from distributor_rollout.core.preflight_resources import (
+    bucket_check,
     package_check,
     plan_regions,
     region_check,
-    render,
-    trusted_access_check,
-    wave_regions,
-    worst,
 )
 from distributor_rollout.core.report import ValidationFailure
 
