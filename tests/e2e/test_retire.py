@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from airflow import settings as airflow_settings
 from airflow.models.dagrun import DagRun
 from airflow.sdk.exceptions import AirflowFailException
@@ -35,7 +36,6 @@ from rollout_demo import rehearsal
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "ExamplePackage"
 STACK_SET = "distributor-examplepackage"
-RETIRE = retire_dag_id(dag_id_for("examplepackage"))
 ACCOUNT = "222222222222"
 BUCKETS = [
     *(
@@ -87,41 +87,67 @@ def mutations(sim: Simulator) -> list[str]:
     return [f"{call.service}:{call.operation}" for call in sim.ledger.calls()]
 
 
+ROLLOUT = dag_id_for("retire-example")
+RETIRE = retire_dag_id(ROLLOUT)
+AGENT_ROLLOUT = dag_id_for("retire-agent")
+AGENT = "AmazonCloudWatchAgent"
 DAG_FILE = """\
-# Airflow DAGs of the example plan: its rollout and its retire.
+# Airflow DAGs of the retire rehearsals' plans: each one's rollout and retire.
 from pathlib import Path
 
 from distributor_rollout.dag_factory import rollout_dag
 from distributor_rollout.retire_factory import retire_dag
 
-dag = rollout_dag("examplepackage", plans_dir=Path({plans!r}))
-retire = retire_dag("examplepackage", plans_dir=Path({plans!r}))
-agent = rollout_dag("cloudwatch-agent", plans_dir=Path({examples!r}))
-retire_agent = retire_dag("cloudwatch-agent", plans_dir=Path({examples!r}))
+PLANS = Path({plans!r})
+example = rollout_dag("retire-example", plans_dir=PLANS)
+example_retire = retire_dag("retire-example", plans_dir=PLANS)
+agent = rollout_dag("retire-agent", plans_dir=PLANS)
+agent_retire = retire_dag("retire-agent", plans_dir=PLANS)
 """
-AGENT = "AmazonCloudWatchAgent"
+
+
+@pytest.fixture(scope="session")
+def retire_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DAGs folder whose one file builds the rollout and retire DAGs of two plans: the
+    example package's and AWS's CloudWatch agent's (the shipped plans under names of their
+    own, so these DAGs never stand for the project's, and one folder for the session, so
+    each DAG is serialized once)."""
+    root = tmp_path_factory.mktemp("retire")
+    plans, dags = root / "plans", root / "dags"
+    plans.mkdir()
+    dags.mkdir()
+    shipped = REPO / "include" / "rollouts"
+    example = yaml.safe_load((shipped / "examplepackage.yaml").read_text())
+    example["package"]["source"] = str(REPO / "include" / "packages" / "examplepackage")
+    agent = yaml.safe_load((shipped / "examples" / "cloudwatch-agent.yaml").read_text())
+    for name, plan in (("retire-example", example), ("retire-agent", agent)):
+        (plans / f"{name}.yaml").write_text(yaml.safe_dump({**plan, "name": name}))
+    (dags / "retire_rehearsals.py").write_text(DAG_FILE.format(plans=str(plans)))
+    return dags
 
 
 @pytest.fixture(autouse=True)
-def dags_folder(rollout_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGs folder whose one file builds the example plans' rollout and retire DAGs (the
-    built example package's and AWS's CloudWatch agent's), as a plan's thin DAG file does
-    once it builds both."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    plans = REPO / "include" / "rollouts"
-    (folder / "examplepackage.py").write_text(
-        DAG_FILE.format(plans=str(plans), examples=str(plans / "examples")), encoding="utf-8"
-    )
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+def dags_folder(rollout_sim: Simulator, retire_dags: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Airflow's DAGs folder is ``retire_dags`` for the test."""
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(retire_dags))
     # dag.test() parses the DAG bundle's folder, which Airflow read into its settings at
     # import: point it here too.
-    monkeypatch.setattr(airflow_settings, "DAGS_FOLDER", str(folder))
-    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR", str(plans))
+    monkeypatch.setattr(airflow_settings, "DAGS_FOLDER", str(retire_dags))
+    monkeypatch.setenv("AIRFLOW__DISTRIBUTOR_ROLLOUT__PLANS_DIR", str(retire_dags.parent / "plans"))
     monkeypatch.setenv(
         "AIRFLOW__DISTRIBUTOR_ROLLOUT__PACKAGES_ROOT", str(REPO / "include" / "packages")
     )
-    return folder
+    return retire_dags
+
+
+@pytest.fixture
+def rehearse(rollout_sim: Simulator) -> Retire:
+    """Roll the example package out for real; returns the Rehearsal."""
+
+    def run(params: dict[str, Any] | None = None) -> Any:
+        return rehearsal.rehearse(ROLLOUT, params)
+
+    return run
 
 
 @pytest.fixture
@@ -265,7 +291,7 @@ def test_a_retire_refuses_to_start_while_the_rollout_runs(
     assert result.task_states["validate"] == "failed"
     assert result.task_states["prod.uninstall"] == "upstream_failed"
     [problem] = result.report["validation"]["problems"]
-    assert "distributor_rollout__examplepackage has 1 running run" in problem["what"]
+    assert f"{ROLLOUT} has 1 running run" in problem["what"]
     assert result.report["status"] == "failed"
     assert mutations(rollout_sim) == before
 
@@ -392,14 +418,13 @@ def test_nodes_offline_since_the_package_reached_them_keep_their_instance_and_th
 def test_retiring_an_existing_package_deletes_no_package_bucket_and_uninstalls_it(
     rollout_sim: Simulator, awssim_server: SimServer
 ) -> None:
-    agent = dag_id_for("cloudwatch-agent")
-    rollout = rehearsal.rehearse(agent, {"waves": ["canary", "nonprod"]})
+    rollout = rehearsal.rehearse(AGENT_ROLLOUT, {"waves": ["canary", "nonprod"]})
     assert rollout.succeeded, rollout.task_states
     nodes = targeted_nodes(rollout_sim, wave_targets(["canary", "nonprod"]))
     assert all(set(node.installed) == {AGENT} for node in nodes)
     before = len(rollout_sim.ledger.calls())
 
-    result = rehearsal.rehearse(retire_dag_id(agent), {"delete_buckets": True})
+    result = rehearsal.rehearse(retire_dag_id(AGENT_ROLLOUT), {"delete_buckets": True})
 
     assert result.succeeded, (result.task_states, result.report and result.report["summary"])
     rollout_sim.settle()
