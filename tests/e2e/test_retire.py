@@ -296,6 +296,38 @@ def test_a_retire_refuses_to_start_while_the_rollout_runs(
     assert mutations(rollout_sim) == before
 
 
+@pytest.fixture
+def retire_marked_running(retire: Retire) -> Iterator[str]:
+    """A finished (dry-run) retire run marked running again, as if it were still going."""
+    run = retire({"dry_run": True})
+    with create_session() as session:
+        session.execute(
+            update(DagRun)
+            .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
+            .values(state=DagRunState.RUNNING)
+        )
+    yield run.run_id
+    with create_session() as session:
+        session.execute(
+            update(DagRun)
+            .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
+            .values(state=DagRunState.SUCCESS)
+        )
+
+
+def test_a_rollout_refuses_to_start_while_the_retire_runs(
+    rehearse: Any, rollout_sim: Simulator, retire_marked_running: str
+) -> None:
+    before = mutations(rollout_sim)
+    result = rehearse()
+    assert not result.succeeded
+    assert result.task_states["validate"] == "failed"
+    [problem] = result.report["validation"]["problems"]
+    assert f"{RETIRE} has 1 running run" in problem["what"]
+    assert result.report["status"] == "failed"
+    assert mutations(rollout_sim) == before
+
+
 def test_an_interrupted_retire_resumes_without_starting_an_operation_twice(
     rehearse: Any,
     retire: Retire,

@@ -48,6 +48,7 @@ from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.preflight import run_preflight
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.release_render import render_release
+from distributor_rollout.operators.retire_guard import refuse_rollout_during_retire
 from distributor_rollout.operators.run_facts import task_states, wave_records
 from distributor_rollout.operators.stack_set_rollback import RollbackOperator
 from distributor_rollout.run_config import PLAN_DIGEST_KEY, load_run_config
@@ -92,6 +93,7 @@ class ValidateRunOperator(BaseOperator):
             # A simulator's time scale against real AWS would cut every gate and bake.
             refuse_scaled_time_on_real_aws(self.aws_conn_id, settings.time_scale())
             config = load_run_config(self.plan_path, self.run_params, context=context)
+            refuse_rollout_during_retire(context)  # a retire of the package is under way
         except ValidationError as error:
             record = ValidationFailure.from_error(error).to_dict()
             context["ti"].xcom_push(key=VALIDATION_XCOM_KEY, value=record)
