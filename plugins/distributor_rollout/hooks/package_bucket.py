@@ -1,8 +1,10 @@
 """S3 buckets the rollout writes to: package buckets (one per Region) and the artifacts bucket.
 
-A thin hook over ``boto3.client("s3")``: one call per method, service errors turned into
-the domain errors of ``hooks.errors``. The client's Region matters (buckets are created in
-it, and each Region has its own package bucket), so callers make one hook per Region.
+A thin hook over ``boto3.client("s3")``: one call per method (plus pagination, and the
+batches of ``DeleteObjects`` that empty a bucket a retire deletes), service errors turned
+into the domain errors of ``hooks.errors``. The client's Region matters (buckets are
+created in it, and each Region has its own package bucket), so callers make one hook per
+Region.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.artifacts import sha256_hex
 from distributor_rollout.core.principals import with_any_path
-from distributor_rollout.hooks.errors import ArtifactDigestMismatch, ConfigurationError
+from distributor_rollout.hooks.errors import (
+    ArtifactDigestMismatch,
+    AwsRolloutError,
+    ConfigurationError,
+)
 from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, http_status
 from distributor_rollout.resources import iam_policy
 
@@ -52,6 +58,9 @@ _ABSENT_CODES = frozenset(
 
 #: The object metadata key (``x-amz-meta-sha256``) holding the hex sha256 of the object.
 SHA256_METADATA = "sha256"
+
+DELETE_BATCH = 1000
+"""``DeleteObjects`` takes at most 1,000 keys (versions) per call."""
 
 BucketState = Literal["exists", "missing", "not_yours"]
 
@@ -160,6 +169,18 @@ class PackageBucketHook(RetryingAwsHook):
             raise
         self.apply_baseline(bucket, BASELINE)
 
+    def delete_bucket(self, bucket: str, *, owner: str) -> bool:
+        """``DeleteBucket`` with ``ExpectedBucketOwner``: True when deleted, False when it
+        was already gone. S3 refuses a bucket that still holds object versions
+        (``BucketNotEmpty``): empty it first (``delete_versions``)."""
+        try:
+            self.conn.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucket":
+                return False
+            raise
+        return True
+
     def _absent_is_none(self, call: Any, **request: Any) -> Any:
         """A Get* of a bucket setting; None when the bucket has none."""
         try:
@@ -266,6 +287,37 @@ class PackageBucketHook(RetryingAwsHook):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents", [])
         ]
+
+    def object_versions(self, bucket: str, *, owner: str) -> list[dict[str, str]]:
+        """``ListObjectVersions`` with ``ExpectedBucketOwner``, every page: each object
+        version and delete marker as ``{"Key", "VersionId"}`` (what ``DeleteObjects``
+        takes; ``"null"`` for one written while versioning was off)."""
+        paginator = self.conn.get_paginator("list_object_versions")
+        found: list[dict[str, str]] = []
+        for page in paginator.paginate(Bucket=bucket, ExpectedBucketOwner=owner):
+            for item in (*page.get("Versions", ()), *page.get("DeleteMarkers", ())):
+                found.append({"Key": item["Key"], "VersionId": item.get("VersionId") or "null"})
+        return found
+
+    def delete_versions(
+        self, bucket: str, versions: Sequence[Mapping[str, str]], *, owner: str
+    ) -> None:
+        """``DeleteObjects`` with ``ExpectedBucketOwner`` of these versions (each deleted
+        for good), ``DELETE_BATCH`` at a time; raises ``AwsRolloutError`` naming how many
+        versions S3 refused and the first of them."""
+        for start in range(0, len(versions), DELETE_BATCH):
+            batch = [dict(version) for version in versions[start : start + DELETE_BATCH]]
+            response = self.conn.delete_objects(
+                Bucket=bucket, Delete={"Objects": batch, "Quiet": True}, ExpectedBucketOwner=owner
+            )
+            errors: list[dict[str, Any]] = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise AwsRolloutError(
+                    f"S3 refused to delete {len(errors)} object versions of {bucket}, e.g. "
+                    f"{first.get('Key')} ({first.get('VersionId')}): {first.get('Code')} "
+                    f"{first.get('Message')}"
+                )
 
     def head_object(self, bucket: str, key: str) -> StoredObject | None:
         """``HeadObject``: the object's recorded sha256, or None when the key does not exist.

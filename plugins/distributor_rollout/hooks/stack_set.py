@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import (  # type: ignore[import-untyped]
     ClientError,
@@ -31,6 +31,10 @@ from distributor_rollout.hooks.errors import (
     StackSetNotFound,
 )
 from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, is_transient
+
+DeleteStackSetResult = Literal["deleted", "absent", "not_empty"]
+"""What ``StackSetHook.delete_stack_set`` found: deleted now, already gone, or still
+holding stack instances."""
 
 
 class OperationWaitTimeout(AwsRolloutError):
@@ -97,6 +101,25 @@ class StackSetHook(RetryingAwsHook):
                 StackSetName=stack_set_name, CallAs=call_as, OperationId=operation_id, **request
             )
         return str(response["OperationId"])
+
+    def delete_stack_set(self, stack_set_name: str, *, call_as: str) -> DeleteStackSetResult:
+        """``DeleteStackSet``: ``deleted``, ``absent`` (no such stack set: already deleted)
+        or ``not_empty`` (it still has stack instances); ``OperationInProgress`` while an
+        operation runs on it.
+
+        Absent and not empty are answers, not errors: a retire that deletes a stack set
+        twice has done its job, and one that finds instances left reports them.
+        """
+        try:
+            with translated(stack_set_name):
+                self.conn.delete_stack_set(StackSetName=stack_set_name, CallAs=call_as)
+        except StackSetNotFound:
+            return "absent"
+        except ClientError as error:
+            if error_code(error) == "StackSetNotEmptyException":
+                return "not_empty"
+            raise
+        return "deleted"
 
     # Stack instances --------------------------------------------------------------------
 

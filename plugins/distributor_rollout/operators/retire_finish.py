@@ -39,9 +39,9 @@ from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import truncate_list
 from distributor_rollout.hooks.errors import OperationInProgress
 from distributor_rollout.hooks.identity import AccountIdentityHook
+from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.operators.retire_config import load_retire_config
 from distributor_rollout.operators.retire_frame import skip
-from distributor_rollout.operators.retire_hooks import RetireBucketHook, RetireStackSetHook
 from distributor_rollout.operators.retire_waves import (
     RetireCallsOperator,
     resolved,
@@ -131,10 +131,9 @@ class RetireStackSetOperator(RetireCallsOperator):
     def _delete(self, context: Any, release: Release, released: int) -> StackSetOutcome:
         """``DeleteStackSet``, after anyone else's operation on it."""
         name, call_as = release.stack_set_name, release.call_as
-        deleter = RetireStackSetHook(**{**self._hook_parameters, "region_name": self.region_name})
         while True:
             try:
-                result = deleter.delete_stack_set(name, call_as=call_as)
+                result = self.hook.delete_stack_set(name, call_as=call_as)
             except OperationInProgress:
                 active = self.hook.active_operations(name, call_as=call_as)
                 self.wait_for(context, release, [s["OperationId"] for s in active])
@@ -163,7 +162,7 @@ class RetireStackSetOperator(RetireCallsOperator):
         return StackSetOutcome(name, "dry_run", reason)
 
 
-class RetireBucketsOperator(AwsBaseOperator[RetireBucketHook]):
+class RetireBucketsOperator(AwsBaseOperator[PackageBucketHook]):
     """Empty (every object version and delete marker) and delete the plan's buckets.
 
     Only when the run's ``delete_buckets`` param asks, and only once the stack set is
@@ -175,7 +174,7 @@ class RetireBucketsOperator(AwsBaseOperator[RetireBucketHook]):
     (``BucketOutcome.to_dict()``); in a dry run it only reads and logs.
     """
 
-    aws_hook_class = RetireBucketHook
+    aws_hook_class = PackageBucketHook
     template_fields: Sequence[str] = aws_template_fields("plan_path", "run_params")
     ui_color = "#e0c9c9"
 
@@ -211,18 +210,18 @@ class RetireBucketsOperator(AwsBaseOperator[RetireBucketHook]):
 
     def _retire(self, bucket: RetiredBucket, account: str, *, dry_run: bool) -> BucketOutcome:
         """One bucket: read, decide, and (not in a dry run) empty and delete it."""
-        s3 = RetireBucketHook(**{**self._hook_parameters, "region_name": bucket.region})
+        s3 = PackageBucketHook(**{**self._hook_parameters, "region_name": bucket.region})
         head = s3.head_bucket(bucket.name, owner=account)
         versions: list[dict[str, str]] = []
         tags: dict[str, str] = {}
         if head.state == "exists":
-            versions = s3.object_versions(bucket.name)
+            versions = s3.object_versions(bucket.name, owner=account)
             tags = s3.bucket_tags(bucket.name)
         facts = BucketFacts(head.state, tags, tuple(item["Key"] for item in versions))
         decision = bucket_decision(bucket, facts)
         if decision.delete and not dry_run:
-            s3.delete_versions(bucket.name, versions)
-            s3.delete_bucket(bucket.name)
+            s3.delete_versions(bucket.name, versions, owner=account)
+            s3.delete_bucket(bucket.name, owner=account)
         result = outcome(bucket, decision, dry_run=dry_run)
         self.log.info("%s%s", "Dry run: " if dry_run else "", result.line())
         return result
