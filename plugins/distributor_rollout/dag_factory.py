@@ -94,10 +94,9 @@ def package_asset(plan: Plan) -> Asset:
 
 
 TASK_DOCS: dict[str, str] = {
-    VALIDATE: "Checks the plan and this run's params, and what the plan lets a manual run "
-    "change, then AWS's prerequisites (the preflight: delegated administrator, trusted "
-    "access, OUs, Regions, artifacts bucket, an existing package's versions), read-only. "
-    "Changes nothing; a failure names each bad field in the log and the report.",
+    VALIDATE: "Checks the plan, this run's params and what a manual run may change, then "
+    "AWS's prerequisites (the preflight), read-only. Changes nothing; a failure names each "
+    "bad field in the log and the report.",
     BUILD: "Builds the package version (one zip per platform and manifest.json) from its "
     "source folder or S3 prefix. Same source, same bytes.",
     CHECK_DEPLOYED: "Skips the rollout when this version already runs on every target of "

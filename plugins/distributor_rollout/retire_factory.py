@@ -36,10 +36,7 @@ from distributor_rollout.core.errors import Problem, ValidationError
 from distributor_rollout.core.plan import Plan, WaveSpec
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.retire_steps import (
-    APPROVE,
-    DELETE_BUCKETS,
     DELETE_INSTANCES,
-    DELETE_STACK_SET,
     UNINSTALL,
     WAIT_DELETE,
     WAIT_REMOVED,
@@ -47,7 +44,14 @@ from distributor_rollout.core.retire_steps import (
     clashing_wave_names,
     retire_dag_id,
 )
-from distributor_rollout.core.steps import REPORT, VALIDATE, wave_task_id
+from distributor_rollout.core.steps import (
+    APPROVE,
+    DELETE_BUCKETS,
+    DELETE_STACK_SET,
+    REPORT,
+    VALIDATE,
+    wave_task_id,
+)
 from distributor_rollout.dag_factory import AWS_POLL_SECONDS, RUN_PARAMS, START_DATE, dag_id_for
 from distributor_rollout.operators.retire_finish import (
     RetireBucketsOperator,

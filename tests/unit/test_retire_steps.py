@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from distributor_rollout.core.deployment import update_operation_id
 from distributor_rollout.core.operation_ids import is_operation_id, rollback_among
 from distributor_rollout.core.retire_steps import (
-    RETIRE_RUN_STEPS,
     clashing_wave_names,
     retire_dag_id,
     retire_operation_id,
     rollout_dag_id,
     scope_digest,
 )
+from distributor_rollout.core.steps import RETIRE_RUN_STEPS
 from distributor_rollout.core.targets import Target
 
 wave_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,49}", fullmatch=True)

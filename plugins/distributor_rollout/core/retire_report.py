@@ -18,10 +18,7 @@ from distributor_rollout.core.report import ValidationFailure
 from distributor_rollout.core.retire_buckets import BucketOutcome, artifacts_deleted
 from distributor_rollout.core.retire_stack_set import TARGETS_SHOWN, StackSetOutcome
 from distributor_rollout.core.retire_steps import (
-    APPROVE,
-    DELETE_BUCKETS,
     DELETE_INSTANCES,
-    DELETE_STACK_SET,
     REMOVAL_XCOM_KEY,
     RETIRE_REPORT_PREFIX,
     RETIRE_WAVE_STEPS,
@@ -29,7 +26,14 @@ from distributor_rollout.core.retire_steps import (
     WAIT_REMOVED,
 )
 from distributor_rollout.core.retire_waves import RemovalCheck
-from distributor_rollout.core.steps import VALIDATE, VALIDATION_XCOM_KEY, wave_task_id
+from distributor_rollout.core.steps import (
+    APPROVE,
+    DELETE_BUCKETS,
+    DELETE_STACK_SET,
+    VALIDATE,
+    VALIDATION_XCOM_KEY,
+    wave_task_id,
+)
 
 SCHEMA_VERSION = 1
 SKIP_REASON_XCOM_KEY = "skip_reason"

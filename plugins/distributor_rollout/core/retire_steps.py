@@ -12,17 +12,11 @@ import hashlib
 from collections.abc import Iterable
 
 from distributor_rollout.core.operation_ids import operation_id
-from distributor_rollout.core.steps import REPORT, VALIDATE
+
+# The retire's own steps outside the waves (RETIRE_RUN_STEPS) are named in core.steps
+# beside the rollout's: a wave may take neither's names.
+from distributor_rollout.core.steps import RETIRE_DAG_SUFFIX, RETIRE_RUN_STEPS
 from distributor_rollout.core.targets import Target
-
-RETIRE_DAG_SUFFIX = "__retire"
-"""A plan's retire DAG id is its rollout DAG id with this suffix."""
-
-APPROVE = "approve"
-DELETE_STACK_SET = "delete_stack_set"
-DELETE_BUCKETS = "delete_buckets"
-RETIRE_RUN_STEPS = (VALIDATE, APPROVE, DELETE_STACK_SET, DELETE_BUCKETS, REPORT)
-"""The retire DAG's task ids outside the waves' TaskGroups."""
 
 UNINSTALL = "uninstall"
 WAIT_UNINSTALL = "wait_uninstall"

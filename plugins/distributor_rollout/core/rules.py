@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from distributor_rollout.core.errors import describe
 from distributor_rollout.core.regions import KNOWN_REGIONS
-from distributor_rollout.core.steps import RUN_STEPS
+from distributor_rollout.core.steps import RETIRE_DAG_SUFFIX, RETIRE_RUN_STEPS, RUN_STEPS
 
 Rule = Callable[[str], "str | None"]
 
@@ -227,16 +227,27 @@ def tag_value(value: str) -> str | None:
     return _bad("not a valid tag value", value, "1-256 characters")
 
 
-plan_name = _matching(
-    _PLAN_NAME,
-    "not a valid plan name",
-    "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit",
-    """The plan's id, used in the DAG id, S3 keys and operation ids.""",
-)
+def plan_name(value: str) -> str | None:
+    """The plan's id, used in the DAG ids, S3 keys and operation ids.
+
+    Not ending in the retire DAG's suffix: plan ``x__retire``'s rollout DAG id would be
+    plan ``x``'s retire DAG id."""
+    expected = "1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+    if not _PLAN_NAME.fullmatch(value):
+        return _bad("not a valid plan name", value, expected)
+    if value.endswith(RETIRE_DAG_SUFFIX):
+        return _bad(
+            "ends like a retire DAG id",
+            value,
+            f"a name not ending in {RETIRE_DAG_SUFFIX!r} (plan <name>'s retire DAG is "
+            f"distributor_rollout__<name>{RETIRE_DAG_SUFFIX})",
+        )
+    return None
 
 
-RESERVED_WAVE_NAMES = frozenset(RUN_STEPS)
-"""The rollout DAG's own task ids: a wave's TaskGroup of the same name would clash."""
+RESERVED_WAVE_NAMES = frozenset(RUN_STEPS) | frozenset(RETIRE_RUN_STEPS)
+"""The rollout and retire DAGs' own task ids: a wave's TaskGroup of the same name would
+clash."""
 
 
 def wave_name(value: str) -> str | None:
@@ -251,7 +262,7 @@ def wave_name(value: str) -> str | None:
     if value in RESERVED_WAVE_NAMES or value.replace("_", "-").startswith("rollback-"):
         steps = ", ".join(sorted(RESERVED_WAVE_NAMES))
         return _bad(
-            "is reserved for the rollout's own steps",
+            "is reserved for the rollout's and the retire's own steps",
             value,
             f"a name other than {steps}, not starting with 'rollback-' or 'rollback_'",
         )

@@ -31,6 +31,14 @@ WAVE_STEPS = (DEPLOY, WAIT_OPERATION, WAIT_COMPLIANCE, APPROVE)
 """The task ids inside each wave's TaskGroup, in order (``approve`` only where asked)."""
 
 
+RETIRE_DAG_SUFFIX = "__retire"
+"""A plan's retire DAG id is its rollout DAG id with this suffix."""
+DELETE_STACK_SET, DELETE_BUCKETS = "delete_stack_set", "delete_buckets"
+RETIRE_RUN_STEPS = (VALIDATE, APPROVE, DELETE_STACK_SET, DELETE_BUCKETS, REPORT)
+"""The retire DAG's task ids outside the waves' TaskGroups (``core.retire_steps`` names
+the rest): a wave may not take one as its name either, since every plan has both DAGs."""
+
+
 def wave_task_id(wave: str, step: str) -> str:
     """The task id of a wave's step: ``<wave>.<step>`` (the TaskGroup prefixes it)."""
     return f"{wave}.{step}"
