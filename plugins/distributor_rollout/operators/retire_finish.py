@@ -32,9 +32,9 @@ from distributor_rollout.core.retire_stack_set import (
     release_calls,
     remaining,
 )
-from distributor_rollout.core.retire_steps import DELETE_INSTANCES, DELETE_STACK_SET
+from distributor_rollout.core.retire_steps import DELETE_INSTANCES
 from distributor_rollout.core.retire_waves import StackSetCall
-from distributor_rollout.core.steps import wave_task_id
+from distributor_rollout.core.steps import DELETE_STACK_SET, wave_task_id
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.verdict import truncate_list
 from distributor_rollout.hooks.errors import OperationInProgress
