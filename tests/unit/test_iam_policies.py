@@ -3,28 +3,40 @@ only, and least privilege.
 
 Every action is checked against botocore's model of its service, so a typo or an API name
 used where IAM expects another name (s3:HeadObject) fails here instead of in an account.
+Every StackSets, S3 and Organizations call of the hooks a rollout and a retire make is
+allowed by the runner and retire policies, and the retire policy grants exactly what the
+runner lacks for them.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
+from botocore import xform_name
 from cfnlint.decode import decode_str
 
+from distributor_rollout import hooks, operators
 from distributor_rollout.resources import resource, template
 
 # The shipped package data, as a folder (a test reads it; the product uses resources).
 IAM_DIR = Path(str(resource("iam")))
 TEMPLATE_PATH = Path(str(template()))
+HOOKS_DIR = Path(hooks.__file__).parent
+OPERATORS_DIR = Path(operators.__file__).parent
 
+RUNNER = "rollout-runner-policy.json"
+RETIRE = "retire-policy.json"
 POLICY_FILES = [
-    "rollout-runner-policy.json",
+    RUNNER,
+    RETIRE,
     "compliance-reader-policy.json",
     "compliance-reader-trust-policy.json",
     "package-bucket-policy.json",
@@ -51,7 +63,8 @@ IAM_ONLY_ACTIONS = {
     "s3:PutEncryptionConfiguration": "PutBucketEncryption",
     "s3:GetBucketPublicAccessBlock": "GetPublicAccessBlock",
     "s3:GetEncryptionConfiguration": "GetBucketEncryption",
-    "s3:DeleteObjectVersion": "DeleteObject",  # with a VersionId
+    "s3:DeleteObjectVersion": "DeleteObject",  # with a VersionId (DeleteObjects too)
+    "s3:ListBucketVersions": "ListObjectVersions",
 }
 
 # API operation names that are NOT IAM actions -> the IAM action to write instead. botocore
@@ -65,6 +78,8 @@ API_NAMES_THAT_ARE_NOT_ACTIONS = {
     "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
     "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "s3:DeleteObjects": "s3:DeleteObject (and s3:DeleteObjectVersion for versions)",
 }
 
 # (file, Sid) -> the wildcard action allowed there, and why.
@@ -222,6 +237,7 @@ def test_readme_documents_every_policy_file() -> None:
     [
         "s3:HeadObject",  # API name; the IAM action is s3:GetObject
         "s3:PutBucketEncryption",  # API name; the IAM action is s3:PutEncryptionConfiguration
+        "s3:DeleteObjects",  # API name; IAM authorizes it by s3:DeleteObject(Version)
         "ssm:DescribeAsociation",  # typo
         "cloudformation:CreateStackSets",  # no such operation
         "lambda:InvokeFunction",  # service this project has no business calling
@@ -260,9 +276,10 @@ def test_runner_assumes_only_the_compliance_reader_inside_the_organization() -> 
     assert statement["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "${OrganizationId}"}}
 
 
-def test_runner_touches_only_its_own_buckets() -> None:
+@pytest.mark.parametrize("name", [RUNNER, RETIRE])
+def test_runner_and_retire_touch_only_their_own_buckets(name: str) -> None:
     """Every S3 statement but CreateBucket requires the bucket to be in the runner's account."""
-    for statement in _load("rollout-runner-policy.json")["Statement"]:
+    for statement in _load(name)["Statement"]:
         actions = _as_list(statement["Action"])
         if not actions[0].startswith("s3:") or actions == ["s3:CreateBucket"]:
             continue
@@ -280,6 +297,233 @@ def test_runner_never_deletes_a_stack_set() -> None:
     }
     assert "cloudformation:DeleteStackSet" not in actions
     assert "cloudformation:DeleteStackInstances" in actions
+
+
+# --- the retire -------------------------------------------------------------------------
+
+
+def test_retire_deletes_only_the_rollout_stack_sets() -> None:
+    """DeleteStackSet on the stack set ARNs the runner manages, nothing wider."""
+    retire = _statement(_load(RETIRE), "DeleteRetiredStackSets")
+    runner = _statement(_load(RUNNER), "ManageRolloutStackSets")
+    assert _as_list(retire["Action"]) == ["cloudformation:DeleteStackSet"]
+    assert _as_list(retire["Resource"]) == [
+        arn for arn in runner["Resource"] if ":stackset/" in arn
+    ]
+
+
+def test_retire_empties_and_deletes_only_the_runners_buckets() -> None:
+    """The retire's S3 statements name exactly the buckets the runner's statements name
+    (package bucket prefix and artifacts bucket), as buckets or as their objects."""
+    runner = _load(RUNNER)
+    for retire_sid, runner_sid in (
+        ("ListVersionsAndDeleteOwnPackageAndArtifactBuckets", "ListOwnPackageAndArtifactBuckets"),
+        (
+            "DeleteEveryVersionInOwnPackageAndArtifactBuckets",
+            "ReadWriteOwnPackageAndArtifactObjects",
+        ),
+    ):
+        retire_resources = _statement(_load(RETIRE), retire_sid)["Resource"]
+        assert retire_resources == _statement(runner, runner_sid)["Resource"], retire_sid
+
+
+# --- the calls the hooks make -----------------------------------------------------------
+
+# The hooks whose client calls the runner and retire policies authorize, and their service.
+HOOK_SERVICES = {
+    "stack_set": "cloudformation",
+    "package_bucket": "s3",
+    "organizations": "organizations",
+}
+# The other hook modules the retire operators use, and why no policy here needs a line for
+# them: identity calls sts:GetCallerIdentity, which needs no permission; association_status
+# reads as the compliance reader in member accounts (the runner's
+# AssumeComplianceReaderInOrganizationAccounts, then compliance-reader-policy.json);
+# errors, retries and connection_guard make no call.
+RETIRE_HOOKS_COVERED_ELSEWHERE = {
+    "identity",
+    "association_status",
+    "errors",
+    "retries",
+    "connection_guard",
+}
+
+STACK_SET_ARN = (
+    "arn:aws:cloudformation:eu-west-1:111111111111:stackset/${StackSetNamePrefix}example:1a2b"
+)
+STACK_SET = (STACK_SET_ARN,)
+STACK_SET_AND_TARGETS = (
+    STACK_SET_ARN,
+    "arn:aws:cloudformation:eu-west-1:111111111111:stackset-target/"
+    "${StackSetNamePrefix}example:1a2b/ou-ab12-cd34ef56",
+)
+BUCKETS = ("arn:aws:s3:::${PackageBucketPrefix}eu-west-1", "arn:aws:s3:::${ArtifactsBucketName}")
+OBJECTS = tuple(f"{bucket}/examplepackage/1.0.2/manifest.json" for bucket in BUCKETS)
+ORGANIZATION = ("arn:aws:organizations::111111111111:ou/o-exampleorgid/ou-ab12-cd34ef56",)
+
+# Each client method those hooks call -> the IAM actions it needs and example resources
+# it acts on (placeholders as the policies write them).
+HOOK_CALLS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "cloudformation": {
+        "create_stack_set": (
+            ("cloudformation:CreateStackSet", "cloudformation:TagResource"),
+            STACK_SET,
+        ),
+        "update_stack_set": (
+            ("cloudformation:UpdateStackSet", "cloudformation:TagResource"),
+            STACK_SET_AND_TARGETS,
+        ),
+        "delete_stack_set": (("cloudformation:DeleteStackSet",), STACK_SET),
+        "describe_stack_set": (("cloudformation:DescribeStackSet",), STACK_SET),
+        "create_stack_instances": (
+            ("cloudformation:CreateStackInstances",),
+            STACK_SET_AND_TARGETS,
+        ),
+        "update_stack_instances": (
+            ("cloudformation:UpdateStackInstances",),
+            STACK_SET_AND_TARGETS,
+        ),
+        "delete_stack_instances": (
+            ("cloudformation:DeleteStackInstances",),
+            STACK_SET_AND_TARGETS,
+        ),
+        "list_stack_instances": (("cloudformation:ListStackInstances",), STACK_SET),
+        "describe_stack_set_operation": (
+            ("cloudformation:DescribeStackSetOperation",),
+            STACK_SET,
+        ),
+        "list_stack_set_operations": (("cloudformation:ListStackSetOperations",), STACK_SET),
+        "list_stack_set_operation_results": (
+            ("cloudformation:ListStackSetOperationResults",),
+            STACK_SET,
+        ),
+    },
+    "s3": {
+        "create_bucket": (("s3:CreateBucket",), BUCKETS),
+        "delete_bucket": (("s3:DeleteBucket",), BUCKETS),
+        "head_bucket": (("s3:ListBucket",), BUCKETS),
+        "list_objects_v2": (("s3:ListBucket",), BUCKETS),
+        "list_object_versions": (("s3:ListBucketVersions",), BUCKETS),
+        "get_bucket_policy": (("s3:GetBucketPolicy",), BUCKETS),
+        "put_bucket_policy": (("s3:PutBucketPolicy",), BUCKETS),
+        "get_public_access_block": (("s3:GetBucketPublicAccessBlock",), BUCKETS),
+        "put_public_access_block": (("s3:PutBucketPublicAccessBlock",), BUCKETS),
+        "get_bucket_ownership_controls": (("s3:GetBucketOwnershipControls",), BUCKETS),
+        "put_bucket_ownership_controls": (("s3:PutBucketOwnershipControls",), BUCKETS),
+        "get_bucket_versioning": (("s3:GetBucketVersioning",), BUCKETS),
+        "put_bucket_versioning": (("s3:PutBucketVersioning",), BUCKETS),
+        "get_bucket_encryption": (("s3:GetEncryptionConfiguration",), BUCKETS),
+        "put_bucket_encryption": (("s3:PutEncryptionConfiguration",), BUCKETS),
+        "get_bucket_tagging": (("s3:GetBucketTagging",), BUCKETS),
+        "put_bucket_tagging": (("s3:PutBucketTagging",), BUCKETS),
+        "head_object": (("s3:GetObject",), OBJECTS),
+        "get_object": (("s3:GetObject",), OBJECTS),
+        "put_object": (("s3:PutObject",), OBJECTS),
+        # Versions by VersionId: s3:DeleteObject is required, s3:DeleteObjectVersion too.
+        "delete_objects": (("s3:DeleteObject", "s3:DeleteObjectVersion"), OBJECTS),
+    },
+    "organizations": {
+        "describe_organization": (("organizations:DescribeOrganization",), ORGANIZATION),
+        "list_roots": (("organizations:ListRoots",), ORGANIZATION),
+        "list_organizational_units_for_parent": (
+            ("organizations:ListOrganizationalUnitsForParent",),
+            ORGANIZATION,
+        ),
+        "list_accounts_for_parent": (("organizations:ListAccountsForParent",), ORGANIZATION),
+    },
+}
+
+
+def client_methods(module: str, service: str) -> set[str]:
+    """The client methods of ``service`` a hook module names: called or passed on
+    (``self.conn.x``), or as a paginator's operation (``"list_x"``)."""
+    methods = {xform_name(operation) for operation in _operations(service)}
+    tree = ast.parse((HOOKS_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    named: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            named.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named.add(node.value)
+    return named & methods
+
+
+def allows(names: list[str], action: str, resource: str) -> bool:
+    """Whether an Allow statement of these policies grants ``action`` on ``resource``
+    (IAM's ``*`` matches any characters, ``/`` included)."""
+    return any(
+        statement["Effect"] == "Allow"
+        and action in _as_list(statement["Action"])
+        and any(fnmatchcase(resource, pattern) for pattern in _as_list(statement["Resource"]))
+        for name in names
+        for statement in _load(name)["Statement"]
+    )
+
+
+def _actions(name: str) -> set[str]:
+    return {
+        action for statement in _load(name)["Statement"] for action in _as_list(statement["Action"])
+    }
+
+
+@pytest.mark.parametrize(("module", "service"), HOOK_SERVICES.items())
+def test_the_table_lists_every_call_of_the_hooks(module: str, service: str) -> None:
+    """A new client call in one of these hooks needs its IAM action in HOOK_CALLS."""
+    assert client_methods(module, service) == set(HOOK_CALLS[service])
+
+
+def test_the_table_names_real_iam_actions() -> None:
+    for calls in HOOK_CALLS.values():
+        for actions, _ in calls.values():
+            for action in actions:
+                assert action_problems(action) == [], action
+
+
+def test_runner_and_retire_policies_allow_every_call_of_the_hooks() -> None:
+    """What a rollout and a retire call through these hooks is allowed on the resources
+    they call it on."""
+    refused = [
+        f"{action} on {resource} ({method})"
+        for calls in HOOK_CALLS.values()
+        for method, (actions, resources) in calls.items()
+        for action in actions
+        for resource in resources
+        if not allows([RUNNER, RETIRE], action, resource)
+    ]
+    assert refused == []
+
+
+def test_retire_grants_exactly_what_the_hooks_need_beyond_the_runner() -> None:
+    """Least privilege: the retire policy adds the retire's calls and nothing the runner
+    already has (DeleteStackSet, and emptying and deleting versioned buckets)."""
+    needed = {
+        action
+        for calls in HOOK_CALLS.values()
+        for actions, _ in calls.values()
+        for action in actions
+    }
+    assert _actions(RETIRE) == needed - _actions(RUNNER)
+    assert _actions(RETIRE) == {
+        "cloudformation:DeleteStackSet",
+        "s3:ListBucketVersions",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:DeleteBucket",
+    }
+    assert not allows([RUNNER], "cloudformation:DeleteStackSet", STACK_SET_ARN)
+
+
+def test_the_retire_operators_use_only_hooks_whose_calls_are_accounted_for() -> None:
+    """A retire operator that starts using another hook needs its calls reviewed here."""
+    used: set[str] = set()
+    for path in OPERATORS_DIR.glob("retire_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "distributor_rollout.hooks."
+            ):
+                used.add(str(node.module).rsplit(".", 1)[1])
+    assert {"stack_set", "package_bucket"} <= used
+    assert used <= set(HOOK_SERVICES) | RETIRE_HOOKS_COVERED_ELSEWHERE
 
 
 # --- the compliance reader --------------------------------------------------------------
