@@ -15,6 +15,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from own_rollout import OwnRollout, write_own_rollout
 
+from distributor_rollout.core.retire_steps import retire_dag_id
 from distributor_rollout.dag_factory import dag_id_for
 from rollout_demo.dags_folder import dags_folder
 from rollout_demo.inputs import resolve_plan
@@ -40,7 +41,9 @@ def test_the_generated_dag_file_parses_into_the_plans_dag_offline(
     bag = DagBag(str(folder.path))
 
     assert bag.import_errors == {}
-    assert list(bag.dags) == [dag_id_for("acme-agent")]
+    # The plan's rollout DAG and its retire DAG.
+    acme = dag_id_for("acme-agent")
+    assert sorted(bag.dags) == [acme, retire_dag_id(acme)]
     dag = bag.dags[dag_id_for("acme-agent")]
     assert {"pilot.deploy", "everyone.wait_compliance", "everyone.approve"} <= set(dag.task_ids)
     assert "canary.deploy" not in dag.task_ids

@@ -34,6 +34,7 @@ from sqlalchemy import select
 
 from awssim.server import SimServer
 from awssim.simulator import Simulator
+from distributor_rollout.core.retire_steps import retire_dag_id
 from distributor_rollout.core.steps import REPORT, REPORT_XCOM_KEY
 from distributor_rollout.dag_factory import dag_id_for
 from distributor_rollout.plugin import DistributorRolloutPlugin
@@ -257,7 +258,7 @@ def test_make_ui_lists_ones_own_plan_and_opens_on_its_run_then_back_to_the_demo(
 
     acme = dag_id_for("acme-agent")
     assert seen["errors"] == []
-    assert seen["dags"] == [acme]  # the UI's DAG list: the plan's DAG
+    assert seen["dags"] == [acme, retire_dag_id(acme)]  # the UI's DAG list: the plan's DAGs
     [run] = seen["runs"]
     assert (run["dag_id"], run["state"]) == (acme, "success")
     assert run["note"] == note_for("a-few-lost-agents", "acme")
@@ -268,7 +269,7 @@ def test_make_ui_lists_ones_own_plan_and_opens_on_its_run_then_back_to_the_demo(
     # plan, which replaces the demo run of the plan before.
     seen, out = make_ui(project, tmp_path / "demo.json")
 
-    assert seen["dags"] == [DAG_ID]
+    assert seen["dags"] == [DAG_ID, retire_dag_id(DAG_ID)]
     [demo] = seen["runs"]
     assert (demo["dag_id"], demo["state"], demo["note"]) == (DAG_ID, "success", note_for("happy"))
     assert f"replacing {run['run_id']}" in out

@@ -188,8 +188,10 @@ def test_dags_parse_with_plans_kept_outside_any_repository(
     )
     assert not seen["errors"], "\n".join(seen["errors"].values())  # type: ignore[attr-defined]
     assert seen["folder"] == str(dags)
-    rollouts = [dag for dag in seen["dags"] if dag.startswith("distributor_rollout__")]  # type: ignore[attr-defined]
+    dag_ids = [dag for dag in seen["dags"] if dag.startswith("distributor_rollout__")]  # type: ignore[attr-defined]
+    rollouts = [dag for dag in dag_ids if not dag.endswith("__retire")]
     assert len(rollouts) == len(list(plans.glob("*.yaml"))) > 0, seen["dags"]
+    assert sorted(set(dag_ids) - set(rollouts)) == sorted(f"{dag}__retire" for dag in rollouts)
     assert "distributor_rollout__examplepackage" in rollouts
     assert "distributor_rollout" in seen["plugins"]  # type: ignore[operator]
     assert seen["plugin_errors"] == {}

@@ -49,6 +49,7 @@ from distributor_rollout.core.steps import (
     LATEST_POLL_XCOM_KEY,
     REPORT,
     REPORT_XCOM_KEY,
+    RETIRE_DAG_SUFFIX,
     VALIDATE,
     WAIT_COMPLIANCE,
     wave_task_id,
@@ -131,8 +132,11 @@ class PlanUnavailable(LookupError):
 
 
 def plan_name(dag_id: str) -> str | None:
-    """The plan behind a rollout DAG id; None for another DAG."""
-    return dag_id.removeprefix(DAG_ID_PREFIX) if dag_id.startswith(DAG_ID_PREFIX) else None
+    """The plan behind a rollout DAG id; None for another DAG (a plan's retire DAG too:
+    the Rollout tab shows rollouts)."""
+    if not dag_id.startswith(DAG_ID_PREFIX) or dag_id.endswith(RETIRE_DAG_SUFFIX):
+        return None
+    return dag_id.removeprefix(DAG_ID_PREFIX)
 
 
 def run_plan(run: StoredRun) -> RunPlan:
@@ -257,7 +261,8 @@ def latest_polls(run: StoredRun, plan: Plan) -> dict[str, LatestPoll | None]:
 
 
 def rollout_dag_ids(session: Session, readable: Collection[str]) -> list[str]:
-    """The rollout DAGs among ``readable`` (by their tag), sorted."""
+    """The rollout DAGs among ``readable`` (by their tag, which the plans' retire DAGs
+    carry too: those are left out), sorted."""
     if not readable:
         return []
     ids = session.scalars(
@@ -265,7 +270,7 @@ def rollout_dag_ids(session: Session, readable: Collection[str]) -> list[str]:
         .join(DagTag, DagTag.dag_id == DagModel.dag_id)
         .where(DagTag.name == ROLLOUT_TAG, DagModel.dag_id.in_(list(readable)))
     ).all()
-    return sorted(set(ids))
+    return sorted({dag_id for dag_id in ids if plan_name(dag_id) is not None})
 
 
 def recent_runs(session: Session, dag_id: str, limit: int = REPORTS_READ) -> list[RunRow]:

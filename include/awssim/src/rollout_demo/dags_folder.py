@@ -55,8 +55,10 @@ def thin_dag_file(plan: PlanChoice) -> str:
         "from pathlib import Path\n"
         "\n"
         "from distributor_rollout.dag_factory import rollout_dag\n"
+        "from distributor_rollout.retire_factory import retire_dag\n"
         "\n"
         f"dag = rollout_dag({plan.path.stem!r}, plans_dir=Path({str(plan.path.parent)!r}))\n"
+        f"retire = retire_dag({plan.path.stem!r}, plans_dir=Path({str(plan.path.parent)!r}))\n"
     )
 
 
