@@ -94,6 +94,7 @@ WILDCARD_ACTIONS = {
 UNSCOPED_STATEMENTS = {
     ("rollout-runner-policy.json", "ListStackSetsHasNoResourceScope"),
     ("rollout-runner-policy.json", "ReadOrganizationStructure"),
+    ("rollout-runner-policy.json", "PreflightReadsHaveNoResourceScope"),
     ("compliance-reader-policy.json", "ReadAssociationStatusAndCompliance"),
     ("compliance-reader-policy.json", "ReadInstanceArchitectureAndTags"),
 }
