@@ -18,6 +18,7 @@ from airflow.sdk import get_current_context
 from distributor_rollout import settings
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.params import RunConfig, apply_params
+from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.steps import VALIDATE
 
@@ -44,24 +45,39 @@ def load_run_config(
     is the task's (by default Airflow's current one): who triggered the run, what
     ``validate`` recorded.
     """
-    path = Path(plan_path)
-    plan = load_plan(path)
-    context = context if context is not None else _task_context()
-    validated = _validated_digest(context)
-    if validated is not None and validated != plan.digest():
-        message = (
-            f"plan {path} changed after this run validated it (digest {validated[:12]} → "
-            f"{plan.digest()[:12]}); restore it to finish this run, or start a new run"
-        )
-        if pinned:
-            raise PlanChangedError(message)
-        log.warning("%s: going on with the plan as it is now", message)
+    plan, context = load_pinned_plan(plan_path, pinned=pinned, context=context)
     return apply_params(
         plan,
         run_params or {},
         packages_root=settings.packages_root(),
         triggered_by=triggered_by(context),
     )
+
+
+def load_pinned_plan(
+    plan_path: str | Path,
+    *,
+    pinned: bool = True,
+    context: Mapping[str, Any] | None = None,
+    run: str = "run",
+) -> tuple[Plan, Mapping[str, Any] | None]:
+    """The plan file, validated, and the task's context (``context`` or Airflow's current
+    one). Inside a DAG run's later task, the plan must still be the one its ``validate``
+    saw (``PlanChangedError``; with ``pinned=False``, a warning); ``run`` names the kind of
+    run in the message (a rollout's and a retire's are pinned alike)."""
+    path = Path(plan_path)
+    plan = load_plan(path)
+    context = context if context is not None else _task_context()
+    validated = _validated_digest(context)
+    if validated is not None and validated != plan.digest():
+        message = (
+            f"plan {path} changed after this {run} validated it (digest {validated[:12]} → "
+            f"{plan.digest()[:12]}); restore it to finish this run, or start a new run"
+        )
+        if pinned:
+            raise PlanChangedError(message)
+        log.warning("%s: going on with the plan as it is now", message)
+    return plan, context
 
 
 def _task_context() -> Mapping[str, Any] | None:

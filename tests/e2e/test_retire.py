@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -263,23 +264,30 @@ def test_a_dry_run_retire_changes_nothing(
     }
 
 
+@contextmanager
+def marked_running(run: Any) -> Iterator[str]:
+    """A finished run marked running again, as if it were still going; then put back."""
+
+    def mark(state: DagRunState) -> None:
+        with create_session() as session:
+            session.execute(
+                update(DagRun)
+                .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
+                .values(state=state)
+            )
+
+    mark(DagRunState.RUNNING)
+    try:
+        yield run.run_id
+    finally:
+        mark(DagRunState.SUCCESS)
+
+
 @pytest.fixture
 def rollout_marked_running(rehearse: Any) -> Iterator[str]:
-    """A finished rollout run marked running again, as if it were still going."""
-    run = rehearse({"dry_run": True})
-    with create_session() as session:
-        session.execute(
-            update(DagRun)
-            .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
-            .values(state=DagRunState.RUNNING)
-        )
-    yield run.run_id
-    with create_session() as session:
-        session.execute(
-            update(DagRun)
-            .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
-            .values(state=DagRunState.SUCCESS)
-        )
+    """A finished (dry-run) rollout run marked running again."""
+    with marked_running(rehearse({"dry_run": True})) as run_id:
+        yield run_id
 
 
 def test_a_retire_refuses_to_start_while_the_rollout_runs(
@@ -298,21 +306,9 @@ def test_a_retire_refuses_to_start_while_the_rollout_runs(
 
 @pytest.fixture
 def retire_marked_running(retire: Retire) -> Iterator[str]:
-    """A finished (dry-run) retire run marked running again, as if it were still going."""
-    run = retire({"dry_run": True})
-    with create_session() as session:
-        session.execute(
-            update(DagRun)
-            .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
-            .values(state=DagRunState.RUNNING)
-        )
-    yield run.run_id
-    with create_session() as session:
-        session.execute(
-            update(DagRun)
-            .where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
-            .values(state=DagRunState.SUCCESS)
-        )
+    """A finished (dry-run) retire run marked running again."""
+    with marked_running(retire({"dry_run": True})) as run_id:
+        yield run_id
 
 
 def test_a_rollout_refuses_to_start_while_the_retire_runs(
