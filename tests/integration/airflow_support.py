@@ -32,6 +32,8 @@ class RecordingTaskInstance:
     map_index: int = -1
     xcom: dict[str, Any] = field(default_factory=dict)
     others: dict[tuple[str, str], Any] = field(default_factory=dict)
+    running: dict[str, int] = field(default_factory=dict)
+    """Running runs per DAG id, as ``get_dr_count`` answers (none unless a test says)."""
 
     def xcom_push(self, key: str, value: Any, **_: Any) -> None:
         """Record a pushed value."""
@@ -43,6 +45,10 @@ class RecordingTaskInstance:
         if task_ids is None or task_ids == self.task_id:
             return self.xcom.get(key)
         return self.others.get((task_ids, key))
+
+    def get_dr_count(self, dag_id: str, states: list[str] | None = None, **_: Any) -> int:
+        """Runs of ``dag_id`` in ``states`` (the test's ``running`` for "running")."""
+        return self.running.get(dag_id, 0) if states == ["running"] else 0
 
 
 @dataclass

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
 from distributor_rollout.core.errors import ValidationError
 from distributor_rollout.operators.retire_guard import (
@@ -19,21 +18,24 @@ ROLLOUT = "distributor_rollout__examplepackage"
 RETIRE = f"{ROLLOUT}__retire"
 
 
+COUNTS: dict[str, int] = {}
+
+
 @pytest.fixture
-def running(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Running runs per DAG id, as Airflow would count them; records what was asked."""
-    counts: dict[str, int] = {}
-
-    def get_dr_count(dag_id: str, states: list[str] | None = None, **_: object) -> int:
-        assert states == ["running"]
-        return counts.get(dag_id, 0)
-
-    monkeypatch.setattr(RuntimeTaskInstance, "get_dr_count", staticmethod(get_dr_count))
-    return counts
+def running() -> dict[str, int]:
+    """Running runs per DAG id, as Airflow would count them (through the task instance)."""
+    COUNTS.clear()
+    return COUNTS
 
 
 def context(dag_id: str) -> dict[str, object]:
-    return {"ti": SimpleNamespace(dag_id=dag_id)}
+    """A task context whose instance counts runs as ``RuntimeTaskInstance.get_dr_count``."""
+
+    def get_dr_count(dag_id: str, states: list[str] | None = None, **_: object) -> int:
+        assert states == ["running"]
+        return COUNTS.get(dag_id, 0)
+
+    return {"ti": SimpleNamespace(dag_id=dag_id, get_dr_count=get_dr_count)}
 
 
 def test_a_retire_refuses_while_its_rollout_runs(running: dict[str, int]) -> None:

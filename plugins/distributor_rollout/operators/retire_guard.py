@@ -28,14 +28,17 @@ class RunConflict(ValidationError, AirflowFailException):
     it to end, then triggers again)."""
 
 
-def running_runs(dag_id: str) -> int:
-    """How many runs of ``dag_id`` are running now (0 for a DAG Airflow does not know)."""
-    return RuntimeTaskInstance.get_dr_count(dag_id=dag_id, states=[RUNNING])
+def running_runs(ti: RuntimeTaskInstance, dag_id: str) -> int:
+    """How many runs of ``dag_id`` are running now (0 for a DAG Airflow does not know),
+    asked through the running task's instance (the execution API)."""
+    return ti.get_dr_count(dag_id=dag_id, states=[RUNNING])
 
 
-def conflict(other_dag_id: str, doing: str, other: str) -> RunConflict | None:
+def conflict(
+    ti: RuntimeTaskInstance, other_dag_id: str, doing: str, other: str
+) -> RunConflict | None:
     """The refusal when ``other_dag_id`` has a running run, else None."""
-    count = running_runs(other_dag_id)
+    count = running_runs(ti, other_dag_id)
     if not count:
         return None
     return RunConflict(
@@ -57,7 +60,7 @@ def _dag_id(context: Any) -> str:
 
 def refuse_retire_during_rollout(context: Any) -> None:
     """Raise ``RunConflict`` in a retire run while the plan's rollout DAG has a running run."""
-    refusal = conflict(rollout_dag_id(_dag_id(context)), "retire", "rollout")
+    refusal = conflict(context["ti"], rollout_dag_id(_dag_id(context)), "retire", "rollout")
     if refusal is not None:
         raise refusal
 
@@ -65,6 +68,6 @@ def refuse_retire_during_rollout(context: Any) -> None:
 def refuse_rollout_during_retire(context: Any) -> None:
     """Raise ``RunConflict`` in a rollout run while the plan's retire DAG has a running run
     (the rollout's validate calls it once its own checks passed)."""
-    refusal = conflict(retire_dag_id(_dag_id(context)), "rollout", "retire")
+    refusal = conflict(context["ti"], retire_dag_id(_dag_id(context)), "rollout", "retire")
     if refusal is not None:
         raise refusal
