@@ -122,6 +122,17 @@ TASK_DOCS: dict[str, str] = {
 """What each task's page in the UI says: for the people running rollouts, not the code."""
 
 
+def task_defaults(plan: Plan) -> dict[str, Any]:
+    """Every task's defaults in a plan's DAGs, the rollout's and the retire's alike: the
+    plan's owner, and two retries with a backoff (AWS throttling, a worker lost)."""
+    return {
+        "owner": plan.owner,
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+    }
+
+
 def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
     """The rollout DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report);
     ``plans_dir`` defaults to the ``[distributor_rollout] plans_dir`` setting."""
@@ -141,12 +152,7 @@ def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
         tags=sorted({"distributor-rollout", *plan.tags}),
         params=params_form(plan),
         render_template_as_native_obj=True,
-        default_args={
-            "owner": plan.owner,
-            "retries": 2,
-            "retry_delay": timedelta(minutes=1),
-            "retry_exponential_backoff": True,
-        },
+        default_args=task_defaults(plan),
     ) as dag:
         validate = ValidateRunOperator(task_id=VALIDATE, retries=0, **common)
         if plan.package.is_existing:

@@ -24,7 +24,6 @@ The task graph, for a plan with waves canary → nonprod → prod::
 from __future__ import annotations
 
 import textwrap
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,13 @@ from distributor_rollout.core.steps import (
     VALIDATE,
     wave_task_id,
 )
-from distributor_rollout.dag_factory import AWS_POLL_SECONDS, RUN_PARAMS, START_DATE, dag_id_for
+from distributor_rollout.dag_factory import (
+    AWS_POLL_SECONDS,
+    RUN_PARAMS,
+    START_DATE,
+    dag_id_for,
+    task_defaults,
+)
 from distributor_rollout.operators.retire_finish import (
     RetireBucketsOperator,
     RetireStackSetOperator,
@@ -148,12 +153,7 @@ def retire_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
         tags=sorted({"distributor-rollout", "retire", *plan.tags}),
         params=retire_params_form(plan),
         render_template_as_native_obj=True,
-        default_args={
-            "owner": plan.owner,
-            "retries": 2,
-            "retry_delay": timedelta(minutes=1),
-            "retry_exponential_backoff": True,
-        },
+        default_args=task_defaults(plan),
     ) as dag:
         validate = ValidateRetireOperator(task_id=VALIDATE, retries=0, **common)
         # One retry: an approval Airflow lost to its deferral race is asked again.
