@@ -114,8 +114,12 @@ ui: $(STAMP) ## Airflow standalone + awssim, opening on a finished demo run; UI 
 	$(BIN)/python -m rollout_demo.ui --port $(UI_PORT) --plan "$(PLAN)" --org "$(ORG)" \
 		--scenario "$(SCENARIO)" --speed $(UI_SPEED) --demo-run --demo-speed $(DEMO_SPEED)
 
-bench: $(STAMP) ## Run the benchmarks in bench/ (each prints its figures against their ideal)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# Every bench/*.py but the shared benchlib.py; BENCH_ARGS (for example --quick) goes to each.
+BENCH_ARGS ?=
+BENCH_SCRIPTS = $(filter-out bench/benchlib.py,$(sort $(wildcard bench/*.py)))
+bench: $(STAMP) ## Run the benchmarks in bench/: each figure against its same-run baseline and budget (BENCH_ARGS=--quick: a smoke run)
+	@status=0; for script in $(BENCH_SCRIPTS); do echo "== $$script"; \
+		$(BIN)/python $$script $(BENCH_ARGS) || status=1; done; exit $$status
 
 lock: $(STAMP) ## Re-lock after editing a .in file, keeping every pin the inputs did not change
 	$(UV_COMPILE) requirements.in -o requirements.txt
