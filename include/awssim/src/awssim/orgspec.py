@@ -5,8 +5,8 @@ An org file is YAML (see ``orgs/demo.yaml`` and ``orgs/field.yaml``); Distributo
 come either from fleet profiles (the nearest OU with a ``fleet``, else the org's), drawn
 from the seed, or from its ``inventory``: the exact nodes per Region, as a snapshot records
 them. ``load_org`` also accepts a shipped name (``demo``, ``field``) or
-``synthetic:ACCOUNTS[:OUS]``, which generates a large organization for benchmarks without a
-file.
+``synthetic:ACCOUNTS[:OUS[:DEPTH]]``, which generates a large organization for benchmarks
+without a file (``awssim.synthetic`` says its shapes).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from awssim.synthetic import synthetic_data
+
 ORGS_DIR = Path(__file__).resolve().parent / "orgs"
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -26,7 +28,7 @@ UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,127}$")]
 Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
 # Organizations' account statuses (SUSPENDED: closed; PENDING_CLOSURE: being closed).
 AccountStatus = Literal["ACTIVE", "SUSPENDED", "PENDING_CLOSURE"]
-_SYNTHETIC = re.compile(r"^synthetic:(?P<accounts>\d+)(?::(?P<units>\d+))?$")
+_SYNTHETIC = re.compile(r"^synthetic:(?P<accounts>\d+)(?::(?P<units>\d+)(?::(?P<depth>\d+))?)?$")
 
 
 class OrgSpecError(ValueError):
@@ -241,12 +243,14 @@ def _walk(
 
 
 def load_org(ref: str | Path) -> OrgSpec:
-    """Load an org by shipped name (``demo``), file path or ``synthetic:ACCOUNTS[:OUS]``."""
+    """Load an org by shipped name (``demo``), file path or
+    ``synthetic:ACCOUNTS[:OUS[:DEPTH]]``."""
     text_ref = str(ref)
     match = _SYNTHETIC.match(text_ref)
     if match:
         units = int(match["units"] or max(1, int(match["accounts"]) // 50))
-        return synthetic_org(int(match["accounts"]), units)
+        depth = int(match["depth"]) if match["depth"] else None
+        return synthetic_org(int(match["accounts"]), units, depth=depth)
     path = Path(text_ref)
     if not path.suffix:
         path = ORGS_DIR / f"{text_ref}.yaml"
@@ -254,7 +258,7 @@ def load_org(ref: str | Path) -> OrgSpec:
         shipped = sorted(p.stem for p in ORGS_DIR.glob("*.yaml"))
         msg = (
             f"org {text_ref!r}: no such file; expected a YAML path, one of {shipped} "
-            "or synthetic:ACCOUNTS[:OUS]"
+            "or synthetic:ACCOUNTS[:OUS[:DEPTH]]"
         )
         raise OrgSpecError(msg)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -278,43 +282,12 @@ def validation_report(error: ValidationError, subject: str, what: str) -> str:
     return f"{subject}: invalid {what}\n" + "\n".join(lines)
 
 
-def synthetic_org(accounts: int, units: int, regions: int = 3) -> OrgSpec:
-    """A large org for benchmarks: ``units`` OUs under three top-level OUs, accounts spread."""
-    if accounts < 1 or units < 1:
-        msg = f"synthetic org needs accounts >= 1 and units >= 1 (got {accounts}, {units})"
-        raise OrgSpecError(msg)
-    region_names = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
-    tops = ["Sandbox", "NonProd", "Prod"]
-    leaves: list[dict[str, object]] = [
-        {"name": f"Unit{index:04d}", "accounts": []} for index in range(units)
-    ]
-    for index in range(accounts):
-        account_id = f"{400000000000 + index:012d}"
-        leaves[index % units]["accounts"].append(  # type: ignore[attr-defined]
-            {"id": account_id, "name": f"member-{index:05d}", "nodes": 2}
-        )
-    top_units = [
-        {"name": top, "units": leaves[position :: len(tops)], "accounts": []}
-        for position, top in enumerate(tops)
-    ]
-    top_units.append(
-        {"name": "Security", "accounts": [{"id": "222222222222", "name": "delegated-admin"}]}
-    )
-    data = {
-        "name": f"synthetic-{accounts}",
-        "management_account": {"id": "111111111111"},
-        "delegated_admin": "222222222222",
-        "regions": region_names[: max(1, min(regions, len(region_names)))],
-        "units": top_units,
-        "fleet": {
-            "nodes_per_target": [2, 2],
-            "profiles": [
-                {
-                    "platform": "amazon",
-                    "platform_version": "2023",
-                    "tags": {"Distributor": "enabled"},
-                }
-            ],
-        },
-    }
-    return parse_org(data, subject=f"synthetic:{accounts}:{units}")
+def synthetic_org(accounts: int, units: int, regions: int = 3, depth: int | None = None) -> OrgSpec:
+    """A large org for benchmarks (``awssim.synthetic``): without ``depth``, ``units``
+    leaf OUs under three top-level OUs; with it, ``units`` OUs in all, ``depth`` levels."""
+    try:
+        data = synthetic_data(accounts, units, regions, depth)
+    except ValueError as error:
+        raise OrgSpecError(str(error)) from None
+    shape = f"{accounts}:{units}" + (f":{depth}" if depth is not None else "")
+    return parse_org(data, subject=f"synthetic:{shape}")
