@@ -52,3 +52,35 @@ def test_calls_grow_with_ous_not_accounts(sim: Simulator, aws_conn: str) -> None
     assert len(calls) <= bound < accounts / 5
     assert calls.count("ListOrganizationalUnitsForParent") == parents
     assert calls[:2] == ["DescribeOrganization", "ListRoots"]
+
+
+def test_a_deep_organization_is_read_whole_in_the_fewest_calls(
+    sim: Simulator, aws_conn: str
+) -> None:
+    # 4 levels, leaves at several depths, accounts in inner OUs too, some OUs over a page.
+    sim.load("synthetic:600:30:4", None, speed=1.0, seed=0)
+
+    org, calls = counted_snapshot(aws_conn)
+
+    assert org.id_by_path == {"/": sim.org.root_id, **sim.org.ou_ids_by_path}
+    assert max(path.count("/") for path in org.id_by_path) == 4
+    for path, unit in sim.org_spec.units_with_paths():
+        held = org.accounts_by_parent[org.id_by_path[path]]
+        assert {a.id for a in held} == {a.id for a in unit.accounts}
+    parents = [org.root_id, *(unit.id for unit in org.units)]
+    assert any(len(org.accounts_by_parent.get(p, [])) > PAGE_SIZE for p in parents)
+    # Each parent: its child OUs and its accounts, in pages of 20 (an empty list is one
+    # call); no describe call per OU or account.
+    children = {p: sum(1 for u in org.units if u.parent_id == p) for p in parents}
+    fewest = 2 + sum(
+        max(1, math.ceil(children[p] / PAGE_SIZE))
+        + max(1, math.ceil(len(org.accounts_by_parent.get(p, [])) / PAGE_SIZE))
+        for p in parents
+    )
+    assert len(calls) == fewest
+    assert set(calls) == {
+        "DescribeOrganization",
+        "ListRoots",
+        "ListOrganizationalUnitsForParent",
+        "ListAccountsForParent",
+    }
