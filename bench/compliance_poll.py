@@ -1,23 +1,29 @@
-"""Benchmark: one compliance poll over ~300 account/Regions, at concurrency 1 and 16.
+"""Benchmark: one compliance poll over 2,000 and 20,000 account/Regions, 20 ms per call.
 
-Budget (DESIGN.md §5): once member credentials are cached a poll costs at most N API
-calls, and its wall time is close to N × latency / concurrency. The script serves a
-synthetic organization (100 accounts × 3 Regions) with awssim in its own process (so its
-CPU is not the poller's), gives every account the compliance-reader role and every
-account/Region an association, injects ``--latency`` seconds into every Systems Manager
-call with a scenario file, then polls with the trigger's async path (and the sensor's
-threaded sync path). It prints, per run, the first poll (which assumes the roles) and a
-second one with one hook: wall time and HTTP requests sent, counted on the hook's own
-sessions; then the second poll against its ideal.
+What is measured: the gate's poll (``AssociationStatusHook.poll_async``, the triggerer's
+path, at the sensor's default concurrency of 16), once to assume every member role and
+then again with credentials cached, over a synthetic organization whose every
+account/Region has the association and a reader role. awssim runs in its own process
+(``bench/support/seeded_awssim.py``, seeded in-process so setup takes seconds), with a
+scenario injecting ``--latency`` into every Systems Manager call.
 
-Run: ``.venv/bin/python bench/compliance_poll.py [--accounts 100] [--latency 0.05]``.
+Figures and budgets (issue 14, DESIGN.md §5), for the second poll:
+- wall time against the ideal N × latency / concurrency: ratio ≤ 1.25 (time);
+- HTTP requests against N: ≤ 1.0 × N once roles are cached (count: fails the run);
+- the poller's own CPU per target (this process only; awssim's CPU is read from its own
+  process and printed beside it): ≤ 0.5 ms (time);
+- the sensor's threaded path (``poll``, a worker) at the smaller size, reported.
+
+Run: ``.venv/bin/python bench/compliance_poll.py [--targets 2000,20000] [--latency 0.02]
+[--concurrency 16] [--profile FILE]``; ``--quick`` polls 150 account/Regions.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import cProfile
 import json
+import math
 import os
 import re
 import subprocess
@@ -31,48 +37,39 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-# Airflow reads its home when first imported: keep it inside the repo and quiet.
-os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow" / "bench"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+from benchlib import REPO, Figure, Figures, airflow_environment, arguments, exit_with
 
-import boto3  # noqa: E402 - after the environment above
+airflow_environment()
 
-from distributor_rollout.core.targets import Target  # noqa: E402
+from distributor_rollout.core.targets import Target  # noqa: E402 - after the environment
 from distributor_rollout.hooks.association_status import (  # noqa: E402
     AssociationStatusHook,
     StatusPoll,
 )
 
-ADMIN = "222222222222"
 READER = "DistributorRolloutComplianceReader"
 ASSOCIATION = "bench-association"
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
-CONCURRENCIES = (1, 16)
 DUMMY_SECRET = "awssim"  # noqa: S105 - awssim accepts any secret; keys name the account
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ADMIN}, "Action": "sts:AssumeRole"}],
-    }
-)
+CPU_BUDGET_MS = 0.5
+WALL_BUDGET = 1.25
+SEEDED = REPO / "bench" / "support" / "seeded_awssim.py"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def awssim_process(accounts: int) -> Iterator[str]:
-    """``python -m awssim serve`` on a free port; yields its endpoint URL."""
+def awssim_process(accounts: int) -> Iterator[tuple[str, int]]:
+    """The seeded simulator in its own process; yields (endpoint URL, pid)."""
     server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
         [
             sys.executable,
-            "-m",
-            "awssim",
-            "serve",
-            "--port",
-            "0",
-            "--org",
-            f"synthetic:{accounts}:10",
-            "--speed",
-            "60",
+            str(SEEDED),
+            "--accounts",
+            str(accounts),
+            "--role",
+            READER,
+            "--association",
+            ASSOCIATION,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -83,10 +80,17 @@ def awssim_process(accounts: int) -> Iterator[str]:
         match = re.search(r"on (http://\S+)", line)
         if match is None:
             raise RuntimeError(f"awssim did not start: {line!r}")
-        yield match.group(1)
+        print(line.strip())
+        yield match.group(1), server.pid
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of another process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def control(endpoint: str, name: str, body: dict[str, Any]) -> None:
@@ -100,28 +104,6 @@ def control(endpoint: str, name: str, body: dict[str, Any]) -> None:
         pass
 
 
-def setup(endpoint: str, accounts: int) -> list[Target]:
-    """Reader roles and associations everywhere; every node has run it once."""
-    members = [f"{400000000000 + index:012d}" for index in range(accounts)]
-    for account in members:
-        session = boto3.Session(
-            aws_access_key_id=account, aws_secret_access_key=DUMMY_SECRET, region_name="us-east-1"
-        )
-        session.client("iam", endpoint_url=endpoint).create_role(
-            RoleName=READER, AssumeRolePolicyDocument=TRUST
-        )
-        for region in REGIONS:
-            session.client("ssm", region_name=region, endpoint_url=endpoint).create_association(
-                Name="AWS-RunShellScript",
-                AssociationName=ASSOCIATION,
-                Parameters={"commands": ["true"]},
-                Targets=[{"Key": "tag:Distributor", "Values": ["enabled"]}],
-                ScheduleExpression="rate(30 minutes)",
-            )
-    control(endpoint, "settle", {"horizon": 600})
-    return [Target(account, region) for account in members for region in REGIONS]
-
-
 def counter(calls: Counter[str]) -> Callable[..., None]:
     """A botocore ``before-send`` handler counting HTTP requests by service.Operation."""
 
@@ -131,32 +113,15 @@ def counter(calls: Counter[str]) -> Callable[..., None]:
     return count
 
 
-def measure(poll: Callable[[AssociationStatusHook, Counter[str]], StatusPoll]) -> dict[str, Any]:
-    """Two polls with one hook (so the second has cached credentials); the requests of
-    each are what the hook's counter gained during it."""
-    hook = AssociationStatusHook(role_name=READER, aws_conn_id="aws_default")
-    calls: Counter[str] = Counter()
-    figures: dict[str, Any] = {}
-    for name in ("first", "second"):
-        before = calls.copy()
-        started = time.perf_counter()
-        result = poll(hook, calls)
-        figures[name] = {
-            "seconds": time.perf_counter() - started,
-            "calls": dict(sorted((calls - before).items())),
-            "unread": len(result.unread),
-            "nodes": sum(item.success for item in result.compliances),
-        }
-    return figures
+Poll = Callable[[AssociationStatusHook, Counter[str]], StatusPoll]
 
 
-def poll_async(wave: list[Target], concurrency: int) -> Callable[..., StatusPoll]:
+def poll_async(wave: list[Target], concurrency: int) -> Poll:
     """The trigger's path: one event loop, a semaphore, one aiobotocore session."""
 
     def run(hook: AssociationStatusHook, calls: Counter[str]) -> StatusPoll:
         async def counted() -> StatusPoll:
             session = await hook.aio_session()
-            # Registered once per hook (a second registration of the id is ignored).
             session.register("before-send", counter(calls), unique_id="bench-count")
             return await hook.poll_async(wave, ASSOCIATION, concurrency)
 
@@ -165,7 +130,7 @@ def poll_async(wave: list[Target], concurrency: int) -> Callable[..., StatusPoll
     return run
 
 
-def poll_sync(wave: list[Target], concurrency: int) -> Callable[..., StatusPoll]:
+def poll_sync(wave: list[Target], concurrency: int) -> Poll:
     """The sensor's poke path: worker threads, one boto3 session."""
 
     def run(hook: AssociationStatusHook, calls: Counter[str]) -> StatusPoll:
@@ -175,57 +140,201 @@ def poll_sync(wave: list[Target], concurrency: int) -> Callable[..., StatusPoll]
     return run
 
 
-def report(label: str, concurrency: int, figures: dict[str, Any], latency: float, n: int) -> None:
-    """One line per poll, then the second poll against N × latency / concurrency."""
-    for name in ("first", "second"):
-        poll = figures[name]
-        calls = ", ".join(f"{op}={count}" for op, count in poll["calls"].items())
-        print(
-            f"{label:5s} concurrency {concurrency:2d} {name:6s} poll: {poll['seconds']:6.2f}s  "
-            f"requests: {calls}  (compliant nodes {poll['nodes']}, unread {poll['unread']})"
-        )
-    ideal = n * latency / concurrency
-    second = figures["second"]["seconds"]
-    # With no injected latency the ideal is zero: the poll's time is then pure overhead
-    # (client and simulator CPU), printed per target instead of as a ratio.
-    versus = (
-        f"ratio {second / ideal:.2f}" if ideal else f"overhead {second / n * 1000:.1f} ms/target"
-    )
+def library_floor(wave: list[Target], concurrency: int, server_pid: int) -> dict[str, Any]:
+    """The same N ListAssociations requests from bare aiobotocore clients (one per Region,
+    the connection's own credentials, no member roles, none of the product's code), at
+    the same concurrency: the CPU any per-target poll built on botocore pays per request."""
+    import aiobotocore.session  # noqa: PLC0415 - only here
+
+    endpoint = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"]
+
+    async def run() -> None:
+        session = aiobotocore.session.get_session()
+        slots = asyncio.Semaphore(concurrency)
+        contexts = {
+            region: session.create_client(
+                "ssm",
+                region_name=region,
+                endpoint_url=endpoint,
+                aws_access_key_id="awssim-admin",
+                aws_secret_access_key=DUMMY_SECRET,
+            )
+            for region in REGIONS
+        }
+        clients = {region: await context.__aenter__() for region, context in contexts.items()}
+        request = {
+            "AssociationFilterList": [{"key": "AssociationName", "value": ASSOCIATION}],
+            "MaxResults": 50,
+        }
+
+        async def one(target: Target) -> None:
+            async with slots:
+                await clients[target.region].list_associations(**request)
+
+        try:
+            # One request per client first: building a client and its first connection
+            # are not per-target costs.
+            await asyncio.gather(
+                *(client.list_associations(**request) for client in clients.values())
+            )
+            server_cpu, cpu, started = (
+                process_cpu(server_pid),
+                time.process_time(),
+                time.perf_counter(),
+            )
+            await asyncio.gather(*(one(target) for target in wave))
+            floor.update(
+                seconds=time.perf_counter() - started,
+                cpu=time.process_time() - cpu,
+                server_cpu=process_cpu(server_pid) - server_cpu,
+            )
+        finally:
+            for context in contexts.values():
+                await context.__aexit__(None, None, None)
+
+    floor: dict[str, float] = {}
+    asyncio.run(run())
     print(
-        f"{label:5s} concurrency {concurrency:2d} second poll {second:.2f}s vs ideal "
-        f"{n} x {latency}s / {concurrency} = {ideal:.2f}s: {versus}"
+        f"  bare aiobotocore {floor['seconds']:7.2f}s  client CPU {floor['cpu']:6.2f}s  "
+        f"awssim CPU {floor['server_cpu']:6.2f}s"
     )
+    return floor
+
+
+def measure(poll: Poll, server_pid: int, profile: Path | None) -> list[dict[str, Any]]:
+    """Two polls with one hook (the second has cached credentials): wall, this process's
+    CPU, awssim's CPU and the requests each sent."""
+    hook = AssociationStatusHook(role_name=READER, aws_conn_id="aws_default")
+    calls: Counter[str] = Counter()
+    polls = []
+    for name in ("first", "second"):
+        before = calls.copy()
+        profiler = cProfile.Profile() if profile and name == "second" else None
+        server_cpu, cpu, started = process_cpu(server_pid), time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        result = poll(hook, calls)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        polls.append(
+            {
+                "name": name,
+                "seconds": time.perf_counter() - started,
+                "cpu": time.process_time() - cpu,
+                "server_cpu": process_cpu(server_pid) - server_cpu,
+                "calls": calls - before,
+                "unread": len(result.unread),
+                "nodes": sum(item.success for item in result.compliances),
+            }
+        )
+    for poll_figures in polls:
+        requests = ", ".join(f"{op}={n}" for op, n in sorted(poll_figures["calls"].items()))
+        print(
+            f"  {poll_figures['name']:6s} poll {poll_figures['seconds']:7.2f}s  "
+            f"poller CPU {poll_figures['cpu']:6.2f}s  awssim CPU {poll_figures['server_cpu']:6.2f}s"
+            f"  requests {requests}  (compliant nodes {poll_figures['nodes']}, "
+            f"unread {poll_figures['unread']})"
+        )
+    return polls
+
+
+def record(
+    figures: Figures,
+    label: str,
+    *,
+    second: dict[str, Any],
+    n: int,
+    args: Any,
+    floor: dict[str, Any] | None = None,
+) -> None:
+    """The second poll's figures against the ideal and the budgets."""
+    latency, concurrency = args.latency, args.concurrency
+    figures.add(
+        Figure(
+            f"{label}.wall",
+            second["seconds"],
+            "s",
+            baseline=n * latency / concurrency,
+            baseline_label=f"ideal {n} x {latency * 1000:g} ms / {concurrency}",
+            budget=WALL_BUDGET,
+            note=(
+                f"awssim's CPU alone {second['server_cpu']:.2f} s: a server slower than "
+                "N x latency / concurrency bounds the wall"
+            ),
+        )
+    )
+    figures.add(
+        Figure(
+            f"{label}.requests",
+            sum(second["calls"].values()),
+            "calls",
+            baseline=n,
+            baseline_label="N targets",
+            budget=1.0,
+            kind="count",
+        )
+    )
+    figures.add(
+        Figure(
+            f"{label}.poller_cpu_per_target",
+            second["cpu"] / n * 1000,
+            "ms",
+            budget=CPU_BUDGET_MS,
+            note=f"awssim's own: {second['server_cpu'] / n * 1000:.2f} ms/target",
+        )
+    )
+    if floor is not None:
+        figures.add(
+            Figure(
+                f"{label}.poller_cpu_vs_bare_botocore",
+                second["cpu"] / n * 1000,
+                "ms",
+                baseline=floor["cpu"] / n * 1000,
+                baseline_label="bare aiobotocore, same requests",
+                note="the product's share of the poller's CPU per target",
+            )
+        )
 
 
 def main() -> None:
-    """Serve, set up, measure, print."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=100, help="member accounts (× 3 Regions)")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per SSM call")
+    """Serve, measure, print."""
+    parser = arguments(__doc__)
+    parser.add_argument("--targets", default="2000,20000", help="account/Region counts")
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per SSM call")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--profile", type=Path, help="cProfile the async second poll here")
     args = parser.parse_args()
-    with awssim_process(args.accounts) as endpoint, tempfile.TemporaryDirectory() as tmp:
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "awssim-admin",
-                "password": DUMMY_SECRET,
-                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-            }
-        )
-        started = time.perf_counter()
-        wave = setup(endpoint, args.accounts)
-        print(f"setup: {len(wave)} account/Regions in {time.perf_counter() - started:.1f}s")
-        scenario = Path(tmp) / "latency.yaml"
-        scenario.write_text(
-            f"name: latency\nlatency: [{{services: [ssm], seconds: {args.latency}}}]\n"
-        )
-        control(endpoint, "scenario", {"name": str(scenario)})
-        for concurrency in CONCURRENCIES:
-            figures = measure(poll_async(wave, concurrency))
-            report("async", concurrency, figures, args.latency, len(wave))
-        concurrency = CONCURRENCIES[-1]
-        figures = measure(poll_sync(wave, concurrency))
-        report("sync", concurrency, figures, args.latency, len(wave))
+    sizes = [150] if args.quick else [int(size) for size in args.targets.split(",")]
+    figures = Figures("compliance_poll")
+    for position, size in enumerate(sizes):
+        accounts = math.ceil(size / len(REGIONS))
+        with awssim_process(accounts) as (endpoint, pid), tempfile.TemporaryDirectory() as tmp:
+            os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "awssim-admin",
+                    "password": DUMMY_SECRET,
+                    "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+                }
+            )
+            scenario = Path(tmp) / "latency.yaml"
+            scenario.write_text(
+                f"name: latency\nlatency: [{{services: [ssm], seconds: {args.latency}}}]\n"
+            )
+            control(endpoint, "scenario", {"name": str(scenario)})
+            members = [f"{400000000000 + index:012d}" for index in range(accounts)]
+            wave = [Target(account, region) for account in members for region in REGIONS]
+            n = len(wave)
+            print(f"async poll of {n} account/Regions, concurrency {args.concurrency}:")
+            polls = measure(poll_async(wave, args.concurrency), pid, args.profile)
+            floor = library_floor(wave, args.concurrency, pid)
+            record(figures, f"async.{n}", second=polls[1], n=n, args=args, floor=floor)
+            if position == 0:
+                print(f"sync poll of {n} account/Regions, concurrency {args.concurrency}:")
+                polls = measure(poll_sync(wave, args.concurrency), pid, None)
+                record(figures, f"sync.{n}", second=polls[1], n=n, args=args)
+    exit_with(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Pieces the benchmarks share that are not benchmarks (``make bench`` runs bench/*.py only)."""
