@@ -87,5 +87,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("integration")
             continue
         level = item.path.relative_to(REPO / "tests").parts[0]
-        if level in {"unit", "integration", "dags", "packaging", "e2e", "live"}:
+        if level in {"unit", "integration", "dags", "packaging", "e2e", "live", "bench"}:
             item.add_marker(level)
