@@ -46,12 +46,14 @@ install: $(STAMP) ## Create .venv and install the pinned locks (reuses an up-to-
 
 # The live layer needs two programs from Debian's packages: chromium with its chromedriver (same
 # source version, so they always match; Selenium is given both paths and downloads nothing)
-# for the browser tests, and PostgreSQL's server for the metadata DB of its Airflow stack.
+# for the browser tests, and PostgreSQL's server for the metadata DB of its Airflow stack. The
+# build benchmark (make bench, and its --quick run in make test) compares with Info-ZIP's zip.
 CHROMIUM     := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
-LIVE_PACKAGES := chromium chromium-driver postgresql
-live-deps: ## Install Debian's chromium, chromium-driver and postgresql for the live layer when missing (apt-get, as root)
-	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+LIVE_PACKAGES := chromium chromium-driver postgresql zip
+live-deps: ## Install Debian's chromium, chromium-driver, postgresql (live layer) and zip (build benchmark) when missing (apt-get, as root)
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		&& command -v zip >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LIVE_PACKAGES); \
 	else \
