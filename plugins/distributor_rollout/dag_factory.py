@@ -28,6 +28,7 @@ Trigger rules carry the run's outcomes:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,7 @@ from airflow.sdk.bases.operator import BaseOperator
 
 from distributor_rollout import settings
 from distributor_rollout.core.plan import Plan, WaveSpec
-from distributor_rollout.core.plan_validation import load_plan
+from distributor_rollout.core.plan_validation import parse_plan, read_plan_bytes, resolve_plan
 from distributor_rollout.core.steps import (
     APPROVE,
     BUILD,
@@ -122,6 +123,25 @@ TASK_DOCS: dict[str, str] = {
 """What each task's page in the UI says: for the people running rollouts, not the code."""
 
 
+def dag_plan(path: Path) -> Plan:
+    """``load_plan`` for the DAG factories: a plan file builds two DAGs (its rollout and
+    its retire DAG), so its YAML is parsed and validated once per file, not once per DAG.
+
+    The file is read on every call and parsed again when its bytes changed (a long-lived
+    process such as a test session or ``DagBag`` sees the edits); ``package.source`` is
+    resolved, and checked to be a folder, on every call as ``load_plan`` does.
+    """
+    subject = str(path)
+    return resolve_plan(_parsed_plan(read_plan_bytes(path), subject), path)
+
+
+@functools.lru_cache(maxsize=4)  # a file builds its two DAGs one after the other
+def _parsed_plan(data: bytes, subject: str) -> Plan:
+    # A Plan is frozen, so the rollout and the retire DAG can share one. A plan with
+    # problems raises, and lru_cache keeps no exception: it is reported on every parse.
+    return parse_plan(data, subject)
+
+
 def task_defaults(plan: Plan) -> dict[str, Any]:
     """Every task's defaults in a plan's DAGs, the rollout's and the retire's alike: the
     plan's owner, and two retries with a backoff (AWS throttling, a worker lost)."""
@@ -137,7 +157,7 @@ def rollout_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
     """The rollout DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report);
     ``plans_dir`` defaults to the ``[distributor_rollout] plans_dir`` setting."""
     path = (plans_dir or settings.plans_dir()) / f"{plan_name}.yaml"
-    plan = load_plan(path)
+    plan = dag_plan(path)
     poll = max(scaled_seconds(AWS_POLL_SECONDS), 0.1)
     plan_path = str(path.resolve())
     common: dict[str, Any] = {"plan_path": plan_path, "run_params": RUN_PARAMS}

@@ -24,6 +24,18 @@ ROLLBACK_LABELS = {
 }
 
 
+def one_of(names: list[str]) -> str:
+    """A JSON-schema pattern that matches exactly one of ``names`` (wave names, whose
+    letters, digits, '_' and '-' stand for themselves in a pattern).
+
+    The waves param checks its items with this rather than an ``enum``: jsonschema checks
+    an enum by comparing an item with each name in turn, in Python, and Airflow validates
+    a DAG's params again for every task it serializes, so with an enum a plan's parse
+    grew with waves² × tasks (a 64-wave plan spent about 0.1 s of its parse on it).
+    """
+    return "^(?:" + "|".join(names) + ")$"
+
+
 def params_form(plan: Plan) -> dict[str, Param]:
     """The trigger form for ``plan`` (the DAG's ``params``): the params its policy allows."""
     form = _all_params(plan)
@@ -78,8 +90,8 @@ def _all_params(plan: Plan) -> dict[str, Param]:
         "waves": Param(
             waves,
             type="array",
-            items={"type": "string", "enum": waves},
-            examples=waves,
+            items={"type": "string", "pattern": one_of(waves)},
+            examples=waves,  # the options of the form's multi-select
             minItems=1,
             uniqueItems=True,
             title="Waves to run",

@@ -33,7 +33,6 @@ from airflow.sdk.bases.operator import BaseOperator
 from distributor_rollout import settings
 from distributor_rollout.core.errors import Problem, ValidationError
 from distributor_rollout.core.plan import Plan, WaveSpec
-from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.retire_steps import (
     DELETE_INSTANCES,
     UNINSTALL,
@@ -56,6 +55,7 @@ from distributor_rollout.dag_factory import (
     RUN_PARAMS,
     START_DATE,
     dag_id_for,
+    dag_plan,
     task_defaults,
 )
 from distributor_rollout.operators.retire_finish import (
@@ -132,7 +132,7 @@ def retire_dag(plan_name: str, *, plans_dir: Path | None = None) -> DAG:
     """The retire DAG of ``<plans_dir>/<plan_name>.yaml`` (raises its validation report);
     ``plans_dir`` defaults to the ``[distributor_rollout] plans_dir`` setting."""
     path = (plans_dir or settings.plans_dir()) / f"{plan_name}.yaml"
-    plan = load_plan(path)
+    plan = dag_plan(path)
     clashes = clashing_wave_names(wave.name for wave in plan.waves)
     if clashes:
         raise ValidationError(

@@ -9,11 +9,13 @@ import pytest
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distributor_rollout.core.params import PARAM_NAMES, apply_params
 from distributor_rollout.core.plan_validation import load_plan
 from distributor_rollout.core.run_policy import ManualRunPolicy
-from distributor_rollout.params_form import params_form
+from distributor_rollout.params_form import one_of, params_form
 
 
 @pytest.fixture
@@ -65,6 +67,9 @@ def test_the_defaults_run_the_plan_as_written(
     [
         ("waves", ["canary", "qa"]),
         ("waves", []),
+        ("waves", ["canar"]),  # the pattern matches whole names only
+        ("waves", ["canary2"]),
+        ("waves", ["xprod"]),
         ("gate_threshold_percent", 150),
         ("gate_threshold_percent", 99.5),  # canary's gate is 100%: a run may only tighten
         ("gate_timeout", "half an hour"),
@@ -91,3 +96,15 @@ def test_the_form_refuses_what_core_would_refuse(
 )
 def test_the_form_accepts_good_values(form: dict[str, Param], name: str, value: object) -> None:
     assert form[name].resolve(value) == value
+
+
+WAVE_NAMES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,49}", fullmatch=True)
+
+
+@given(st.lists(WAVE_NAMES, min_size=1, max_size=20, unique=True), WAVE_NAMES)
+def test_the_waves_pattern_matches_exactly_the_plans_names(names: list[str], other: str) -> None:
+    param = Param(names, type="array", items={"type": "string", "pattern": one_of(names)})
+    assert param.resolve(list(reversed(names))) == list(reversed(names))
+    if other not in names:
+        with pytest.raises(ParamValidationError):
+            param.resolve([other])

@@ -25,7 +25,7 @@ from distributor_rollout.core.errors import Loc, Problem, ValidationError, path_
 from distributor_rollout.core.fields import RULE_ERROR
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.regions import partition_of
-from distributor_rollout.core.safe_yaml import load_yaml
+from distributor_rollout.core.safe_yaml import load_yaml, parse_yaml, read_limited
 from distributor_rollout.core.source_location import is_s3
 
 
@@ -380,15 +380,28 @@ def read_yaml(path: Path, subject: str) -> object:
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Read, validate and resolve a plan file.
-
-    A built package's ``package.source`` is resolved against the plan file's folder and
-    must be a folder, unless it is an S3 prefix (checked against ``package.source_buckets``
-    by the model).
-    """
+    """Read, validate and resolve a plan file: ``read_plan_bytes``, ``parse_plan`` and
+    ``resolve_plan`` in turn."""
     plan_path = Path(path)
+    return resolve_plan(parse_plan(read_plan_bytes(plan_path), str(plan_path)), plan_path)
+
+
+def read_plan_bytes(path: Path) -> bytes:
+    """A plan file's bytes, within ``safe_yaml``'s limits (else ``ValidationError``)."""
+    return read_limited(path, str(path))
+
+
+def parse_plan(data: bytes, subject: str) -> Plan:
+    """The validated ``Plan`` in a plan file's bytes, ``package.source`` as written (it
+    depends on where the file is: ``resolve_plan``); else ``ValidationError``."""
+    return validate_plan(parse_yaml(data, subject), subject=subject)
+
+
+def resolve_plan(plan: Plan, plan_path: Path) -> Plan:
+    """A built package's ``package.source`` resolved against the plan file's folder, which
+    must be a folder, unless it is an S3 prefix (checked against
+    ``package.source_buckets`` by the model)."""
     subject = str(plan_path)
-    plan = validate_plan(read_yaml(plan_path, subject), subject=subject)
     if plan.package.source is None or is_s3(plan.package.source):
         return plan  # an existing package (nothing to build), or a source in S3
     source = (plan_path.parent / plan.package.source).resolve()

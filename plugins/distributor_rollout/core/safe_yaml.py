@@ -210,6 +210,12 @@ def load_yaml(path: Path, subject: str, limits: YamlLimits = PLAN_LIMITS) -> obj
     ``limits.max_nodes`` values once aliases are expanded, nested over
     ``limits.max_depth``, or a key given twice in a mapping (every such key is reported).
     """
+    return parse_yaml(read_limited(path, subject, limits), subject, limits)
+
+
+def read_limited(path: Path, subject: str, limits: YamlLimits = PLAN_LIMITS) -> bytes:
+    """A file's bytes, or ``ValidationError`` when it cannot be read or is over
+    ``limits.max_bytes`` (the first half of ``load_yaml``)."""
     try:
         data = _read_bounded(path, limits.max_bytes)
     except OSError as error:
@@ -228,6 +234,12 @@ def load_yaml(path: Path, subject: str, limits: YamlLimits = PLAN_LIMITS) -> obj
                 )
             ],
         )
+    return data
+
+
+def parse_yaml(data: bytes, subject: str, limits: YamlLimits = PLAN_LIMITS) -> object:
+    """The one document in bytes ``read_limited`` returned, within ``limits`` (the second
+    half of ``load_yaml``, which says what is refused)."""
     loader = _BoundedLoader(_decoded(data, subject), limits)
     try:
         document = loader.get_single_data()
