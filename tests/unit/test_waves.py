@@ -19,6 +19,7 @@ from distributor_rollout.core.waves import (
     SKIP_MANAGEMENT,
     ResolvedWave,
     SkippedAccount,
+    organization_scope,
     render_waves,
     resolve_waves,
 )
@@ -334,3 +335,33 @@ def test_every_account_under_a_wave_is_reached_skipped_or_filtered(
     assert set(wave.accounts) | skipped | filtered == under
     assert len(wave.accounts) + len(skipped) + len(filtered) == len(under)
     assert filtered == (under - set(ids) if kind == "INTERSECTION" else under & set(ids))
+
+
+def test_the_organization_scope_is_every_ou_the_waves_name_once(
+    example_org: Organization,
+) -> None:
+    plan = _plan(
+        [
+            {"name": "canary", "ous": ["/Sandbox"], "regions": ["us-east-1"]},
+            {"name": "rest", "ous": ["/NonProd", "/Prod/"], "regions": ["us-east-1"]},
+        ]
+    )
+    assert organization_scope(plan) == ("/Sandbox", "/NonProd", "/Prod/")
+    # Resolving against a snapshot holding only those subtrees gives the same waves.
+    scoped_units = [
+        unit
+        for unit in example_org.units
+        if any(
+            example_org.path_of(unit.id) == path
+            or example_org.path_of(unit.id).startswith(path + "/")
+            for path in ("/Sandbox", "/NonProd", "/Prod")
+        )
+    ]
+    kept = {unit.id for unit in scoped_units}
+    scoped = Organization(
+        example_org.root_id,
+        example_org.management_account_id,
+        tuple(scoped_units),
+        tuple(a for a in example_org.accounts if a.parent_id in kept),
+    )
+    assert resolve_waves(plan, scoped).waves == resolve_waves(plan, example_org).waves

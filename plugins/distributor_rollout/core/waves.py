@@ -195,6 +195,12 @@ def _overlaps(waves: list[ResolvedWave]) -> Iterator[Problem]:
             )
 
 
+def organization_scope(plan: Plan) -> tuple[str, ...]:
+    """Every OU reference of the plan's waves: what a snapshot needs to resolve them
+    (``OrganizationsHook.snapshot(scope=...)`` reads only those subtrees when all are paths)."""
+    return tuple(dict.fromkeys(ref for wave in plan.waves for ref in wave.ous))
+
+
 def resolve_waves(plan: Plan, org: Organization) -> Resolution:
     """Resolve every wave of the plan against the organization."""
     waves: list[ResolvedWave] = []

@@ -33,7 +33,7 @@ from distributor_rollout.core.retire_params import RetireConfig
 from distributor_rollout.core.retire_report import SKIP_REASON_XCOM_KEY
 from distributor_rollout.core.run_policy import approvers_for, refused_answer
 from distributor_rollout.core.steps import VALIDATION_XCOM_KEY
-from distributor_rollout.core.waves import resolve_waves
+from distributor_rollout.core.waves import organization_scope, resolve_waves
 from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_real_aws
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
@@ -189,7 +189,10 @@ class RetireApprovalOperator(ApprovalOperator):
                 Instance.from_api(summary)
                 for summary in stack_sets.list_stack_instances(spec.name, call_as=spec.call_as)
             ]
-        resolution = resolve_waves(plan, OrganizationsHook(aws_conn_id=self.aws_conn_id).snapshot())
+        resolution = resolve_waves(
+            plan,
+            OrganizationsHook(aws_conn_id=self.aws_conn_id).snapshot(organization_scope(plan)),
+        )
         resolution.raise_for_problems("waves against the organization")
         buckets: list[RetiredBucket] = []
         if config.delete_buckets:

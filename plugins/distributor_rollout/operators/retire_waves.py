@@ -54,7 +54,12 @@ from distributor_rollout.core.verdict import (
     InstanceResult,
     truncate_list,
 )
-from distributor_rollout.core.waves import Resolution, ResolvedWave, resolve_waves
+from distributor_rollout.core.waves import (
+    Resolution,
+    ResolvedWave,
+    organization_scope,
+    resolve_waves,
+)
 from distributor_rollout.hooks.association_status import AssociationStatusHook
 from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError, MemberAccessDenied
 from distributor_rollout.hooks.organizations import OrganizationsHook
@@ -75,7 +80,7 @@ def stack_set_coordinates(plan: Plan) -> Release:
 
 def resolved(plan: Plan, organizations: OrganizationsHook) -> tuple[Organization, Resolution]:
     """The plan's waves against the live organization (a plan problem fails here)."""
-    org = organizations.snapshot()
+    org = organizations.snapshot(organization_scope(plan))
     resolution = resolve_waves(plan, org)
     resolution.raise_for_problems("waves against the organization")
     return org, resolution

@@ -41,7 +41,7 @@ from distributor_rollout.core.steps import (
     RUN_PLAN_XCOM_KEY,
     VALIDATION_XCOM_KEY,
 )
-from distributor_rollout.core.waves import resolve_waves
+from distributor_rollout.core.waves import organization_scope, resolve_waves
 from distributor_rollout.hooks.connection_guard import refuse_scaled_time_on_real_aws
 from distributor_rollout.hooks.identity import AccountIdentityHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
@@ -197,7 +197,7 @@ class CheckDeployedOperator(AwsBaseOperator[StackSetHook]):
             return release_not_held(config, described)
         org = OrganizationsHook(
             aws_conn_id=self.aws_conn_id, verify=self.verify, config=self.botocore_config
-        ).snapshot()
+        ).snapshot(organization_scope(plan))
         resolution = resolve_waves(plan, org)
         resolution.raise_for_problems("waves against the organization")
         wanted = [

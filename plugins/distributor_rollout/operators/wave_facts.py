@@ -23,7 +23,7 @@ from distributor_rollout.core.operation_ids import rollback_among
 from distributor_rollout.core.plan import Plan, wave_operation
 from distributor_rollout.core.release import Release, holds_release
 from distributor_rollout.core.verdict import ACTIVE_OPERATION_STATUSES, InstanceResult
-from distributor_rollout.core.waves import ResolvedWave, resolve_waves
+from distributor_rollout.core.waves import ResolvedWave, organization_scope, resolve_waves
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.hooks.stack_set import StackSetHook
@@ -41,7 +41,7 @@ def start_facts(
 ) -> WaveSnapshot:
     """The facts the wave's decisions start from: the wave resolved against the live
     organization (every plan problem fails here), before any stack set state is read."""
-    org = organizations.snapshot()
+    org = organizations.snapshot(organization_scope(plan))
     resolution = resolve_waves(plan, org)
     for warning in resolution.warnings:
         log.warning("%s", warning)
