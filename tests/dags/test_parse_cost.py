@@ -57,6 +57,9 @@ def test_a_thin_file_names_every_airflow_module_its_dags_import(thin_file: Path)
     )
     sdk = [name for name in imported if name.split(".")[0] in {"boto3", "botocore"}]
     assert sdk == []  # the amazon provider's base classes brought them in
+    # Only the triggerer needs the async SDK: a parse imports neither it nor aiohttp.
+    asynchronous = [name for name in imported if name.split(".")[0] in {"aiobotocore", "aiohttp"}]
+    assert asynchronous == []
 
 
 def test_a_plan_is_parsed_once_for_its_two_dags(

@@ -25,12 +25,12 @@ from awssim.scenario import Scenario, Throttling
 from awssim.simulator import Simulator
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks import association_status
+from distributor_rollout.hooks.aio_http import SharedSslHttpSession
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.hooks.member_access import (
     REFRESH_MARGIN_SECONDS,
     MemberCredentials,
-    SharedSslHttpSession,
 )
 from distributor_rollout.hooks.retries import with_retries
 

@@ -14,6 +14,10 @@ account's credentials through botocore's per-request signing credentials
 costs milliseconds of CPU and an open aiobotocore client holds hundreds of KB, so a
 client per target made a poll over hundreds of targets CPU-bound; a handful of shared
 clients keeps its wall time near N × latency / concurrency.
+
+aiobotocore is imported only where an async client is built (``aio_config``,
+``signing_async``): every DAG file imports this module, and aiobotocore with aiohttp cost a
+parse about 120 ms.
 """
 
 from __future__ import annotations
@@ -26,11 +30,8 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
-from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-from aiobotocore.credentials import AioCredentials  # type: ignore[import-untyped]
-from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
 from asgiref.sync import sync_to_async
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
@@ -129,27 +130,6 @@ class _MemberClient:
         return call
 
 
-class SharedSslHttpSession(AIOHTTPSession):  # type: ignore[misc]
-    """aiobotocore's HTTP session, with SSL contexts built once per process, not per client.
-
-    aiobotocore builds a client's SSL context (loading the CA bundle) on its first
-    request: about 30 ms of CPU, far more than the request itself on a warm connection.
-    A poll builds one short-lived client per target, so sharing the context (safe across
-    connections) is what keeps a poll's wall time near N × latency / concurrency.
-    """
-
-    _contexts: ClassVar[dict[tuple[Any, ...], Any]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def _build_ssl_contexts(self, proxy_url: str | None) -> Any:
-        # aiobotocore calls this from a worker thread: build each distinct context once.
-        key = (self._verify, self._cert_file, self._key_file, proxy_url)
-        with self._lock:
-            if key not in self._contexts:
-                self._contexts[key] = super()._build_ssl_contexts(proxy_url)
-            return self._contexts[key]
-
-
 @dataclass(frozen=True)
 class MemberCredentials:
     """Temporary credentials for one member role, and when they expire (epoch seconds).
@@ -183,6 +163,9 @@ class MemberCredentials:
     @cached_property
     def signing_async(self) -> Any:
         """The credentials as aiobotocore signs with them (async clients)."""
+        # aiobotocore (and aiohttp) only where the triggerer needs them: not at DAG parse.
+        from aiobotocore.credentials import AioCredentials  # type: ignore[import-untyped]  # noqa: PLC0415
+
         return AioCredentials(self.access_key_id, self.secret_access_key, self.session_token)
 
     @classmethod
@@ -318,6 +301,10 @@ class MemberAccessHook(RetryingAwsHook):
     @cached_property
     def aio_config(self) -> Any:
         """The config of async clients: ``config`` over a shared-SSL HTTP session."""
+        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]  # noqa: PLC0415
+
+        from distributor_rollout.hooks.aio_http import SharedSslHttpSession  # noqa: PLC0415
+
         return AioConfig(http_session_cls=SharedSslHttpSession).merge(self.config)
 
     async def credentials_async(self, account_id: str, region: str) -> MemberCredentials:
