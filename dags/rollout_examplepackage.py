@@ -7,7 +7,7 @@ from __future__ import annotations
 # own long-lived process, before it forks a child to parse each file
 # ([dag_processor] parsing_pre_import_modules). Naming the provider modules the plugin's
 # operators build on (and boto3 with them) lets every plan's file share one import of
-# them, instead of each child importing them again. tests/dags/test_parse_imports.py
+# them, instead of each child importing them again. tests/dags/test_parse_cost.py
 # checks that the list is complete.
 import airflow.providers.amazon.aws.hooks.sns
 import airflow.providers.amazon.aws.links.base_aws
