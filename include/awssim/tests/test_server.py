@@ -97,6 +97,30 @@ def test_mutating_calls_are_logged_with_caller_and_outcome(aws: AwsClients, sim:
     assert len(sim.ledger.calls(service="ssm", ok=True)) == 1
 
 
+def test_every_call_is_counted_by_operation(aws: AwsClients) -> None:
+    before = _control(aws, "operations")
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="counted-bucket")
+    s3.list_objects(Bucket="counted-bucket")
+    ssm = aws.client("ssm", account=MEMBER)
+    ssm.put_parameter(Name="counted", Value="v", Type="String")
+    with pytest.raises(ClientError):  # refused calls count too: AWS received them
+        ssm.put_parameter(Name="counted", Value="v", Type="String")
+    ssm.describe_parameters()
+    _control(aws, "health")  # the control API is not AWS: never counted
+
+    after = _control(aws, "operations")
+    gained = {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+    assert gained == {
+        "s3.CreateBucket": 1,
+        "s3.ListObjects": 1,
+        "ssm.PutParameter": 2,
+        "ssm.DescribeParameters": 1,
+    }
+    _control(aws, "reset", {"org": "demo"})
+    assert _control(aws, "operations") == {}
+
+
 def test_control_api_reports_state_and_moves_the_clock(aws: AwsClients) -> None:
     health = _control(aws, "health")
     assert health["org"] == "demo"

@@ -5,6 +5,7 @@
                                       online, offline_since, back_at, outages),
                                       associations, stack sets, calls
 * ``GET  /_awssim/calls``             the log of mutating calls
+* ``GET  /_awssim/operations``        every call counted by ``service.Operation``, reads too
 * ``POST /_awssim/advance``           ``{"seconds": N}``: move simulated time forward
 * ``POST /_awssim/settle``            ``{"horizon": N}``: jump through due events
 * ``POST /_awssim/scenario``          ``{"name": "throttling"}``: switch faults
@@ -44,6 +45,8 @@ def _dispatch(sim: Simulator, method: str, name: str, body: dict[str, Any]) -> t
     if method == "GET" and name == "calls":
         with sim.lock:
             return OK, [call.to_dict() for call in sim.ledger.calls()]
+    if method == "GET" and name == "operations":
+        return OK, sim.ledger.counts()
     if method == "POST" and name == "advance":
         sim.advance(float(body.get("seconds", 0)))
         return OK, health(sim)

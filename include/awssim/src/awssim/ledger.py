@@ -1,11 +1,16 @@
-"""Ground truth about calls: every mutating API call, who made it, when, and its outcome.
+"""Ground truth about calls: every mutating API call, who made it, when, and its outcome;
+and how many calls of each operation arrived, reads included.
 
 Tests of the product assert on this log (for example "a dry run made no mutating call",
-"a retried task did not start a second operation"), never on awssim internals.
+"a retried task did not start a second operation"), never on awssim internals. The counts
+are what benchmarks read (``bench/rollout_scale.py``: API calls per target by operation):
+every request awssim answered, whether it succeeded, failed or was refused by a fault.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 READ_PREFIXES = (
@@ -58,10 +63,14 @@ class Call:
 
 
 class Ledger:
-    """The append-only log of mutating calls."""
+    """The append-only log of mutating calls, and the count of every call by operation."""
 
     def __init__(self) -> None:
         self._calls: list[Call] = []
+        self._counts: Counter[str] = Counter()
+        # Requests are counted as they arrive, outside the simulator's lock: this one keeps
+        # concurrent increments from losing a count.
+        self._count_lock = threading.Lock()
 
     def record(self, **fields: object) -> Call:
         """Append a call (``seq`` is assigned here)."""
@@ -81,9 +90,21 @@ class Ledger:
             and (ok is None or call.ok == ok)
         ]
 
+    def count(self, service: str, operation: str) -> None:
+        """Count one call of ``service.operation`` (any call: reads and failures too)."""
+        with self._count_lock:
+            self._counts[f"{service}.{operation}"] += 1
+
+    def counts(self) -> dict[str, int]:
+        """Calls so far by ``service.Operation`` (``ssm.DescribeAssociation``), sorted."""
+        with self._count_lock:
+            return dict(sorted(self._counts.items()))
+
     def clear(self) -> None:
-        """Forget every call."""
+        """Forget every call, and every count."""
         self._calls.clear()
+        with self._count_lock:
+            self._counts.clear()
 
     def __len__(self) -> int:
         return len(self._calls)

@@ -1,21 +1,32 @@
-"""Serving awssim over HTTP on loopback: in a thread (tests, demo) or in the foreground (CLI)."""
+"""Serving awssim over HTTP on loopback: in a thread (tests, demo) or in the foreground (CLI).
+
+Every AWS request is counted by operation on its way in (``Ledger.count``; served as
+``GET /_awssim/operations``), before faults or moto answer it.
+
+moto's dispatcher lists moto's package folder (a directory read and a ``stat`` per service)
+to route every request; the folder does not change while awssim serves, so
+``_list_moto_modules_once`` reads it once per process. At thousands of requests a minute
+that listing was a third of the time awssim spent answering them.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import moto.backends as moto_backends
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from awssim.orgspec import OrgSpec
 from awssim.scenario import Scenario
 from awssim.simulator import Simulator
-from awssim.wsgi import SimApp
+from awssim.wsgi import CONTROL_PREFIX, SimApp, StartResponse, identify
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -25,13 +36,42 @@ class _QuietHandler(MotoRequestHandler):
         """Requests are in the ledger; the access log is noise."""
 
 
+@functools.cache
+def _moto_modules() -> tuple[str, ...]:
+    return tuple(_list_moto_modules())
+
+
+_list_moto_modules = moto_backends.list_of_moto_modules
+
+
+def _list_moto_modules_once() -> None:
+    """Route requests through a listing of moto's services read once (idempotent)."""
+    moto_backends.list_of_moto_modules = _moto_modules
+
+
+class _CountingApp:
+    """The simulator's WSGI app, counting each AWS request by service and operation."""
+
+    def __init__(self, sim: Simulator) -> None:
+        _list_moto_modules_once()
+        self.app = SimApp(sim)
+        self.ledger = sim.ledger
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
+            # identify() buffers the body it reads, so the app reads it again unchanged.
+            call = identify(environ)
+            self.ledger.count(call.service, call.operation)
+        return self.app(environ, start_response)
+
+
 class SimServer:
     """A simulator served by a threaded WSGI server on ``host:port`` (0: a free port)."""
 
     def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.sim = sim
         self._server: BaseWSGIServer = make_server(
-            host, port, SimApp(sim), threaded=True, request_handler=_QuietHandler
+            host, port, _CountingApp(sim), threaded=True, request_handler=_QuietHandler
         )
         self._thread: threading.Thread | None = None
 
