@@ -110,10 +110,26 @@ class RegionRun:
     failures: int = 0
     halted: bool = False
     running: dict[tuple[str, str], EventHandle] = field(default_factory=dict)
+    _first_pending: int = field(default=0, repr=False)
+    """No target before this index is PENDING (a target never becomes PENDING again)."""
+
+    def next_pending(self) -> Target | None:
+        """The first target not started yet, in launch order (None when none is left).
+
+        Called once per finished target: a scan from the start each time would make an
+        operation over N targets cost N²."""
+        while self._first_pending < len(self.targets):
+            target = self.targets[self._first_pending]
+            if target.status == PENDING:
+                return target
+            self._first_pending += 1
+        return None
 
     def pending(self) -> list[Target]:
         """Targets not started yet."""
-        return [t for t in self.targets if t.status == PENDING]
+        if self.next_pending() is None:
+            return []
+        return [t for t in self.targets[self._first_pending :] if t.status == PENDING]
 
     def concurrency(self) -> int:
         """How many targets may run at once now.

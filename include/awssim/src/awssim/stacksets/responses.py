@@ -15,7 +15,7 @@ from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult, EmptyResult
 
 from awssim import runtime
-from awssim.stacksets import shapes
+from awssim.stacksets import shapes, template_cache
 from awssim.stacksets.engine import Caller, StackSetEngine
 from awssim.stacksets.errors import StackInstanceNotFound, ValidationError
 
@@ -33,8 +33,13 @@ def _request(response: CloudFormationResponse) -> dict[str, Any]:
     return dict(response._get_params())
 
 
-def _page(response: CloudFormationResponse, items: list[Any]) -> tuple[list[Any], str | None]:
-    """One page of ``items`` (NextToken is the offset of the next page)."""
+def _page(
+    response: CloudFormationResponse,
+    items: list[Any],
+    shape: Callable[[Any], dict[str, Any]] = lambda item: item,
+) -> tuple[list[Any], str | None]:
+    """One page of ``items``, each shaped by ``shape`` (NextToken is the offset of the next
+    page). Only the page's items are shaped: a list of thousands is read a page at a time."""
     token = response._get_param("NextToken")
     size = int(response._get_param("MaxResults") or 100)
     try:
@@ -42,7 +47,7 @@ def _page(response: CloudFormationResponse, items: list[Any]) -> tuple[list[Any]
     except ValueError:
         raise ValidationError(message=f"Invalid NextToken: {token}") from None
     end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
+    return [shape(item) for item in items[start:end]], (str(end) if end < len(items) else None)
 
 
 def create_stack_set(self: CloudFormationResponse) -> ActionResult:
@@ -130,7 +135,7 @@ def list_stack_instances(self: CloudFormationResponse) -> ActionResult:
         and filters.get("LAST_OPERATION_ID") in {None, instance.last_operation_id}
         and filters.get("DRIFT_STATUS") in {None, "NOT_CHECKED"}
     ]
-    page, token = _page(self, [shapes.stack_instance_summary(owner, item) for item in found])
+    page, token = _page(self, found, lambda item: shapes.stack_instance_summary(owner, item))
     return ActionResult({"Summaries": page, "NextToken": token})
 
 
@@ -149,8 +154,8 @@ def list_stack_set_operations(self: CloudFormationResponse) -> ActionResult:
     engine, caller = _context(self)
     owner = engine.find(caller, self._get_param("StackSetName"))
     at = runtime.current().clock.at
-    newest_first = [shapes.operation_summary(op, at) for op in reversed(owner.operations)]
-    page, token = _page(self, newest_first)
+    newest_first = list(reversed(owner.operations))
+    page, token = _page(self, newest_first, lambda op: shapes.operation_summary(op, at))
     return ActionResult({"Summaries": page, "NextToken": token})
 
 
@@ -160,7 +165,7 @@ def list_stack_set_operation_results(self: CloudFormationResponse) -> ActionResu
     op = engine.operation(caller, self._get_param("StackSetName"), self._get_param("OperationId"))
     wanted = {f.get("Values") for f in self._get_param("Filters") or []}
     found = [target for target in op.targets if not wanted or target.status in wanted]
-    page, token = _page(self, [shapes.operation_result(target) for target in found])
+    page, token = _page(self, found, shapes.operation_result)
     return ActionResult({"Summaries": page, "NextToken": token})
 
 
@@ -217,4 +222,5 @@ def install() -> None:
         return
     for name, handler in HANDLERS.items():
         setattr(CloudFormationResponse, name, handler)
+    template_cache.install()
     _installed = True

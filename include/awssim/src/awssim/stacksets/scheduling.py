@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from awssim.organization import CLOSED_OR_CLOSING
 from awssim.scenario import draw
 from awssim.stacksets import instances
 from awssim.stacksets.model import (
@@ -93,8 +94,9 @@ class Runner:
             )
             for region in prefs.ordered_regions(list(by_region))
         ]
+        skipped = self._skipped_accounts(stack_set)
         for target in op.targets:
-            self._prepare(stack_set, op, target)
+            self._prepare(stack_set, op, target, skipped)
         self._advance(stack_set, op, now)
 
     def stop(self, stack_set: StackSet, op: Operation, now: float) -> None:
@@ -117,7 +119,7 @@ class Runner:
             return
         self._progress_regions(stack_set, op, now)
         halted = [run for run in op.regions if run.halted]
-        if all(not run.running and not run.pending() for run in op.regions):
+        if all(not run.running and run.next_pending() is None for run in op.regions):
             if halted:
                 regions = ", ".join(run.region for run in halted)
                 op.status_reason = f"Failure tolerance exceeded in {regions}"
@@ -142,8 +144,9 @@ class Runner:
                 self._cancel(stack_set, op, run.pending(), TOLERANCE_CANCELLED)
 
     def _launch_ready(self, stack_set: StackSet, op: Operation, run: RegionRun, now: float) -> None:
-        for target in run.pending():
-            if len(run.running) >= run.concurrency():
+        while len(run.running) < run.concurrency():
+            target = run.next_pending()
+            if target is None:
                 return
             target.status = RUNNING
             instance = stack_set.instances.get(target.key)
@@ -192,7 +195,9 @@ class Runner:
             if instance.status != INOPERABLE:
                 instance.status, instance.detailed_status, instance.reason = OUTDATED, PENDING, None
 
-    def _prepare(self, stack_set: StackSet, op: Operation, target: Target) -> None:
+    def _prepare(
+        self, stack_set: StackSet, op: Operation, target: Target, skipped: frozenset[str]
+    ) -> None:
         instance = stack_set.instances.get(target.key)
         if instance is None and op.action == CREATE:
             instance = StackInstance(
@@ -207,7 +212,7 @@ class Runner:
         instance.last_operation_id = op.operation_id
         if target.ou_id:
             instance.ou_id = target.ou_id
-        if self._suspended(stack_set, target) and not (op.action == DELETE and op.retain_stacks):
+        if target.account in skipped and not (op.action == DELETE and op.retain_stacks):
             # Suspended (or closing) accounts are skipped, not failed (nor retried by this op).
             target.status, target.reason = SUCCEEDED, SKIPPED_RESULT
             instance.status, instance.detailed_status = OUTDATED, SKIPPED_SUSPENDED_ACCOUNT
@@ -215,9 +220,16 @@ class Runner:
             return
         instance.detailed_status, instance.reason = PENDING, None
 
-    def _suspended(self, stack_set: StackSet, target: Target) -> bool:
-        return stack_set.permission_model == SERVICE_MANAGED and self.sim.org.closed_or_closing(
-            target.account
+    def _skipped_accounts(self, stack_set: StackSet) -> frozenset[str]:
+        """The accounts a service-managed stack set skips (suspended or closing), read
+        once per operation: asked per target, the organization's account list would be
+        walked targets × accounts times."""
+        if stack_set.permission_model != SERVICE_MANAGED:
+            return frozenset()
+        return frozenset(
+            str(account.id)
+            for account in self.sim.org.backend.accounts
+            if str(account.status) in CLOSED_OR_CLOSING
         )
 
     def _work(self, stack_set: StackSet, op: Operation, target: Target) -> str | None:
@@ -279,4 +291,4 @@ class Runner:
 
 
 def _done(run: RegionRun) -> bool:
-    return not run.running and not run.pending() and not run.halted
+    return not run.running and run.next_pending() is None and not run.halted

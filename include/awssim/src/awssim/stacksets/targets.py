@@ -95,8 +95,9 @@ def _service_managed(
         )
     _check_ous(org, ous)
     _check_accounts(listed)
+    members = org.account_ids() if listed else set()
     for account in listed:
-        if not org.is_member(account):
+        if account not in members:
             raise ValidationError(message=f"Account {account} is not in the organization")
     if creating and ous and listed and filter_type is None:
         raise ValidationError(
@@ -121,10 +122,11 @@ def _filter(
         for account in org.accounts_under(ou):
             under.setdefault(account, ou)
     kind = filter_type or ("UNION" if listed else "NONE")
+    named = set(listed)
     if kind == "INTERSECTION":
-        return [(a, ou) for a, ou in under.items() if a in listed]
+        return [(a, ou) for a, ou in under.items() if a in named]
     if kind == "DIFFERENCE":
-        return [(a, ou) for a, ou in under.items() if a not in listed]
+        return [(a, ou) for a, ou in under.items() if a not in named]
     if kind == "UNION":
         return list(under.items()) + [(a, "") for a in listed if a not in under]
     return list(under.items())
