@@ -9,7 +9,7 @@ Modules: ``model`` (state), ``templates`` (templates, parameters, capabilities),
 (DeploymentTargets against the organization), ``preferences`` (OperationPreferences),
 ``operations`` (requests into operations), ``scheduling`` (running them), ``instances``
 (member stacks), ``engine`` (the API), ``shapes`` and ``responses`` (moto's handlers),
-``state`` (ground truth).
+``state`` (ground truth), ``template_cache`` (each template text parsed once).
 """
 
 from __future__ import annotations
