@@ -3,6 +3,7 @@ awssim.
 
     python -m rollout_demo [--plan NAME|FILE] [--org NAME|FILE] [--scenario NAME|FILE]
                            [--speed 300] [--dry-run] [--reject WAVE] [--ground-truth FILE]
+                           [--endpoint URL]
 
 With no argument it is the demo: the example plan (``examplepackage``) on awssim's ``demo``
 organization, no faults. ``--plan`` names a plan of the project (``include/rollouts/<name>.yaml``)
@@ -13,7 +14,9 @@ fault scenario (``happy``, ``canary-failure``, ``stackset-failure``, ``throttlin
 starts (``rollout_demo.inputs``): every OU the plan's waves name must be in the organization.
 
 Airflow runs from ``.airflow/demo`` in the repository (its SQLite DB is migrated first);
-awssim serves the organization on loopback and ``aws_default`` points at it. The plan's DAG
+awssim serves the organization on loopback and ``aws_default`` points at it (``--endpoint``:
+an awssim served apart, ``python -m awssim serve``, simulating the same organization,
+scenario and speed, so its work is not this process's: ``rollout_demo.endpoint``). The plan's DAG
 (``rollout_demo.dags_folder``: the project's DAG file, or one generated for a plan elsewhere)
 runs through ``dag.test()``: real tasks, real triggers, real HTTP calls. Approvals are
 answered by a stand-in approver (``--reject WAVE`` rejects that wave's). Each task is printed
@@ -32,6 +35,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,7 @@ from distributor_rollout.core.steps import (
 )
 from rollout_demo import aws_connection
 from rollout_demo.dags_folder import DagsFolder, dags_folder
+from rollout_demo.endpoint import ServedAwssim, embedded
 from rollout_demo.inputs import (
     DEFAULT_ORG,
     DEFAULT_PLAN,
@@ -124,6 +129,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write awssim's ground truth after the run (JSON, as GET /_awssim/state serves "
         "it: every node's installed versions, the stack sets, the calls that changed AWS)",
     )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="rehearse against the awssim served at URL (python -m awssim serve with the same "
+        "--org, --scenario and --speed) instead of one embedded in this process",
+    )
     parser.add_argument("--verbose", action="store_true", help="show every task's log")
     return parser.parse_args(argv)
 
@@ -136,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         inputs = resolve(
             project, plan=args.plan, org=args.org, scenario=args.scenario, reject=args.reject
         )
+        served = ServedAwssim(args.endpoint) if args.endpoint else None
+        if served is not None:
+            served.check(inputs, args.speed)
     except (ProjectNotFound, RehearsalInputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -153,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     # Airflow reads its environment on import: only now.
     from airflow.utils.db import upgradedb  # noqa: PLC0415
 
-    from awssim.server import running  # noqa: PLC0415
     from distributor_rollout.dag_factory import dag_id_for  # noqa: PLC0415
     from rollout_demo.rehearsal import rehearse  # noqa: PLC0415
 
@@ -165,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     if dags.generated:
         print(f"[{tag}] plan {inputs.plan.name} ({inputs.plan.path}): its DAG is in {dags.path}")
     rejected = wave_task_id(args.reject, APPROVE) if args.reject else None
-    with running(inputs.org, inputs.scenario, speed=args.speed) as server:
+    awssim = nullcontext(served) if served is not None else embedded(inputs, args.speed)
+    with awssim as server:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(server.endpoint_url)
         print(
             f"[{tag}] awssim: {inputs.org.name} organization, scenario {inputs.scenario.name}, "
@@ -179,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
         if args.ground_truth is not None:
-            args.ground_truth.write_text(json.dumps(server.sim.state(), indent=1))
+            args.ground_truth.write_text(json.dumps(server.state(), indent=1))
     return print_outcome(result, tag, dry_run=args.dry_run)
 
 
