@@ -151,11 +151,15 @@ def create_operation_id(run_id: str, wave: str, index: int) -> str:
     return operation_id(run_id, wave, "create", *([str(index + 1)] if index else []))
 
 
+def create_operation_ids(run_id: str, wave: ResolvedWave) -> frozenset[str]:
+    """Every id the wave's creates could have (one create per account at most)."""
+    most = len(wave.accounts) + 1
+    return frozenset(create_operation_id(run_id, wave.name, index) for index in range(most))
+
+
 def candidate_operation_ids(run_id: str, wave: ResolvedWave) -> frozenset[str]:
     """Every id this wave's calls could have: the ids to look for before deciding."""
-    most = len(wave.accounts) + 1
-    creates = {create_operation_id(run_id, wave.name, index) for index in range(most)}
-    return frozenset({update_operation_id(run_id, wave.name), *creates})
+    return frozenset({update_operation_id(run_id, wave.name), *create_operation_ids(run_id, wave)})
 
 
 def account_ous(org: Organization, wave: ResolvedWave) -> dict[str, str]:
@@ -313,9 +317,17 @@ def _reached(facts: WaveSnapshot, operation: str) -> set[Target]:
 
 
 def _created_by_run(facts: WaveSnapshot) -> set[Target]:
-    created: set[Target] = set()
-    for index in range(len(facts.wave.accounts) + 1):
-        created |= _reached(facts, create_operation_id(facts.run_id, facts.wave.name, index))
+    """Targets this run's creates reached (``_reached`` over every create id), in one
+    pass over the results and the instances: a wave's create ids are as many as its
+    accounts, so reading the instances once per id would cost accounts × instances."""
+    creates = create_operation_ids(facts.run_id, facts.wave)
+    created = {
+        result.target
+        for operation_id, record in facts.operations.items()
+        if operation_id in creates
+        for result in record.results
+    }
+    created |= {i.target for i in facts.instances if i.last_operation_id in creates}
     return created
 
 
