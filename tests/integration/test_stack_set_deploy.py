@@ -69,6 +69,20 @@ def settle(sim: Simulator) -> None:
     sim.settle(horizon=3600)
 
 
+def recorded_changes(aws: AwsClients, result: dict[str, Any]) -> dict[str, Any]:
+    """The wave's change record as the deploy task stored it in the artifacts bucket
+    (its bytes checked against the digest the result carries): never inline in XCom."""
+    assert "changes" not in result
+    reference = result["stored_changes"]
+    stored = aws.client("s3").get_object(Bucket=reference["bucket"], Key=reference["key"])
+    body = stored["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == reference["sha256"]
+    record: dict[str, Any] = json.loads(body)
+    kinds = Counter(change["kind"] for change in record["changes"])
+    assert (kinds["created"], kinds["updated"]) == (reference["created"], reference["updated"])
+    return record
+
+
 def test_new_targets_are_created_and_recorded_as_created(
     fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
@@ -79,7 +93,7 @@ def test_new_targets_are_created_and_recorded_as_created(
 
     assert result["operations"] == [create_operation_id(RUN, "canary", 0)]
     assert result["nothing_to_do"] is False
-    changes = result["changes"]["changes"]
+    changes = recorded_changes(aws, result)["changes"]
     assert {(c["target"]["account_id"], c["kind"]) for c in changes} == {
         (account, "created") for account in SANDBOX
     }
@@ -116,18 +130,18 @@ def test_existing_targets_get_a_staged_update_then_new_ones_a_create(
         update_operation_id(RUN, "canary"),
         create_operation_id(RUN, "canary", 0),
     ]
+    record = recorded_changes(aws, result)
     kinds = {
-        (c["target"]["account_id"], c["target"]["region"]): c["kind"]
-        for c in result["changes"]["changes"]
+        (c["target"]["account_id"], c["target"]["region"]): c["kind"] for c in record["changes"]
     }
     assert kinds == {
         **{(a, "us-east-1"): "updated" for a in SANDBOX},
         **{(a, "eu-west-1"): "created" for a in SANDBOX},
     }
-    changes = WaveChanges.from_dict(result["changes"]).changes
+    changes = WaveChanges.from_dict(record).changes
     previous = {c.previous.parameters["Version"] for c in changes if c.previous is not None}
     assert previous == {"1.0.0"}
-    assert len(result["changes"]["templates"]) == 1  # written once, not per target
+    assert len(record["templates"]) == 1  # written once, not per target
     assert operation_calls(fast_sim) == ["UpdateStackSet", "CreateStackInstances"]
     settle(fast_sim)
     canary = {Target(a, r) for a in SANDBOX for r in ("us-east-1", "eu-west-1")}
@@ -257,7 +271,7 @@ def test_a_retry_while_its_first_operation_runs_adopts_it(
     result = run_task(deploy(wider, "canary", second, aws_conn), make_context(run_id=RUN))
 
     assert operation_calls(sim)[1:] == ["UpdateStackSet", "CreateStackInstances"]
-    kinds = {(c["target"]["region"], c["kind"]) for c in result["changes"]["changes"]}
+    kinds = {(c["target"]["region"], c["kind"]) for c in recorded_changes(aws, result)["changes"]}
     assert kinds == {("us-east-1", "updated"), ("eu-west-1", "created")}
 
 

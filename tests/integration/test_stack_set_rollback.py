@@ -397,6 +397,35 @@ def test_a_wave_whose_deploy_task_failed_is_rolled_back_from_its_operations(
     assert set(versions(aws, CANARY).values()) == {"1.0.0"}
 
 
+@pytest.mark.parametrize("damage", ["altered", "deleted"])
+def test_a_stored_change_record_that_cannot_be_trusted_is_rebuilt_from_operations(
+    fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path, damage: str
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    deploy(plan, "canary", first, aws_conn, "run-1")
+    second = release(aws, "2.0.0", "1.0.0")
+    canary = deploy(plan, "canary", second, aws_conn, RUN)
+    fast_sim.settle()
+    # The deploy task kept its record in the artifacts bucket, only a reference in XCom.
+    stored = canary["stored_changes"]
+    assert "changes" not in canary
+    assert (stored["updated"], stored["created"]) == (len(CANARY), 0)
+    s3 = aws.client("s3")
+    if damage == "altered":  # a record saying the wave changed nothing: not to be trusted
+        empty = json.dumps({"wave": "canary", "templates": [], "changes": []})
+        s3.put_object(Bucket=stored["bucket"], Key=stored["key"], Body=empty.encode())
+    else:
+        s3.delete_object(Bucket=stored["bucket"], Key=stored["key"])
+
+    result = run_task(
+        rollback(plan, second, [canary, None], aws_conn), make_context("rollback", run_id=RUN)
+    )
+
+    assert result["restored"] == sorted(str(t) for t in CANARY)
+    assert set(versions(aws, CANARY).values()) == {"1.0.0"}
+
+
 def test_waves_not_run_are_ignored_and_results_may_be_rendered_text(
     fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:

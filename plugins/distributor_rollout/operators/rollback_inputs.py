@@ -1,6 +1,7 @@
 """What the rollback task reads: its templated arguments (the release, the deploy tasks'
-results, and from those what each wave changed), the delete decisions it recorded in an
-earlier try, and where the stack set stands once it is done.
+results, and from those what each wave changed: inline, or stored in the artifacts bucket
+by the deploy task), the delete decisions it recorded in an earlier try, and where the
+stack set stands once it is done.
 
 The decisions are kept twice: in the task state store (``core.rollback_record.
 DeleteJournal``), which survives an Airflow retry, and under ``steps.NARROWING_XCOM_KEY``
@@ -30,9 +31,11 @@ from distributor_rollout.core.rollback_standing import (
     stack_set_standing,
 )
 from distributor_rollout.core.steps import NARROWING_XCOM_KEY
+from distributor_rollout.core.stored_changes import StoredChanges, read_changes
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError
+from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.hooks.stack_set import StackSetHook
 from distributor_rollout.operators.task_log import TaskLog
 from distributor_rollout.task_store import max_tries, state_store
@@ -69,14 +72,18 @@ def wave_changes(
     config: RunConfig,
     recover: Callable[[str], WaveChanges],
     log: TaskLog,
+    load: Callable[[StoredChanges], WaveChanges | None] = lambda _: None,
 ) -> list[WaveChanges]:
-    """What the waves changed, from their deploy results in plan order. A wave this run
-    deploys whose task failed after starting an operation left no result: ``recover``
-    rebuilds its changes from this run's operations for it (given the wave's name)."""
+    """What the waves changed, from their deploy results in plan order. A result whose
+    changes are stored is read back with ``load`` (None: unreadable). A wave this run
+    deploys whose task failed after starting an operation left no result, and a stored
+    record that cannot be read is no record: ``recover`` rebuilds its changes from this
+    run's operations for it (given the wave's name)."""
     waves: list[WaveChanges] = []
     for index, result in enumerate(results):
-        if result is not None:
-            waves.append(result.changes)
+        recorded = _recorded(result, load, log) if result is not None else None
+        if recorded is not None:
+            waves.append(recorded)
             continue
         spec = config.plan.waves[index] if index < len(config.plan.waves) else None
         if spec is None or not config.runs_wave(spec.name):
@@ -90,6 +97,42 @@ def wave_changes(
             )
             waves.append(recovered)
     return waves
+
+
+def _recorded(
+    result: WaveResult, load: Callable[[StoredChanges], WaveChanges | None], log: TaskLog
+) -> WaveChanges | None:
+    """The changes a deploy result records: inline, or stored and read back with ``load``
+    (None, with a warning, when the stored record cannot be read)."""
+    if result.stored_changes is None:
+        return result.changes
+    loaded = load(result.stored_changes)
+    if loaded is None:
+        log.warning(
+            "Wave %s: its stored change record s3://%s/%s cannot be read; rebuilding it "
+            "from its operations",
+            result.wave,
+            result.stored_changes.bucket,
+            result.stored_changes.key,
+        )
+    return loaded
+
+
+def read_stored_changes(
+    s3: PackageBucketHook, reference: StoredChanges, log: TaskLog
+) -> WaveChanges | None:
+    """A wave's stored change record, read back and checked against the digest its deploy
+    task recorded; None (with the reason logged) when it is missing, altered or unreadable:
+    the rollback then trusts AWS's record of the operations instead."""
+    try:
+        document = s3.get_checked_text(reference.bucket, reference.key, sha256=reference.sha256)
+        if document is None:
+            log.warning("s3://%s/%s does not exist", reference.bucket, reference.key)
+            return None
+        return read_changes(document, reference)
+    except (AwsRolloutError, BotoCoreError, ClientError, ValidationError) as error:
+        log.warning("s3://%s/%s: %s", reference.bucket, reference.key, error)
+        return None
 
 
 def recorded_decisions(context: Any, task_id: str) -> dict[int, DeleteDecision]:

@@ -76,12 +76,7 @@ class StackSetOperatorBase(AwsBaseOperator[StackSetHook]):
         against the sha256 its content address names (``ArtifactDigestMismatch``
         otherwise): the text a StackSets call may then pass as ``TemplateBody``."""
         bucket, key = object_location(template.template_url)
-        s3 = PackageBucketHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
+        s3 = self.artifacts_hook()
         text = s3.get_checked_text(bucket, key, sha256=template_digest(template.template_url))
         if text is None:
             raise ConfigurationError(
@@ -89,6 +84,15 @@ class StackSetOperatorBase(AwsBaseOperator[StackSetHook]):
                 "artifacts bucket; the prepare step stores it (clear it to store it again)"
             )
         return text
+
+    def artifacts_hook(self) -> PackageBucketHook:
+        """S3 in the stack set's Region, where the artifacts bucket is."""
+        return PackageBucketHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
 
     def check_templates(self, templates: Iterable[TemplateRef]) -> None:
         """Read and check every stored template a task's calls will pass (before the first

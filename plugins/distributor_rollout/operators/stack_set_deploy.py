@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowSkipException
 
-from distributor_rollout.core.artifacts import with_template_body
+from distributor_rollout.core.artifacts import object_location, with_template_body
 from distributor_rollout.core.deployment import (
     Finished,
     Start,
@@ -20,9 +20,11 @@ from distributor_rollout.core.deployment import (
 )
 from distributor_rollout.core.plan import Plan
 from distributor_rollout.core.planned_calls import dry_run_wave, loggable_request
-from distributor_rollout.core.release import Release, dry_run_template_sha256
+from distributor_rollout.core.release import Release, dry_run_template_sha256, run_tag_value
 from distributor_rollout.core.steps import STARTED_AT_XCOM_KEY
+from distributor_rollout.core.stored_changes import changes_key, stored
 from distributor_rollout.core.verdict import truncate_list
+from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.hooks.errors import ConfigurationError
 from distributor_rollout.hooks.organizations import OrganizationsHook
 from distributor_rollout.links.console import StackSetOperationLink
@@ -42,8 +44,11 @@ class DeployWaveOperator(StackSetOperatorBase):
     call: ``StackSetOperationSensor`` does that.
 
     Returns a ``core.wave_result.WaveResult.to_dict()``: ``{"wave", "operations",
-    "changes" (WaveChanges.to_dict()), "nothing_to_do", "targets"}`` (``targets``: every
-    account/Region of the wave, ``"acct/region"``, what the compliance gate reads).
+    "stored_changes", "nothing_to_do", "targets"}`` (``targets``: every account/Region of
+    the wave, ``"acct/region"``, what the compliance gate reads; ``stored_changes``: where
+    the instances it created or updated are recorded, in the artifacts bucket beside the
+    release's template, with the record's sha256 and counts; a wave that changed nothing
+    has ``"changes"``, empty, instead).
     Pushes ``started_at`` (ISO-8601 UTC) to XCom once per try, in ``execute`` before any
     AWS call (not again when it resumes after a wait).
 
@@ -129,7 +134,9 @@ class DeployWaveOperator(StackSetOperatorBase):
             step = next_step(facts)
             if isinstance(step, Finished):
                 self._finish(context, release, step)
-                return step.result(base.wave.targets).to_dict()
+                return self._with_stored_changes(
+                    context, release, step.result(base.wave.targets)
+                ).to_dict()
             if isinstance(step, Start):
                 # The checked text, not the URL: the object cannot change under the call.
                 request = with_template_body(
@@ -203,6 +210,29 @@ class DeployWaveOperator(StackSetOperatorBase):
         """This release's template text (checked against its sha256), to tell whether the
         stack set already holds it and to pass as ``TemplateBody``."""
         return self.stored_template(release.template)
+
+    def _with_stored_changes(
+        self, context: Any, release: Release, result: WaveResult
+    ) -> WaveResult:
+        """``result`` with its changes stored in the artifacts bucket (beside the release's
+        template) and only their reference kept: the record grows with the wave's
+        accounts, the XCom must not (``core.stored_changes``). A wave that changed nothing
+        keeps its empty record inline."""
+        if not result.changes.changes:
+            return result
+        bucket, _ = object_location(release.template.template_url)
+        run_tag = run_tag_value(str(context["run_id"]))
+        key = changes_key(release.stack_set_name, run_tag, self.wave)
+        document, reference = stored(result.changes, bucket, key)
+        self.artifacts_hook().put_text(bucket, key, document, content_type="application/json")
+        self.log.info(
+            "Wave %s: its %d changed instances recorded in s3://%s/%s",
+            self.wave,
+            reference.changed,
+            bucket,
+            key,
+        )
+        return result.storing(reference)
 
     def _finish(self, context: Any, release: Release, finished: Finished) -> None:
         """Log how the wave ended and link its last operation."""

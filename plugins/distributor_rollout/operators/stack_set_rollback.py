@@ -38,6 +38,7 @@ from distributor_rollout.hooks.errors import AwsRolloutError
 from distributor_rollout.links.console import StackSetOperationLink
 from distributor_rollout.operators.rollback_inputs import (
     read_standing,
+    read_stored_changes,
     record_decisions,
     recorded_decisions,
     release_mapping,
@@ -144,6 +145,7 @@ class RollbackOperator(RollbackActionRunner):
             config,
             lambda wave: self.recover(context["run_id"], release, wave),
             self.log,
+            lambda stored: read_stored_changes(self.artifacts_hook(), stored, self.log),
         )
         plan = forward_plan(plan_rollback(changes, mode), release.template)
         self.log.info("%s", rollback_summary(plan))
