@@ -20,17 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import moto.backends as moto_backends
-from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from awssim.keepalive import KeepAliveHandler
 from awssim.orgspec import OrgSpec
 from awssim.scenario import Scenario
 from awssim.simulator import Simulator
 from awssim.wsgi import CONTROL_PREFIX, SimApp, StartResponse, identify
 
 
-class _QuietHandler(MotoRequestHandler):
-    """moto's request handler without a log line per request."""
+class _QuietHandler(KeepAliveHandler):
+    """moto's request handler, keeping connections alive as AWS does (``awssim.keepalive``),
+    without a log line per request."""
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         """Requests are in the ledger; the access log is noise."""
