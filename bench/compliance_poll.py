@@ -8,7 +8,10 @@ account/Region has the association and a reader role. awssim runs in its own pro
 scenario injecting ``--latency`` into every Systems Manager call.
 
 Figures and budgets (issue 14, DESIGN.md §5), for the second poll:
-- wall time against the ideal N × latency / concurrency: ratio ≤ 1.25 (time);
+- wall time against the ideal N × latency / concurrency: ratio ≤ 1.25 (time); and against
+  bare aiobotocore clients making the same N requests at the same concurrency on the same
+  machine (≤ 1.25): on 2 cores the simulator's CPU per request (beside the poller's) bounds
+  the wall before the latency does, for any client;
 - HTTP requests against N: ≤ 1.0 × N once roles are cached (count: fails the run);
 - the poller's own CPU per target (this process only; awssim's CPU is read from its own
   process and printed beside it): ≤ 0.5 ms (time);
@@ -285,6 +288,17 @@ def record(
         )
     )
     if floor is not None:
+        figures.add(
+            Figure(
+                f"{label}.wall_vs_bare_botocore",
+                second["seconds"],
+                "s",
+                baseline=floor["seconds"],
+                baseline_label="bare aiobotocore, same requests",
+                budget=WALL_BUDGET,
+                note="the same N requests at the same concurrency on this machine",
+            )
+        )
         figures.add(
             Figure(
                 f"{label}.poller_cpu_vs_bare_botocore",
