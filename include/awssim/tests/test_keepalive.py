@@ -4,6 +4,7 @@ next request after a body the application left unread."""
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Iterator
 from http.client import HTTPConnection
@@ -18,6 +19,11 @@ from awssim.keepalive import KeepAliveHandler
 def app(environ: dict[str, Any], start_response: Any) -> list[bytes] | Iterator[bytes]:
     """``/echo`` answers the body, ``/ignore`` reads none of it, ``/stream`` has no length."""
     path = environ["PATH_INFO"]
+    if path == "/nodelay":
+        nodelay = environ["werkzeug.socket"].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        answer = str(int(bool(nodelay))).encode()
+        start_response("200 OK", [("Content-Length", str(len(answer)))])
+        return [answer]
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return iter([b"part-1;", b"part-2"])
@@ -82,3 +88,9 @@ def test_a_client_asking_to_close_is_closed(connection: HTTPConnection) -> None:
     response = connection.getresponse()
     assert response.read() == b"echo:x"
     assert response.will_close
+
+
+def test_answers_are_not_held_back_by_nagle(connection: HTTPConnection) -> None:
+    # A kept-alive connection with Nagle's algorithm on waits for the client's delayed ACK
+    # between an answer's head and body (about 40 ms a request).
+    assert ask(connection, "/nodelay") == ("", b"1")
