@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     serve.add_argument("--port", type=int, default=5000, help="port (0: any free port)")
     serve.add_argument(
-        "--org", default="demo", help="org YAML path, 'demo', or synthetic:ACCOUNTS[:OUS]"
+        "--org", default="demo", help="org YAML path, 'demo', or synthetic:ACCOUNTS[:OUS[:DEPTH]]"
     )
     serve.add_argument(
         "--scenario", default="happy", help=f"scenario YAML path or one of {shipped_scenarios()}"
