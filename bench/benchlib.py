@@ -22,8 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import subprocess
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,6 +52,36 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     return parser
+
+
+@contextmanager
+def awssim_server(
+    arguments: Sequence[str], *, stderr: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """awssim serving in its own process (so its CPU is never the product's): this
+    interpreter run with ``arguments`` (``-m awssim serve --port 0 ...`` or a script that
+    prints the same "... on http://HOST:PORT" line). Yields the endpoint and the process;
+    terminates it on leaving unless the caller has reaped it. ``stderr`` goes to a file."""
+    errors = stderr.open("w") if stderr is not None else None
+    try:
+        server = subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
+            [sys.executable, *arguments], stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+    finally:
+        if errors is not None:
+            errors.close()
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        match = re.search(r"on (http://\S+)", line)
+        if match is None:
+            logged = stderr.read_text()[-2000:] if stderr is not None else ""
+            raise RuntimeError(f"awssim did not start: {line!r}\n{logged}")
+        yield match.group(1), server
+    finally:
+        if server.returncode is None:
+            server.terminate()
+            server.wait(timeout=60)
 
 
 def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:

@@ -28,19 +28,23 @@ import cProfile
 import json
 import math
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchlib import REPO, Figure, Figures, airflow_environment, arguments, exit_with
+from benchlib import (
+    REPO,
+    Figure,
+    Figures,
+    airflow_environment,
+    arguments,
+    awssim_server,
+    exit_with,
+)
 
 airflow_environment()
 
@@ -58,36 +62,6 @@ CPU_BUDGET_MS = 0.5
 WALL_BUDGET = 1.25
 SEEDED = REPO / "bench" / "support" / "seeded_awssim.py"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def awssim_process(accounts: int) -> Iterator[tuple[str, int]]:
-    """The seeded simulator in its own process; yields (endpoint URL, pid)."""
-    server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [
-            sys.executable,
-            str(SEEDED),
-            "--accounts",
-            str(accounts),
-            "--role",
-            READER,
-            "--association",
-            ASSOCIATION,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        match = re.search(r"on (http://\S+)", line)
-        if match is None:
-            raise RuntimeError(f"awssim did not start: {line!r}")
-        print(line.strip())
-        yield match.group(1), server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
 
 def process_cpu(pid: int) -> float:
@@ -323,7 +297,12 @@ def main() -> None:
     figures = Figures("compliance_poll")
     for position, size in enumerate(sizes):
         accounts = math.ceil(size / len(REGIONS))
-        with awssim_process(accounts) as (endpoint, pid), tempfile.TemporaryDirectory() as tmp:
+        seeded = [str(SEEDED), "--accounts", str(accounts), "--role", READER]
+        with (
+            awssim_server([*seeded, "--association", ASSOCIATION]) as (endpoint, server),
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            pid = server.pid
             os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
                 {
                     "conn_type": "aws",

@@ -43,18 +43,22 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchlib import REPO, Figure, Figures, airflow_environment, arguments, exit_with
+from benchlib import (
+    REPO,
+    Figure,
+    Figures,
+    airflow_environment,
+    arguments,
+    awssim_server,
+    exit_with,
+)
 
 airflow_environment()
 
@@ -232,26 +236,6 @@ def timed(runs: Sequence[Callable[[Counter[str]], Any]], repeat: int) -> list[Ti
     return timings
 
 
-@contextmanager
-def awssim_process(org: str) -> Iterator[str]:
-    """``python -m awssim serve`` of ``org`` on a free port; yields its endpoint URL."""
-    server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "awssim", "serve", "--port", "0", "--org", org],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        match = re.search(r"on (http://\S+)", line)
-        if match is None:
-            raise RuntimeError(f"awssim did not start: {line!r}")
-        yield match.group(1)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 @dataclass(frozen=True)
 class Case:
     """One plan to resolve: its data and the OU paths it names."""
@@ -337,7 +321,10 @@ def main() -> None:
     )
     figures = Figures(bench="org_resolution")
     started = time.perf_counter()
-    with awssim_process(org_ref) as endpoint:
+    with awssim_server(["-m", "awssim", "serve", "--port", "0", "--org", org_ref]) as (
+        endpoint,
+        _,
+    ):
         print(f"awssim: {org_ref} ready in {time.perf_counter() - started:.1f}s")
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = aws_connection(endpoint)
         for case in cases:

@@ -36,9 +36,6 @@ depend on it (a few seconds). A full run takes well under a minute.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -48,7 +45,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from benchlib import REPO, Figure, Figures, airflow_environment, arguments, exit_with
+from benchlib import (
+    REPO,
+    Figure,
+    Figures,
+    airflow_environment,
+    arguments,
+    awssim_server,
+    exit_with,
+)
 from build import MIB, PACKAGE, VERSION, flavours, generate
 
 airflow_environment()
@@ -64,26 +69,6 @@ CONN_ID = "aws_default"
 PAYLOAD_OPERATIONS = frozenset({"s3.PutObject", "s3.UploadPart"})
 SIZES = (4, 16)
 """Zips in the small and the large package."""
-
-
-@contextmanager
-def awssim_demo() -> Iterator[str]:
-    """``python -m awssim serve --org demo`` on a free port; yields its endpoint URL."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "awssim", "serve", "--port", "0", "--org", "demo"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        match = re.search(r"on (http://\S+)", line)
-        if match is None:
-            raise RuntimeError(f"awssim did not start: {line!r}")
-        yield match.group(1)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 class Traffic:
@@ -183,7 +168,11 @@ def main() -> None:
     args = parser.parse_args()
     size = args.size_mib or (4 if args.quick else 64)
     figures = Figures(bench="republish")
-    with awssim_demo() as endpoint, tempfile.TemporaryDirectory(prefix="bench-republish-") as tmp:
+    demo = ["-m", "awssim", "serve", "--port", "0", "--org", "demo"]
+    with (
+        awssim_server(demo) as (endpoint, _),
+        tempfile.TemporaryDirectory(prefix="bench-republish-") as tmp,
+    ):
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = aws_connection(endpoint)
         measured = [measure(Path(tmp), zips, size) for zips in SIZES]
     for item in measured:

@@ -63,21 +63,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from benchlib import BENCH_HOME, REPO, Figure, Figures, arguments, exit_with
+from benchlib import BENCH_HOME, REPO, Figure, Figures, arguments, awssim_server, exit_with
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 WAVES = (("canary", "Canary", 0.02), ("nonprod", "NonProd", 0.18), ("prod_a", "ProdA", 0.30))
@@ -226,36 +223,6 @@ def plan_file(size: Size) -> dict[str, Any]:
     return plan
 
 
-@contextmanager
-def awssim_process(
-    org: Path, speed: float, log: Path
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``python -m awssim serve`` on a free port: its endpoint and process (the caller reaps
-    it with ``reap`` to read its resource usage). Its stderr goes to ``log`` (the HTTP
-    server notes every idle keep-alive connection it closes)."""
-    with log.open("w") as errors:
-        server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-            [
-                *(sys.executable, "-m", "awssim", "serve", "--port", "0", "--org", str(org)),
-                *("--scenario", "happy", "--speed", f"{speed:g}"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-        )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        match = re.search(r"on (http://\S+)", line)
-        if match is None:
-            raise RuntimeError(f"awssim did not start: {line!r}\n{log.read_text()[-2000:]}")
-        yield match.group(1), server
-    finally:
-        if server.returncode is None:
-            server.terminate()
-            server.wait(timeout=60)
-
-
 def reap(process: subprocess.Popen[str]) -> tuple[float, float]:
     """Wait for ``process``; its (CPU seconds, peak RSS MiB) from ``wait4``."""
     _, status, usage = os.wait4(process.pid, 0)
@@ -303,7 +270,13 @@ def rehearse(size: Size, speed: float, scratch: Path, *, verbose: bool) -> Measu
     plan.write_text(yaml.safe_dump(plan_file(size), sort_keys=False))
     HOME.mkdir(parents=True, exist_ok=True)
     print(f"-- {size.label}: {size.targets} targets, awssim clock x{speed:g}", flush=True)
-    with awssim_process(org, speed, folder / "awssim.log") as (endpoint, server):
+    # Its stderr goes to a log: the HTTP server notes every idle keep-alive connection it
+    # closes. The caller reaps it (``reap``) to read its resource usage.
+    serve = ["-m", "awssim", "serve", "--port", "0", "--org", str(org), "--scenario", "happy"]
+    with awssim_server([*serve, "--speed", f"{speed:g}"], stderr=folder / "awssim.log") as (
+        endpoint,
+        server,
+    ):
         command = [sys.executable, "-m", "rollout_demo", "--plan", str(plan), "--org", str(org)]
         command += ["--scenario", "happy", "--speed", f"{speed:g}", "--home", str(HOME)]
         command += ["--endpoint", endpoint]
