@@ -14,7 +14,7 @@ for one it updated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -307,28 +307,24 @@ def planned_calls(facts: WaveSnapshot) -> list[Call]:
     return calls
 
 
-def _reached(facts: WaveSnapshot, operation: str) -> set[Target]:
-    """Targets an operation of this run reached, by its results and by the instances that
-    name it as their last operation (AWS may list either first)."""
-    record = facts.operations.get(operation)
-    reached = {result.target for result in record.results} if record else set()
-    reached |= {i.target for i in facts.instances if i.last_operation_id == operation}
+def _reached(facts: WaveSnapshot, operations: Collection[str]) -> set[Target]:
+    """Targets these operations of this run reached, by their results and by the
+    instances that name one as their last operation (AWS may list either first). One pass
+    over the results and the instances: a wave's create ids are as many as its accounts,
+    so reading the instances once per id would cost accounts × instances."""
+    reached = {
+        result.target
+        for operation_id, record in facts.operations.items()
+        if operation_id in operations
+        for result in record.results
+    }
+    reached |= {i.target for i in facts.instances if i.last_operation_id in operations}
     return reached
 
 
 def _created_by_run(facts: WaveSnapshot) -> set[Target]:
-    """Targets this run's creates reached (``_reached`` over every create id), in one
-    pass over the results and the instances: a wave's create ids are as many as its
-    accounts, so reading the instances once per id would cost accounts × instances."""
-    creates = create_operation_ids(facts.run_id, facts.wave)
-    created = {
-        result.target
-        for operation_id, record in facts.operations.items()
-        if operation_id in creates
-        for result in record.results
-    }
-    created |= {i.target for i in facts.instances if i.last_operation_id in creates}
-    return created
+    """Targets this run's creates reached."""
+    return _reached(facts, create_operation_ids(facts.run_id, facts.wave))
 
 
 def _finished(facts: WaveSnapshot, calls: list[Call], stopped_early: str) -> Finished:
@@ -336,7 +332,7 @@ def _finished(facts: WaveSnapshot, calls: list[Call], stopped_early: str) -> Fin
     kinds: dict[Target, TargetChange] = {}
     for call in calls:
         # Fall back on the intended targets while AWS lists nothing for a fresh operation.
-        reached = _reached(facts, call.operation_id) or set(call.targets)
+        reached = _reached(facts, {call.operation_id}) or set(call.targets)
         for target in sorted(reached & wave_targets):
             if call.kind == "create":
                 kinds[target] = TargetChange(target, facts.ou_of[target.account_id], "created")
