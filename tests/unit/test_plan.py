@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +285,68 @@ def test_a_wrong_existing_package_is_named(
 ) -> None:
     package = {"existing": existing} | ({"name": name} if name else {})
     assert problem in _problems(_existing(raw, **package))
+
+
+def test_the_change_feed_is_optional_and_has_defaults(raw: dict[str, Any]) -> None:
+    assert validate_plan(raw).stack_set.compliance_reader.change_feed is None
+
+    raw["stack_set"]["compliance_reader"]["change_feed"] = {
+        "aggregator": "org-association-compliance",
+        "region": "us-west-2",
+    }
+    feed = validate_plan(raw).stack_set.compliance_reader.change_feed
+
+    assert feed is not None
+    assert (feed.aggregator, feed.region) == ("org-association-compliance", "us-west-2")
+    assert (feed.full_read_minutes, feed.lookback_minutes) == (30, 15)
+
+
+def test_a_plan_without_a_change_feed_keeps_its_earlier_digest(raw: dict[str, Any]) -> None:
+    """Runs recorded before the option existed still match their plan after an upgrade."""
+    plan = validate_plan(raw)
+    before = plan.model_dump(mode="json")
+    del before["stack_set"]["compliance_reader"]["change_feed"]
+    canonical = json.dumps(before, sort_keys=True, separators=(",", ":"))
+
+    assert plan.digest() == hashlib.sha256(canonical.encode()).hexdigest()
+    raw["stack_set"]["compliance_reader"]["change_feed"] = {
+        "aggregator": "a",
+        "region": "us-east-1",
+    }
+    assert validate_plan(raw).digest() != plan.digest()
+
+
+def test_change_feed_problems_name_the_field_and_what_is_valid(raw: dict[str, Any]) -> None:
+    reader = raw["stack_set"]["compliance_reader"]
+    reader["change_feed"] = "org-association-compliance"
+    assert _problems(raw) == [
+        "stack_set.compliance_reader.change_feed: wrong type (got "
+        "'org-association-compliance'; expected a mapping with keys aggregator, region, "
+        "full_read_minutes, lookback_minutes (a Config aggregator the gate asks which targets "
+        "changed), or none: every poll reads every target)"
+    ]
+    reader["change_feed"] = {"aggregator": "org", "region": "us-east-1", "full_read_minutes": 2.5}
+    assert _problems(raw) == [
+        "stack_set.compliance_reader.change_feed.full_read_minutes: wrong type (got 2.5; "
+        "expected a whole number ≥ 1: fleet minutes between polls that read every target)"
+    ]
+
+
+def test_the_commented_change_feed_example_is_a_valid_plan(repo: Path) -> None:
+    """include/rollouts/examples/field-agent.yaml shows the option commented out: as
+    written there, uncommented, it must validate."""
+    path = repo / "include" / "rollouts" / "examples" / "field-agent.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = lines.index("    # change_feed:")
+    rest = itertools.takewhile(lambda line: line.startswith("    #   "), lines[start + 1 :])
+    block = [lines[start], *rest]
+    uncommented = [line.replace("# ", "", 1) for line in block]
+    assert len(uncommented) == 5
+    text = "\n".join([*lines[:start], *uncommented, *lines[start + len(block) :]])
+
+    data = yaml.safe_load(text)
+    data["package"]["source"] = str(path.parent / data["package"]["source"])
+    feed = validate_plan(data).stack_set.compliance_reader.change_feed
+
+    assert feed is not None
+    assert (feed.aggregator, feed.region) == ("org-association-compliance", "us-east-1")

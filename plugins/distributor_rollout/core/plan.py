@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from distributor_rollout.core import rules
+from distributor_rollout.core.compliance_feed import aggregator_name
 from distributor_rollout.core.fields import (
     RULE_ERROR,
     AccountId,
@@ -213,6 +215,42 @@ class AutoDeployment(_Model):
     retain_stacks_on_account_removal: bool = Field(False, description="true or false")
 
 
+def _aggregator_name(value: str) -> str:
+    problem = aggregator_name(value)
+    if problem is not None:
+        raise PydanticCustomError(RULE_ERROR, "{message}", {"message": problem})
+    return value
+
+
+AggregatorName = Annotated[str, AfterValidator(_aggregator_name)]
+
+
+class ChangeFeed(_Model):
+    """An AWS Config aggregator the compliance gate asks which targets changed, to re-read
+    only those between full polls (``core.compliance_feed``). The gate's counts still come
+    from reading each target: the feed only decides which ones a poll reads. Freshness:
+    a change Config misses or delivers later than ``lookback_minutes`` is seen at the next
+    full poll, at most ``full_read_minutes`` later, and the gate never passes or fails
+    without a full poll confirming it."""
+
+    aggregator: AggregatorName = Field(
+        description="the Config aggregator's name (ConfigurationAggregatorName) in the account "
+        "the DAGs' AWS connection is, recording AWS::SSM::AssociationCompliance"
+    )
+    region: RegionName = Field(description="the Region of the aggregator (where it is called)")
+    full_read_minutes: int = Field(
+        30,
+        ge=1,
+        description="a whole number ≥ 1: fleet minutes between polls that read every target",
+    )
+    lookback_minutes: int = Field(
+        15,
+        ge=0,
+        description="a whole number ≥ 0: fleet minutes each query looks back for the items "
+        "Config delivers late",
+    )
+
+
 class ComplianceReader(_Model):
     """The read-only role the DAGs assume in member accounts to read association status."""
 
@@ -222,6 +260,12 @@ class ComplianceReader(_Model):
     create: bool = Field(True, description="the stack set template creates the role (true/false)")
     home_region: RegionName | None = Field(
         None, description="the one Region whose stack creates the (global) IAM role"
+    )
+    change_feed: ChangeFeed | None = Field(
+        None,
+        description="a mapping with keys aggregator, region, full_read_minutes, lookback_minutes "
+        "(a Config aggregator the gate asks which targets changed), or none: every poll reads "
+        "every target",
     )
 
 
@@ -378,7 +422,13 @@ class Plan(_Model):
 
     def digest(self) -> str:
         """sha256 of the plan's canonical JSON: what a run report records as its input."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        reader = data["stack_set"]["compliance_reader"]
+        if reader["change_feed"] is None:
+            # A plan without the (later) change feed keeps the digest earlier releases
+            # recorded: runs in flight across an upgrade still match their plan.
+            del reader["change_feed"]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -319,6 +319,9 @@ def _partition_problems(data: Mapping[str, Any], waves: list[Any]) -> Iterator[P
     if reader.get("create", True) is True:
         # Only a role the template creates has a home Region that matters.
         named.append(("stack_set.compliance_reader.home_region", reader.get("home_region")))
+    # The aggregator is called with the connection's credentials, of the stack set's partition.
+    feed_region = _mapping(reader.get("change_feed")).get("region")
+    named.append(("stack_set.compliance_reader.change_feed.region", feed_region))
     for index, raw in enumerate(waves):
         for position, region in enumerate(_list(_mapping(raw).get("regions"))):
             named.append((f"waves[{index}].regions[{position}]", region))
