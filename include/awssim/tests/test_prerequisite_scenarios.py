@@ -14,7 +14,7 @@ from stacksets_support import ADMIN, AS_ADMIN, MANAGEMENT, admin_cfn, create_ser
 
 from awssim.identity import STACKSETS_PRINCIPAL
 from awssim.pytest_plugin import AwsClients
-from awssim.scenario import OrganizationSetup, Scenario, load_scenario
+from awssim.scenario import AwsConfigSetup, OrganizationSetup, Scenario, load_scenario
 from awssim.simulator import Simulator
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -40,8 +40,11 @@ def test_each_scenario_says_what_a_preflight_should_report() -> None:
     assert unregistered.organization == OrganizationSetup(stacksets_delegated_admin=False)
     assert "register-delegated-administrator" in unregistered.description
     for scenario in (trusted, unregistered):
-        faults = scenario.model_dump(exclude={"name", "description", "seed", "organization"})
+        faults = scenario.model_dump(
+            exclude={"name", "description", "seed", "organization", "aws_config"}
+        )
         assert not any(faults.values()), "nothing else is faulty"
+        assert scenario.aws_config == AwsConfigSetup(), "Config delivers as by default"
 
 
 def test_trusted_access_off(aws: AwsClients, sim: Simulator) -> None:

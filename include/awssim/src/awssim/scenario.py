@@ -200,6 +200,16 @@ class OrganizationSetup(_Strict):
     )
 
 
+class AwsConfigSetup(_Strict):
+    """How AWS Config delivers configuration items to aggregators (``awssim.configservice``)."""
+
+    delivery_delay: Duration = Field(
+        default=120.0,
+        description="Simulated time between a change (a configuration item's capture time) "
+        "and the item reaching the aggregator's advanced query.",
+    )
+
+
 class Scenario(_Strict):
     """A named set of faults, and the organization's setup they run in."""
 
@@ -214,6 +224,7 @@ class Scenario(_Strict):
     server_errors: list[ServerErrors] = Field(default_factory=list)
     latency: list[Latency] = Field(default_factory=list)
     organization: OrganizationSetup = Field(default_factory=OrganizationSetup)
+    aws_config: AwsConfigSetup = Field(default_factory=AwsConfigSetup)
 
 
 def shipped_scenarios() -> list[str]:

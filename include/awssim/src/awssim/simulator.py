@@ -17,6 +17,7 @@ from moto.core.model_instances import reset_model_data
 from awssim import identity, runtime
 from awssim.catalog import Catalog
 from awssim.clock import SimClock
+from awssim.configservice import ConfigRecorder
 from awssim.events import Scheduler
 from awssim.faults import FaultInjector
 from awssim.fleet import Fleet, generate_fleet
@@ -36,6 +37,7 @@ def install_patches() -> None:
     from awssim import (  # noqa: PLC0415
         bucket_access,
         bucket_policy,
+        configservice,
         document_api,
         documents,
         ec2,
@@ -52,6 +54,7 @@ def install_patches() -> None:
         bucket_access.install()
         statemanager.install()
         stacksets.install()
+        configservice.install()
 
 
 class Simulator:
@@ -72,6 +75,7 @@ class Simulator:
         self.clock = SimClock(speed)
         self.seed = seed
         self.statemanager = StateManager(self)
+        self.config = ConfigRecorder(self)  # AWS Config's items of State Manager's compliance
         self.stacksets = StackSetEngine(self)
         self.reachability = Reachability(self)
         self.catalog = Catalog()
@@ -104,6 +108,7 @@ class Simulator:
             self.fleet: Fleet = generate_fleet(spec, self.seed)
             self.catalog.load(list(spec.regions), sorted(self.org.account_ids()))
             self.statemanager.reset()
+            self.config.reset()
             self.stacksets.reset()
             self._organization_setup = OrganizationSetup()  # as seed_organization left it
             self.set_scenario(scenario)

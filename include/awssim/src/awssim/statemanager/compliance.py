@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from awssim.statemanager.errors import InvalidFilter
-from awssim.statemanager.models import SUCCESS, TERMINAL, Association
+from awssim.statemanager.models import SUCCESS, TERMINAL, Association, NodeRecord
 from awssim.statemanager.views import Clock
 
 COMPLIANT = "COMPLIANT"
@@ -24,36 +24,75 @@ _SEVERITY_KEYS = {severity: f"{severity.capitalize()}Count" for severity in SEVE
 Row = dict[str, Any]
 
 
+class ItemState(NamedTuple):
+    """One association compliance item of a node, as a comparable value: what AWS Config's
+    change detection (``awssim.configservice``) compares and what its items record."""
+
+    association_id: str
+    title: str
+    status: str
+    severity: str
+    execution_id: str
+    execution_time: float  # simulated seconds
+    document: str
+    document_version: str
+
+
+def _state(association: Association, record: NodeRecord) -> ItemState | None:
+    """The item a node's record gives it (None: no item: MANUAL sync, or no result yet)."""
+    settings = association.settings
+    if settings.sync_compliance == "MANUAL" or record.status not in TERMINAL:
+        return None
+    return ItemState(
+        association.id,
+        association.title,
+        COMPLIANT if record.status == SUCCESS else NON_COMPLIANT,
+        settings.compliance_severity or "UNSPECIFIED",
+        record.output_id or record.execution_id or "",
+        record.date,
+        settings.document,
+        record.document_version or "1",
+    )
+
+
+def node_state(associations: Iterable[Association], instance_id: str) -> tuple[ItemState, ...]:
+    """Every association compliance item of one node, by association id (empty: none)."""
+    found = []
+    for association in associations:
+        record = association.nodes.get(instance_id)
+        state = None if record is None else _state(association, record)
+        if state is not None:
+            found.append(state)
+    return tuple(sorted(found))
+
+
+def item_row(instance_id: str, state: ItemState, clock: Clock) -> Row:
+    """A compliance item as ListComplianceItems answers it."""
+    return {
+        "ComplianceType": "Association",
+        "ResourceType": "ManagedInstance",
+        "ResourceId": instance_id,
+        "Id": state.association_id,
+        "Title": state.title,
+        "Status": state.status,
+        "Severity": state.severity,
+        "ExecutionSummary": {
+            "ExecutionTime": clock(state.execution_time),
+            "ExecutionId": state.execution_id,
+            "ExecutionType": "Command",
+        },
+        "Details": {"DocumentName": state.document, "DocumentVersion": state.document_version},
+    }
+
+
 def items(associations: Iterable[Association], clock: Clock) -> list[Row]:
     """Every association compliance item of an account/Region, by resource."""
     found = []
     for association in associations:
-        settings = association.settings
-        if settings.sync_compliance == "MANUAL":
-            continue
         for instance_id, record in association.nodes.items():
-            if record.status not in TERMINAL:
-                continue
-            found.append(
-                {
-                    "ComplianceType": "Association",
-                    "ResourceType": "ManagedInstance",
-                    "ResourceId": instance_id,
-                    "Id": association.id,
-                    "Title": association.title,
-                    "Status": COMPLIANT if record.status == SUCCESS else NON_COMPLIANT,
-                    "Severity": settings.compliance_severity or "UNSPECIFIED",
-                    "ExecutionSummary": {
-                        "ExecutionTime": clock(record.date),
-                        "ExecutionId": record.output_id or record.execution_id,
-                        "ExecutionType": "Command",
-                    },
-                    "Details": {
-                        "DocumentName": settings.document,
-                        "DocumentVersion": record.document_version or "1",
-                    },
-                }
-            )
+            state = _state(association, record)
+            if state is not None:
+                found.append(item_row(instance_id, state, clock))
     return sorted(found, key=lambda item: (item["ResourceId"], item["Id"]))
 
 

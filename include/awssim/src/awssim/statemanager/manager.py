@@ -129,6 +129,9 @@ class StateManager:
         """DeleteAssociation: stop its runs; nodes keep what they have installed."""
         self.runner.stop(association)
         self._stores[(association.account, association.region)].pop(association.id, None)
+        self.sim.config.changed(
+            association.account, association.region, association.nodes, self.sim.now()
+        )
 
     def start_once(self, account: str, region: str, association_ids: list[str]) -> None:
         """StartAssociationsOnce: run each association now (all must exist)."""

@@ -96,7 +96,12 @@ class Runner:
             if record is None or record.version != version:
                 record = NodeRecord(PENDING, version, None, now)
             records[node.instance_id] = record
+        previous = association.nodes
         association.nodes = records
+        # A new version drops the nodes' results (their items), and untargeted nodes leave.
+        self.sim.config.changed(
+            association.account, association.region, sorted(previous.keys() | records.keys()), now
+        )
         return nodes
 
     def start(self, association: Association, trigger: str) -> Execution:
@@ -281,6 +286,7 @@ class Runner:
                 run.output_id,
                 execution.document_version,
             )
+            self.sim.config.changed(association.account, association.region, [instance_id], due)
         execution.running -= 1
         if reason:
             execution.errors += 1
