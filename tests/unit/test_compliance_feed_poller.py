@@ -1,6 +1,6 @@
 """FeedPoller's sequencing with stand-in readers: what each poll reads, keeps and logs.
 
-The hooks' AWS behaviour is tested against awssim (tests/integration/test_compliance_feed.py);
+The hooks' AWS behaviour is tested against awssim (tests/integration/test_compliance_feed_hooks.py);
 here the reads and the aggregator's answers are scripted, so every poll's choice is exact.
 """
 
