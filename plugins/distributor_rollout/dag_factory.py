@@ -255,7 +255,7 @@ def _wave_group(
         wait_compliance = AssociationComplianceSensor(
             task_id=WAIT_COMPLIANCE,
             wave=wave.name,
-            targets=f"{{{{ ti.xcom_pull(task_ids='{deploy_id}')['targets'] }}}}",
+            deploy_result=f"{{{{ ti.xcom_pull(task_ids='{deploy_id}') }}}}",
             operation_result=(
                 f"{{{{ ti.xcom_pull(task_ids='{wave_task_id(wave.name, WAIT_OPERATION)}') }}}}"
             ),

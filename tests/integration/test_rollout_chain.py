@@ -111,7 +111,7 @@ def gate(run: dict[str, Any], run_id: str) -> Any:
     sensor = AssociationComplianceSensor(
         task_id="wait_compliance",
         wave="canary",
-        targets=run["deployed"]["targets"],
+        deploy_result=run["deployed"],
         **run["step"],
     )
     return run_task(sensor, make_context("wait_compliance", run_id=run_id))

@@ -69,6 +69,19 @@ def settle(sim: Simulator) -> None:
     sim.settle(horizon=3600)
 
 
+def recorded_targets(aws: AwsClients, result: dict[str, Any]) -> list[str]:
+    """The wave's target list as the deploy task stored it beside its change record (its
+    bytes checked against the digest the result carries)."""
+    reference = result["stored_targets"]
+    assert reference["key"].endswith("/waves/canary/targets.json")
+    stored = aws.client("s3").get_object(Bucket=reference["bucket"], Key=reference["key"])
+    body = stored["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == reference["sha256"]
+    listed: list[str] = json.loads(body)
+    assert reference["count"] == len(listed)
+    return listed
+
+
 def recorded_changes(aws: AwsClients, result: dict[str, Any]) -> dict[str, Any]:
     """The wave's change record as the deploy task stored it in the artifacts bucket
     (its bytes checked against the digest the result carries): never inline in XCom."""
@@ -101,6 +114,7 @@ def test_new_targets_are_created_and_recorded_as_created(
     settle(fast_sim)
     expected = {Target(account, "us-east-1") for account in SANDBOX}
     assert versions(aws, expected) == dict.fromkeys(expected, "1.0.0")
+    assert recorded_targets(aws, result) == sorted(str(target) for target in expected)
 
 
 def test_existing_targets_get_a_staged_update_then_new_ones_a_create(
@@ -162,12 +176,15 @@ def test_a_wave_that_already_runs_the_release_starts_nothing(
 
     result = run_task(deploy(plan, "canary", rel, aws_conn), make_context(run_id="run-2"))
 
-    assert result == {
+    # The gate still waits on the wave's targets: their list is stored all the same.
+    listed = ["300000000001/us-east-1", "300111111112/us-east-1"]
+    assert recorded_targets(aws, result) == listed
+    assert {key: value for key, value in result.items() if key != "stored_targets"} == {
         "wave": "canary",
         "operations": [],
         "changes": {"wave": "canary", "templates": [], "changes": []},
         "nothing_to_do": True,
-        "targets": ["300000000001/us-east-1", "300111111112/us-east-1"],
+        "targets": listed,
     }
     assert operation_calls(fast_sim) == []
 

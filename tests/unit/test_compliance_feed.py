@@ -15,11 +15,11 @@ from distributor_rollout.core.compliance_feed import (
     FeedState,
     aggregator_name,
     capture_time_text,
+    changed_after_read,
     changes_expression,
     merge_poll,
     parse_row,
     parse_rows,
-    row_targets,
     targets_to_read,
 )
 from distributor_rollout.core.errors import ValidationError
@@ -252,13 +252,35 @@ def test_changed_targets_and_those_without_a_status_are_read_in_wave_order() -> 
 def test_a_row_outside_the_wave_never_causes_a_read(
     wave: list[Target], changed: list[ChangeRow], known: list[Target]
 ) -> None:
-    to_read = targets_to_read(wave, row_targets(changed), set(known))
+    to_read = targets_to_read(wave, changed_after_read(changed, {}, 0.0), set(known))
 
     assert set(to_read) <= set(wave)
     assert len(to_read) == len(set(to_read))
     # Every changed wave target is read; so is every wave target with no status to keep.
     assert {row.target for row in changed} & set(wave) <= set(to_read)
     assert set(wave) - set(known) <= set(to_read)
+
+
+@given(
+    changed=st.lists(rows, max_size=10),
+    read_at=st.dictionaries(targets, st.floats(NOON - 7200, NOON + 7200), max_size=8),
+    margin=st.floats(0, 600),
+)
+def test_a_change_captured_before_its_targets_last_read_causes_no_read(
+    changed: list[ChangeRow], read_at: dict[Target, float], margin: float
+) -> None:
+    changed_targets = changed_after_read(changed, read_at, margin)
+
+    for row in changed:
+        read = read_at.get(row.target)
+        if read is None or row.captured_at >= read - margin:
+            assert row.target in changed_targets  # after the read (or never read): read it
+    for target in changed_targets:
+        assert any(
+            row.target == target
+            and (target not in read_at or row.captured_at >= read_at[target] - margin)
+            for row in changed
+        )
 
 
 def test_merge_keeps_statuses_takes_fresh_ones_and_forgets_unread_ones() -> None:

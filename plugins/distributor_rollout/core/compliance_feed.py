@@ -16,6 +16,11 @@ a second read; rows older than the query's since-time are forgotten (no later qu
 return them). Durations here are real seconds: ``FeedCadence.of`` divides the plan's
 fleet minutes by the deployment's time scale, as the gate's own durations are.
 
+A row captured well before its target's last read began (``READ_MARGIN_SECONDS``) is
+already in that read: it causes no second read. Without that, the poll after a full one
+would re-read nearly every target, as every node of a wave just deployed changed within
+the lookback.
+
 Rows come from the aggregator, so they are untrusted: a row that is not a JSON object
 with the four selected fields (a 12-digit account, a Region-shaped name, a resource id,
 an ISO-8601 time) is skipped and counted, never fatal.
@@ -42,6 +47,12 @@ AGGREGATOR_NAME_MAX = 256
 _AGGREGATOR_NAME = re.compile(rf"[\w-]{{1,{AGGREGATOR_NAME_MAX}}}", re.ASCII)
 RESOURCE_ID_MAX = 768
 """Config's longest resource id: a longer value is not a row Config wrote."""
+
+READ_MARGIN_SECONDS = 120.0
+"""How long before a target's read a change must have been captured for that read to have
+seen it: SSM's counts and Config's capture may lag the node's report, and AWS's clock and
+ours may differ. A larger margin only costs reads: every decision is confirmed by a full
+poll whatever the feed skipped."""
 
 Status = TypeVar("Status")
 
@@ -222,6 +233,18 @@ class FeedState:
         return replace(self, watermark=began, seen=kept), fresh
 
 
+def changed_after_read(
+    rows: Iterable[ChangeRow], read_at: Mapping[Target, float], margin: float
+) -> frozenset[Target]:
+    """The targets some rows changed after their last read began (``read_at``, epoch
+    seconds, less ``margin``); a target never read counts as changed."""
+    return frozenset(
+        row.target
+        for row in rows
+        if row.target not in read_at or row.captured_at >= read_at[row.target] - margin
+    )
+
+
 def targets_to_read(
     wave: Sequence[Target], changed: Iterable[Target], known: Collection[Target]
 ) -> tuple[Target, ...]:
@@ -270,8 +293,3 @@ def merge_poll(
         statuses.append(status)
         known[target] = status
     return MergedPoll(tuple(statuses), tuple(missing), known)
-
-
-def row_targets(rows: Iterable[ChangeRow]) -> frozenset[Target]:
-    """The targets some rows changed."""
-    return frozenset(row.target for row in rows)

@@ -55,7 +55,8 @@ def planned_entry(call: Call) -> dict[str, Any]:
 def dry_run_wave(wave: str, calls: Sequence[Call], targets: Sequence[Target]) -> WaveResult:
     """A dry-run Deploy task's result: the shape of a real one with no operations and no
     changes, ``nothing_to_do`` only when no call would be needed, and the ``planned``
-    calls (``planned_entry``)."""
+    calls (``planned_entry``); a dry run stores nothing, so only a sample of the targets
+    is listed (``WaveResult.sampled``)."""
     return WaveResult(
         wave,
         WaveChanges(wave),
@@ -63,4 +64,4 @@ def dry_run_wave(wave: str, calls: Sequence[Call], targets: Sequence[Target]) ->
         targets=tuple(str(target) for target in targets),
         dry_run=True,
         planned=tuple(planned_entry(call) for call in calls),
-    )
+    ).sampled()

@@ -456,7 +456,7 @@ def _wave_report(wave: WaveRecords) -> WaveReport:
     failures = wave.failed_targets()
     return WaveReport(
         name=wave.name,
-        targets=len(deployed.targets) if deployed else 0,
+        targets=deployed.target_count if deployed else 0,
         operation=OperationReport.from_summary(operations) if operations else None,
         compliance=ComplianceReport.from_decision(gate.decision)
         if gate and gate.decision

@@ -2,7 +2,9 @@
 compliance, failed targets first with the reason the report gives.
 
 Built from the wave's records only: the deploy task's targets (``WaveResult.targets``:
-the matrix is empty until the wave deployed), the operation sensor's failed targets and
+the matrix is empty until the wave deployed; for a wave whose list is stored in S3, only
+its first few, as the tab reads no bucket: every failed or least compliant target is added,
+and ``cells_total`` counts the whole wave), the operation sensor's failed targets and
 per-Region counts (``core.operation_summary``) and the gate's least compliant targets
 (``GateDecision.worst``, at most ``gate.WORST_LIMIT``: the others are known only as not
 among them). The failure reasons are ``WaveRecords.failed_targets``', the report's words.
@@ -79,7 +81,7 @@ def wave_matrix(
     ``CELLS_CAP``), ``cells_total`` and ``failed``. ``gate`` is the decision or latest poll
     to colour compliance by (None: none yet)."""
     deployed = wave.deploy_result
-    targets = sorted({Target.parse(text) for text in deployed.targets}) if deployed else []
+    listed = {Target.parse(text) for text in deployed.targets} if deployed else set()
     operations = _operations(wave.operation)
     failed_by = {
         item.target: (operation_id, item.reason)
@@ -91,6 +93,10 @@ def wave_matrix(
     for target, item in worst.items():
         if item.failed and str(target) not in reasons:
             reasons[str(target)] = target_shortfall(item)  # a live poll: failed so far
+    if deployed is not None and not deployed.complete:
+        # Only a sample is listed: the targets the records name are the ones worth a cell.
+        listed |= {*failed_by, *worst, *(Target.parse(text) for text in reasons)}
+    targets = sorted(listed)
     cells = []
     for target in targets:
         instance = _instance(wave, operations, target, target in failed_by)
@@ -114,7 +120,7 @@ def wave_matrix(
         "accounts": [*failing_accounts, *others],
         "regions": sorted({target.region for target in targets}),
         "cells": [cell.to_dict() for cell in cells[:CELLS_CAP]],
-        "cells_total": len(cells),
+        "cells_total": max(len(cells), deployed.target_count if deployed else 0),
         "failed": sum(cell.failed for cell in cells),
     }
 

@@ -22,12 +22,13 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from distributor_rollout.core.compliance_feed import (
+    READ_MARGIN_SECONDS,
     FeedCadence,
     FeedState,
+    changed_after_read,
     changes_expression,
     merge_poll,
     parse_rows,
-    row_targets,
     targets_to_read,
 )
 from distributor_rollout.core.plan import ChangeFeed
@@ -47,10 +48,10 @@ FEED_ERRORS = (ClientError, BotoCoreError, AwsRolloutError)
 class Log(Protocol):
     """What the poller logs with: a stdlib logger, or an Airflow task's or trigger's."""
 
-    def info(self, msg: str, *args: Any) -> Any:
+    def info(self, msg: str, /, *args: Any) -> Any:
         """Log at INFO."""
 
-    def warning(self, msg: str, *args: Any) -> Any:
+    def warning(self, msg: str, /, *args: Any) -> Any:
         """Log at WARNING."""
 
 
@@ -113,6 +114,7 @@ class FeedPoller:
         self.last_changes = 0
         self._state = FeedState()
         self._known: Mapping[Target, AssociationStatus] = {}
+        self._read_at: dict[Target, float] = {}
 
     def poll(self, *, full: bool = False) -> StatusPoll:
         """One poll, reading on worker threads (``AssociationStatusHook.poll``)."""
@@ -183,7 +185,8 @@ class FeedPoller:
                 parsed.skipped,
                 len(rows),
             )
-        reads = targets_to_read(self.targets, row_targets(fresh), self._known)
+        changed = changed_after_read(fresh, self._read_at, READ_MARGIN_SECONDS)
+        reads = targets_to_read(self.targets, changed, self._known)
         return _Partial(reads, state, len(fresh))
 
     def _merged(
@@ -205,6 +208,10 @@ class FeedPoller:
             frozenset(fresh.unread),
         )
         self._known = merged.known
+        for status in fresh.statuses:
+            self._read_at[status.target] = began
+        for target in merged.unread:
+            self._read_at.pop(target, None)
         self.last_full = partial is None
         self.last_reads = len(read)
         if partial is None:
@@ -224,3 +231,72 @@ class FeedPoller:
                 len(merged.unread),
             )
         return StatusPoll(merged.statuses, merged.unread)
+
+
+class EveryTargetPoller:
+    """``FeedPoller``'s interface without a feed: every poll reads every target."""
+
+    last_full = True
+
+    def __init__(
+        self,
+        status: AssociationStatusHook,
+        targets: Sequence[Target],
+        *,
+        association_name: str,
+        concurrency: int,
+    ) -> None:
+        self.status = status
+        self.targets = tuple(dict.fromkeys(targets))
+        self.association_name = association_name
+        self.concurrency = concurrency
+        self.last_reads = 0
+
+    def poll(self, *, full: bool = False) -> StatusPoll:
+        """Read every target on worker threads."""
+        self.last_reads = len(self.targets)
+        return self.status.poll(self.targets, self.association_name, self.concurrency)
+
+    async def poll_async(self, *, full: bool = False) -> StatusPoll:
+        """Read every target in the event loop."""
+        self.last_reads = len(self.targets)
+        return await self.status.poll_async(self.targets, self.association_name, self.concurrency)
+
+
+GatePoller = FeedPoller | EveryTargetPoller
+"""What a gate polls with: ``gate_poller`` picks by the plan."""
+
+
+def gate_poller(
+    status: AssociationStatusHook,
+    feed: ChangeFeed | None,
+    targets: Sequence[Target],
+    *,
+    association_name: str,
+    concurrency: int,
+    aws_conn_id: str | None,
+    verify: bool | str | None = None,
+    botocore_config: dict[str, Any] | None = None,
+    time_scale: float = 1.0,
+    log: Log | None = None,
+) -> GatePoller:
+    """A ``FeedPoller`` when the plan names a change feed (its aggregator called through
+    the connection ``aws_conn_id``, in the feed's Region), else an ``EveryTargetPoller``.
+    Nothing is resolved here (no connection lookup): a trigger builds it in the event loop."""
+    if feed is None:
+        return EveryTargetPoller(
+            status, targets, association_name=association_name, concurrency=concurrency
+        )
+    aggregator = ConfigAggregatorHook(
+        aws_conn_id=aws_conn_id, region_name=feed.region, verify=verify, config=botocore_config
+    )
+    return FeedPoller(
+        status,
+        aggregator,
+        feed,
+        targets,
+        association_name=association_name,
+        concurrency=concurrency,
+        time_scale=time_scale,
+        log=log,
+    )

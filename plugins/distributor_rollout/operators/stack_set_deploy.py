@@ -23,6 +23,7 @@ from distributor_rollout.core.planned_calls import dry_run_wave, loggable_reques
 from distributor_rollout.core.release import Release, dry_run_template_sha256, run_tag_value
 from distributor_rollout.core.steps import STARTED_AT_XCOM_KEY
 from distributor_rollout.core.stored_changes import changes_key, stored
+from distributor_rollout.core.stored_targets import stored_targets, targets_key
 from distributor_rollout.core.verdict import truncate_list
 from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.hooks.errors import ConfigurationError
@@ -44,11 +45,14 @@ class DeployWaveOperator(StackSetOperatorBase):
     call: ``StackSetOperationSensor`` does that.
 
     Returns a ``core.wave_result.WaveResult.to_dict()``: ``{"wave", "operations",
-    "stored_changes", "nothing_to_do", "targets"}`` (``targets``: every account/Region of
-    the wave, ``"acct/region"``, what the compliance gate reads; ``stored_changes``: where
-    the instances it created or updated are recorded, in the artifacts bucket beside the
-    release's template, with the record's sha256 and counts; a wave that changed nothing
-    has ``"changes"``, empty, instead).
+    "stored_changes", "nothing_to_do", "stored_targets", "targets", "targets_total"}``
+    (``stored_targets``: where every account/Region of the wave is listed, what the
+    compliance gate reads, with the list's sha256 and length; ``targets``: the first
+    ``core.stored_targets.SAMPLE_SIZE`` of them, ``"acct/region"``; ``stored_changes``:
+    where the instances it created or updated are recorded, with the record's sha256 and
+    counts; a wave that changed nothing has ``"changes"``, empty, instead). Both records
+    are in the artifacts bucket beside the release's template: they grow with the wave's
+    accounts, and the XCom must not.
     Pushes ``started_at`` (ISO-8601 UTC) to XCom once per try, in ``execute`` before any
     AWS call (not again when it resumes after a wait).
 
@@ -134,9 +138,7 @@ class DeployWaveOperator(StackSetOperatorBase):
             step = next_step(facts)
             if isinstance(step, Finished):
                 self._finish(context, release, step)
-                return self._with_stored_changes(
-                    context, release, step.result(base.wave.targets)
-                ).to_dict()
+                return self._stored(context, release, step.result(base.wave.targets)).to_dict()
             if isinstance(step, Start):
                 # The checked text, not the URL: the object cannot change under the call.
                 request = with_template_body(
@@ -211,20 +213,27 @@ class DeployWaveOperator(StackSetOperatorBase):
         stack set already holds it and to pass as ``TemplateBody``."""
         return self.stored_template(release.template)
 
-    def _with_stored_changes(
-        self, context: Any, release: Release, result: WaveResult
-    ) -> WaveResult:
-        """``result`` with its changes stored in the artifacts bucket (beside the release's
-        template) and only their reference kept: the record grows with the wave's
-        accounts, the XCom must not (``core.stored_changes``). A wave that changed nothing
-        keeps its empty record inline."""
-        if not result.changes.changes:
-            return result
+    def _stored(self, context: Any, release: Release, result: WaveResult) -> WaveResult:
+        """``result`` with its target list and its changes stored in the artifacts bucket
+        (beside the release's template) and only their references kept: both grow with
+        the wave's accounts, the XCom must not (``core.stored_targets``,
+        ``core.stored_changes``). A wave that changed nothing keeps its empty change record
+        inline."""
         bucket, _ = object_location(release.template.template_url)
         run_tag = run_tag_value(str(context["run_id"]))
+        s3 = self.artifacts_hook()
+        key = targets_key(release.stack_set_name, run_tag, self.wave)
+        document, listed = stored_targets(result.targets, bucket, key)
+        s3.put_text(bucket, key, document, content_type="application/json")
+        self.log.info(
+            "Wave %s: its %d targets listed in s3://%s/%s", self.wave, listed.count, bucket, key
+        )
+        result = result.storing_targets(listed)
+        if not result.changes.changes:
+            return result
         key = changes_key(release.stack_set_name, run_tag, self.wave)
         document, reference = stored(result.changes, bucket, key)
-        self.artifacts_hook().put_text(bucket, key, document, content_type="application/json")
+        s3.put_text(bucket, key, document, content_type="application/json")
         self.log.info(
             "Wave %s: its %d changed instances recorded in s3://%s/%s",
             self.wave,

@@ -25,12 +25,16 @@ from distributor_rollout.core.gate_journal import JOURNAL_KEY, GateRecord, resum
 from distributor_rollout.core.gate_progress import waiting_poll
 from distributor_rollout.core.gate_result import GateResult
 from distributor_rollout.core.operation_summary import OperationsSummary
-from distributor_rollout.core.plan import wave_gate
+from distributor_rollout.core.plan import ChangeFeed, wave_gate
 from distributor_rollout.core.regions import partition_of
 from distributor_rollout.core.steps import GATE_XCOM_KEY, LATEST_POLL_XCOM_KEY
 from distributor_rollout.core.targets import Target
+from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
+from distributor_rollout.hooks.compliance_feed import GatePoller, gate_poller
 from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
+from distributor_rollout.hooks.package_bucket import PackageBucketHook
+from distributor_rollout.hooks.stored_targets import read_stored_targets
 from distributor_rollout.links.console import AssociationLink
 from distributor_rollout.run_config import load_run_config
 from distributor_rollout.settings import time_scale
@@ -90,8 +94,14 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     :param plan_path: the rollout plan file.
     :param run_params: the DAG run's params (templated).
     :param wave: the wave's name.
-    :param targets: the wave's targets as ``"account/region"`` (templated; a JSON list
-        string is accepted, as a template renders to one).
+    :param deploy_result: the wave's ``DeployWaveOperator`` return value (templated; a
+        ``core.wave_result.WaveResult.to_dict()``): the gate reads the wave's targets from
+        it, from the list the deploy task stored in the artifacts bucket (checked against
+        its sha256; a missing or altered list fails the gate, ``hooks.stored_targets``) or
+        inline in a record written before targets were stored.
+    :param targets: the wave's targets as ``"account/region"``, instead of
+        ``deploy_result`` (templated; a JSON list string is accepted, as a template renders
+        to one).
     :param failed_targets: targets whose stack instance failed to update within the
         operation's tolerance (the operation sensor's failed targets): they still run the
         previous version, so their nodes count as failed, whatever they report.
@@ -105,22 +115,33 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
 
     aws_hook_class = AssociationStatusHook
     template_fields: Sequence[str] = aws_template_fields(
-        "plan_path", "run_params", "wave", "targets", "failed_targets", "operation_result"
+        "plan_path",
+        "run_params",
+        "wave",
+        "deploy_result",
+        "targets",
+        "failed_targets",
+        "operation_result",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "run_params": "json",
+        "deploy_result": "json",
         "targets": "json",
         "failed_targets": "json",
         "operation_result": "json",
     }
     operator_extra_links = (AssociationLink(),)
+    # A poke-mode sensor's live poller (hooks, credential caches, a logger) is shared, not
+    # copied, when Airflow copies the task.
+    shallow_copy_attrs: Sequence[str] = ("_poller",)
 
     def __init__(
         self,
         *,
         plan_path: str,
         wave: str,
-        targets: Sequence[str] | str,
+        deploy_result: Mapping[str, Any] | str | None = None,
+        targets: Sequence[str] | str | None = None,
         failed_targets: Sequence[str] | str = (),
         operation_result: Mapping[str, Any] | str | None = None,
         run_params: Mapping[str, Any] | None = None,
@@ -132,6 +153,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self.plan_path = plan_path
         self.run_params = run_params
         self.wave = wave
+        self.deploy_result = deploy_result
         self.targets = targets
         self.failed_targets = failed_targets
         self.operation_result = operation_result
@@ -139,6 +161,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self.concurrency = concurrency
         self._role_name = ""
         self._association_name = ""
+        self._feed: ChangeFeed | None = None
+        self._poller: GatePoller | None = None
+        self._resolved_targets: list[Target] | None = None
         self._gate: GateSettings | None = None
         self._fleet_gate: GateSettings | None = None
         self._opened_at = 0.0
@@ -204,6 +229,8 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
                 trigger=AssociationComplianceTrigger(
                     targets=[str(target) for target in targets],
                     failed_targets=[str(target) for target in failed],
+                    change_feed=self._feed.model_dump() if self._feed else None,
+                    time_scale=time_scale(),
                     association_name=self._association_name,
                     role_name=self._role_name,
                     gate=gate.to_dict(),
@@ -240,19 +267,32 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     def _poll_once(
         self, context: Any, gate: GateSettings, targets: Sequence[Target]
     ) -> tuple[GateDecision, StatusPoll, float]:
-        """Read every target once and judge the gate as of the poll's start (as the trigger
-        does): the decision, the poll and the pause until the next poll."""
-        began = time.time()
-        poll = self.hook.poll(targets, self._association_name, self.concurrency)
+        """Poll the targets once and judge the gate as of the poll's start (as the trigger
+        does): the decision, the poll and the pause until the next poll. A poll through the
+        change feed that would decide is confirmed by reading every target, and the gate
+        acts on that (``hooks.compliance_feed``)."""
+        poller = self._gate_poller(targets)
+        failed = frozenset(self._failed_targets())
+
+        def judged(full: bool) -> tuple[float, StatusPoll, GateDecision]:
+            began = time.time()
+            poll = poller.poll(full=full)
+            elapsed = elapsed_since(self._opened_at, began)
+            decision = evaluate_poll(
+                poll.compliances,
+                poll.unread,
+                gate,
+                elapsed,
+                self._passing_since,
+                failed_targets=failed,
+            )
+            return began, poll, decision
+
+        began, poll, decision = judged(full=False)
+        if decision.state != "WAIT" and not poller.last_full:
+            self.log.info("%s; confirming with a poll of every target", decision.reason)
+            began, poll, decision = judged(full=True)
         elapsed = elapsed_since(self._opened_at, began)
-        decision = evaluate_poll(
-            poll.compliances,
-            poll.unread,
-            gate,
-            elapsed,
-            self._passing_since,
-            failed_targets=frozenset(self._failed_targets()),
-        )
         if decision.passing_since != self._passing_since:
             self._save(context, self._record(context).passing(decision.passing_since))
         self._passing_since = decision.passing_since
@@ -305,20 +345,77 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             raise AirflowSkipException("dry run: nothing was deployed to gate")
         self._role_name = plan.stack_set.compliance_reader.role_name
         self._association_name = plan.association.name
+        self._feed = plan.stack_set.compliance_reader.change_feed
         self._fleet_gate = wave_gate(plan, wave)
         # At run time, never at parse: the time scale is the deployment's, not the DAG's.
         self._gate = self._fleet_gate.scaled(time_scale())
         return self._gate
 
+    def _gate_poller(self, targets: Sequence[Target]) -> GatePoller:
+        """This task's poller (kept across pokes in poke mode: the feed's state with it)."""
+        if self._poller is None:
+            self._poller = gate_poller(
+                self.hook,
+                self._feed,
+                targets,
+                association_name=self._association_name,
+                concurrency=self.concurrency,
+                aws_conn_id=self.aws_conn_id,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                time_scale=time_scale(),
+                log=self.log,
+            )
+        return self._poller
+
     def _targets(self) -> list[Target]:
-        """``targets`` parsed; an empty wave is an error now rather than a timeout later."""
-        raw = rendered_list(self.targets)
-        if not raw:
+        """The wave's targets, from ``deploy_result`` or ``targets`` (read once per task
+        run); an empty wave is an error now rather than a timeout later."""
+        if self._resolved_targets is not None:
+            return self._resolved_targets
+        if self.targets is None:
+            targets = self._deployed_targets()
+        else:
+            targets = [Target.parse(str(item)) for item in rendered_list(self.targets) or []]
+        if not targets:
+            given = self.targets if self.targets is not None else self.deploy_result
             raise ValidationError(
                 "compliance sensor",
-                [wrong("targets", "no targets to gate", self.targets, "'account/region' items")],
+                [wrong("targets", "no targets to gate", given, "'account/region' items")],
             )
-        return [Target.parse(str(item)) for item in raw]
+        self._resolved_targets = targets
+        return targets
+
+    def _deployed_targets(self) -> list[Target]:
+        """The targets ``deploy_result`` lists inline or stores (read back and checked)."""
+        try:
+            recorded = rendered_mapping(self.deploy_result)
+            if recorded is None:
+                raise TypeError("nothing was given")
+            result = WaveResult.from_dict(recorded)
+        except (TypeError, ValidationError) as error:
+            expected = "the DeployWaveOperator's return value (a dict)"
+            problem = wrong(
+                "deploy_result", f"not a deploy result ({error})", self.deploy_result, expected
+            )
+            raise ValidationError("compliance sensor", [problem]) from None
+        if result.complete:
+            return [Target.parse(text) for text in result.targets]
+        if result.stored_targets is None:
+            problem = wrong(
+                "deploy_result.stored_targets",
+                "missing where the result lists only some targets",
+                f"{len(result.targets)} of {result.target_count} listed",
+                "the stored list's location, or every target inline",
+            )
+            raise ValidationError("compliance sensor", [problem])
+        s3 = PackageBucketHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+        return list(read_stored_targets(s3, result.stored_targets))
 
     def _failed_targets(self) -> list[Target]:
         """``failed_targets`` and the operation result's failed targets, parsed, each once

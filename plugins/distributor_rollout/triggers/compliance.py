@@ -15,8 +15,10 @@ from distributor_rollout.core.compliance_poll import elapsed_since, evaluate_pol
 from distributor_rollout.core.errors import RolloutError
 from distributor_rollout.core.gate import GateDecision, GateSettings, next_poll_in
 from distributor_rollout.core.gate_progress import waiting_poll
+from distributor_rollout.core.plan import ChangeFeed
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
+from distributor_rollout.hooks.compliance_feed import GatePoller, gate_poller
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.triggers.deferral import hold_until
 from distributor_rollout.triggers.poll_record import PollRecorder
@@ -29,8 +31,10 @@ class AssociationComplianceTrigger(BaseTrigger):
     """Poll the association's node counts in every target until the gate decides.
 
     Each poll reads all targets concurrently (at most ``concurrency`` at once) through the
-    member role, whose credentials stay cached across polls; ``core`` decides PASS, WAIT or
-    FAIL, and WAIT sleeps until ``core.gate.next_poll_in``. The event is ``{"status":
+    member role, whose credentials stay cached across polls, or, with the plan's change
+    feed, only those the Config aggregator says changed, every target being read again
+    before the gate acts on a decision (``hooks.compliance_feed``); ``core`` decides PASS,
+    WAIT or FAIL, and WAIT sleeps until ``core.gate.next_poll_in``. The event is ``{"status":
     "success", "decision": GateDecision.to_dict(), "decided_at": ISO-8601 UTC, ...}`` once
     the gate passed or failed (the task judges; see ``decided_event``), or ``{"status":
     "error", "message": ...}`` when AWS refuses for good; a role that cannot be assumed
@@ -56,6 +60,9 @@ class AssociationComplianceTrigger(BaseTrigger):
         deferring, so the next look is an interval later); None polls at once.
     :param not_before: epoch seconds before which no event is sent (``deferral.
         fire_not_before()`` when the sensor deferred; None: no floor).
+    :param change_feed: the plan's ``compliance_reader.change_feed`` (``ChangeFeed.
+        model_dump()``), or None: every poll reads every target.
+    :param time_scale: the deployment's time scale, which divides the feed's fleet minutes.
     """
 
     def __init__(
@@ -75,8 +82,12 @@ class AssociationComplianceTrigger(BaseTrigger):
         failed_targets: Sequence[str] = (),
         first_poll_at: float | None = None,
         not_before: float | None = None,
+        change_feed: Mapping[str, Any] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self.change_feed = dict(change_feed) if change_feed else None
+        self.time_scale = time_scale
         self.first_poll_at = first_poll_at
         self.not_before = not_before
         self.targets = [str(target) for target in targets]
@@ -111,6 +122,8 @@ class AssociationComplianceTrigger(BaseTrigger):
                 "failed_targets": list(self.failed_targets),
                 "first_poll_at": self.first_poll_at,
                 "not_before": self.not_before,
+                "change_feed": self.change_feed,
+                "time_scale": self.time_scale,
             },
         )
 
@@ -128,6 +141,21 @@ class AssociationComplianceTrigger(BaseTrigger):
             config=self.botocore_config,
         )
 
+    def poller(self, targets: Sequence[Target], feed: ChangeFeed | None) -> GatePoller:
+        """What the trigger polls with: every target each poll, or through the feed."""
+        return gate_poller(
+            self.hook(),
+            feed,
+            targets,
+            association_name=self.association_name,
+            concurrency=self.concurrency,
+            aws_conn_id=self.aws_conn_id,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+            time_scale=self.time_scale,
+            log=self.log,
+        )
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the gate passes or fails; one event, never before ``not_before``."""
         payload = await self._outcome()
@@ -140,20 +168,25 @@ class AssociationComplianceTrigger(BaseTrigger):
             settings = GateSettings.from_dict(self.gate)
             targets = [Target.parse(target) for target in self.targets]
             failed = frozenset(Target.parse(target) for target in self.failed_targets)
-        except RolloutError as error:
+            feed = ChangeFeed.model_validate(self.change_feed) if self.change_feed else None
+        except (RolloutError, ValueError) as error:
             return {"status": "error", "message": str(error)}
-        hook = self.hook()
+        poller = self.poller(targets, feed)
         recorder = self.poll_recorder()
         passing_since = self.passing_since
         polls = 0
         if self.first_poll_at is not None:
             await asyncio.sleep(max(0.0, self.first_poll_at - time.time()))
         while True:
-            # A poll is judged as of when it began: reads slowed by throttling backoff must
-            # not push a fleet that was still within its timeout past it.
-            began = time.time()
             try:
-                poll = await hook.poll_async(targets, self.association_name, self.concurrency)
+                began, poll, decision = await self._judged(
+                    poller, settings, passing_since, failed, full=False
+                )
+                if decision.state != "WAIT" and not poller.last_full:
+                    self.log.info("%s; confirming with a poll of every target", decision.reason)
+                    began, poll, decision = await self._judged(
+                        poller, settings, passing_since, failed, full=True
+                    )
             except MemberAccessDenied as error:
                 return {
                     "status": "error",
@@ -166,14 +199,6 @@ class AssociationComplianceTrigger(BaseTrigger):
                 return {"status": "error", "message": str(error)}
             polls += 1
             elapsed = elapsed_since(self.opened_at, began)
-            decision = evaluate_poll(
-                poll.compliances,
-                poll.unread,
-                settings,
-                elapsed,
-                passing_since,
-                failed_targets=failed,
-            )
             if decision.state != "WAIT":
                 self.log.info("Gate %s after %d polls: %s", decision.state, polls, decision.reason)
                 return decided_event(decision, poll, len(targets), elapsed, polls)
@@ -185,6 +210,29 @@ class AssociationComplianceTrigger(BaseTrigger):
             pause = next_poll_in(decision, settings, elapsed, polling_took=time.time() - began)
             self.log.info("Poll %d: %s; next poll in %.0fs", polls, decision.reason, pause)
             await asyncio.sleep(pause)
+
+    async def _judged(
+        self,
+        poller: GatePoller,
+        settings: GateSettings,
+        passing_since: float | None,
+        failed: frozenset[Target],
+        *,
+        full: bool,
+    ) -> tuple[float, StatusPoll, GateDecision]:
+        """One poll, judged as of when it began (reads slowed by throttling backoff must not
+        push a fleet that was still within its timeout past it): (began, poll, decision)."""
+        began = time.time()
+        poll = await poller.poll_async(full=full)
+        decision = evaluate_poll(
+            poll.compliances,
+            poll.unread,
+            settings,
+            elapsed_since(self.opened_at, began),
+            passing_since,
+            failed_targets=failed,
+        )
+        return began, poll, decision
 
 
 def decided_event(

@@ -225,8 +225,8 @@ def print_planned(result: Any) -> None:
 
     for wave in [wave["name"] for wave in (result.report or {}).get("waves") or []]:
         deployed = xcom(result.dag_id, result.run_id, wave_task_id(wave, DEPLOY)) or {}
-        targets = deployed.get("targets") or []
-        print(f"dry run, wave {wave}: {len(targets)} account/Region targets")
+        total = deployed.get("targets_total", len(deployed.get("targets") or []))
+        print(f"dry run, wave {wave}: {total} account/Region targets")
         for call in deployed.get("planned") or []:
             print(
                 f"  would call {call['api_call']} on {call['accounts']} accounts in "
