@@ -6,7 +6,9 @@ an association in each account/Region. Made through the API, that setup is ~27,0
 them in-process before it serves: the IAM role through moto's backend, the association
 through awssim's State Manager (``StateManager.create``, exactly what CreateAssociation
 does), then settles the clock so every node has run it once. The poll then reaches it over
-HTTP like any other awssim: only the seeding is in-process.
+HTTP like any other awssim: only the seeding is in-process. ``--aggregator`` also creates an
+organization-wide AWS Config aggregator of that name in the delegated administrator's
+account (us-east-1), for the change feed (``bench/compliance_feed.py``).
 
 Prints ``awssim: ... on http://127.0.0.1:PORT`` (as ``python -m awssim serve`` does) when it
 serves.
@@ -35,6 +37,9 @@ def main() -> int:
     parser.add_argument("--regions", type=int, default=3)
     parser.add_argument("--role", required=True, help="the reader role created in each member")
     parser.add_argument("--association", required=True, help="the association's name")
+    parser.add_argument("--schedule", default="rate(30 minutes)", help="the association's")
+    parser.add_argument("--speed", type=float, default=60, help="simulated seconds per second")
+    parser.add_argument("--aggregator", help="create a Config aggregator of this name")
     args = parser.parse_args()
 
     from moto.iam.models import iam_backends  # noqa: PLC0415 - moto loads slowly
@@ -45,7 +50,7 @@ def main() -> int:
 
     started = time.monotonic()
     units = max(1, args.accounts // 20)
-    sim = Simulator(synthetic_org(args.accounts, units, args.regions), speed=60)
+    sim = Simulator(synthetic_org(args.accounts, units, args.regions), speed=args.speed)
     members = sorted(account for account in sim.org.account_ids() if account.startswith("4"))[
         : args.accounts
     ]
@@ -61,9 +66,21 @@ def main() -> int:
                         "AssociationName": args.association,
                         "Parameters": {"commands": ["true"]},
                         "Targets": [{"Key": "tag:Distributor", "Values": ["enabled"]}],
-                        "ScheduleExpression": "rate(30 minutes)",
+                        "ScheduleExpression": args.schedule,
                     },
                 )
+        if args.aggregator:
+            from moto.config.models import config_backends  # noqa: PLC0415
+
+            config_backends[sim.org_spec.delegated_admin]["us-east-1"].put_configuration_aggregator(
+                {
+                    "ConfigurationAggregatorName": args.aggregator,
+                    "OrganizationAggregationSource": {
+                        "RoleArn": f"arn:aws:iam::{ADMIN}:role/ConfigAggregator",
+                        "AllAwsRegions": True,
+                    },
+                }
+            )
     sim.settle(600)
     server = SimServer(sim, port=0)
     print(

@@ -24,7 +24,15 @@ QUICK_TIMEOUT_SECONDS = 240
 
 def test_every_benchmark_is_found() -> None:
     names = {path.stem for path in SCRIPTS}
-    assert {"build", "republish", "org_resolution", "compliance_poll", "dag_parse"} <= names
+    assert {
+        "build",
+        "republish",
+        "org_resolution",
+        "compliance_poll",
+        "compliance_feed",
+        "dag_parse",
+        "rollout_scale",
+    } <= names
 
 
 @pytest.mark.timeout(QUICK_TIMEOUT_SECONDS + 30)

@@ -46,6 +46,7 @@ POLICY_FILES = [
 # IAM service prefix -> botocore service model name.
 SERVICE_MODELS = {
     "cloudformation": "cloudformation",
+    "config": "config",
     "ec2": "ec2",
     "organizations": "organizations",
     "s3": "s3",
