@@ -27,13 +27,22 @@ from stack_set_support import (
 
 from awssim.pytest_plugin import AwsClients
 from awssim.simulator import Simulator
+from distributor_rollout.core import rollback_record
 from distributor_rollout.core.changes import TemplateRef
 from distributor_rollout.core.plan_validation import load_plan
-from distributor_rollout.core.release import Release
+from distributor_rollout.core.release import Release, run_tag_value
+from distributor_rollout.core.rollback_record import RollbackRecord
+from distributor_rollout.core.run_outcome import RunFacts, WaveRecords, build_report
 from distributor_rollout.core.steps import ROLLBACK_XCOM_KEY
+from distributor_rollout.core.stored_rollback import StoredRollback, read_document
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import UninstallCheck
-from distributor_rollout.hooks.errors import ConfigurationError
+from distributor_rollout.hooks.errors import (
+    ArtifactDigestMismatch,
+    AwsRolloutError,
+    ConfigurationError,
+)
+from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.operators import rollback_runner, uninstall_wait
 from distributor_rollout.operators.rollback_inputs import read_standing
 from distributor_rollout.operators.rollback_runner import DEFAULT_UNINSTALL_TIMEOUT
@@ -337,6 +346,111 @@ def test_a_failed_uninstall_is_retried_reported_and_its_delete_skipped(
     # reader role, so no uninstall can be confirmed and no instance is deleted.
     assert operation_calls(fast_sim) == ["UpdateStackInstances"] * 3
     assert instance_targets(fast_sim) == CANARY
+
+
+def test_the_whole_record_is_stored_and_xcom_keeps_a_bounded_one(
+    fast_sim: Simulator,
+    aws: AwsClients,
+    aws_conn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every canary target's uninstall fails; the bounded record lists one of each kind
+    # (the sample shrunk to 1 so the canary's 2 targets are more than it lists).
+    monkeypatch.setattr(rollback_record, "SAMPLE_SIZE", 1)
+    plan = write_plan(tmp_path)
+    rel = release(aws, "1.0.0", None, create=True)
+    canary = deploy(plan, "canary", rel, aws_conn, RUN)
+    fast_sim.settle()
+    scenario = tmp_path / "uninstall-fails.yaml"
+    failing = {"accounts": SANDBOX, "regions": ["us-east-1"], "actions": ["UPDATE"]}
+    scenario.write_text(
+        yaml.safe_dump({"name": "all-fail", "seed": 1, "stack_instance_failures": [failing]})
+    )
+    fast_sim.set_scenario(scenario)
+    context = make_context("rollback", run_id=RUN)
+
+    with pytest.raises(RollbackIncomplete, match=r"could not restore 2 targets: ") as failure:
+        run_task(rollback(plan, rel, [canary], aws_conn, deferrable=False), context)
+
+    every = sorted(str(t) for t in CANARY)
+    assert str(failure.value).endswith(", ".join(every))
+    pushed = context["ti"].xcom[ROLLBACK_XCOM_KEY]
+    assert (pushed["failed"], pushed["failed_total"]) == ([every[0]], 2)
+    assert (pushed["restored"], pushed["restored_total"]) == ([], 0)
+    (uninstall, _) = pushed["actions"]
+    assert (uninstall["accounts"], uninstall["accounts_total"]) == ([SANDBOX[0]], 2)
+    assert uninstall["description"].endswith("on 2 accounts x 1 Region (us-east-1)")
+    stored = pushed["stored"]
+    assert stored["key"] == f"runs/{STACK_SET}/{run_tag_value(RUN)}/rollback.json"
+
+    # The whole record, read back by its digest: every target, and no reference to itself.
+    s3 = PackageBucketHook(aws_conn_id=aws_conn, region_name="us-east-1")
+    document = s3.get_checked_text(stored["bucket"], stored["key"], sha256=stored["sha256"])
+    assert document is not None
+    whole = RollbackRecord.from_dict(read_document(document, StoredRollback.from_dict(stored)))
+    assert whole.failed == tuple(every)
+    assert whole.stored is None
+    assert whole.actions[0].action is not None
+    assert whole.actions[0].action.accounts == tuple(SANDBOX)
+    assert whole.bounded(StoredRollback.from_dict(stored)).to_dict() == pushed
+    aws.client("s3").put_object(Bucket=stored["bucket"], Key=stored["key"], Body=b"{}")
+    with pytest.raises(ArtifactDigestMismatch):
+        s3.get_checked_text(stored["bucket"], stored["key"], sha256=stored["sha256"])
+
+    # The report, built from the XCom, names the failed target it lists and counts both.
+    facts = RunFacts(
+        run_id=RUN,
+        dag_id="distributor_rollout__test",
+        plan=load_plan(Path(plan)),
+        version="1.0.0",
+        dry_run=False,
+        started_at=None,
+        finished_at=None,
+        waves=(WaveRecords("canary", {"deploy": "success", "wait_operation": "failed"}),),
+        rollback_state="failed",
+        rollback=pushed,
+    )
+    report = build_report(facts).rollback
+    assert report is not None
+    assert (report.status, report.restored_targets, report.failed_targets_total) == (
+        "failed",
+        0,
+        2,
+    )
+    assert [(f.target, f.reason) for f in report.failed_targets] == [(every[0], "not restored")]
+
+
+def test_a_record_the_bucket_refuses_leaves_the_rollback_done_and_bounded(
+    fast_sim: Simulator,
+    aws: AwsClients,
+    aws_conn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = write_plan(tmp_path)
+    first = release(aws, "1.0.0", None, create=True)
+    deploy(plan, "canary", first, aws_conn, "run-1")
+    second = release(aws, "2.0.0", "1.0.0")
+    canary = deploy(plan, "canary", second, aws_conn, RUN)
+    fast_sim.settle()
+    refused: list[str] = []
+
+    def refuse(self: PackageBucketHook, bucket: str, key: str, text: str, **_: Any) -> str:
+        refused.append(key)
+        raise AwsRolloutError(f"s3://{bucket}/{key}: AccessDenied")
+
+    monkeypatch.setattr(PackageBucketHook, "put_text", refuse)
+    result = run_task(rollback(plan, second, [canary], aws_conn), make_context(run_id=RUN))
+
+    # Restored all the same; XCom says so without a reference to a record never stored.
+    # Refused before the action (each time the task resumed) and at the end.
+    assert len(refused) >= 2
+    assert set(refused) == {f"runs/{STACK_SET}/{run_tag_value(RUN)}/rollback.json"}
+    assert result["restored"] == sorted(str(t) for t in CANARY)
+    assert result["restored_total"] == len(CANARY)
+    assert "stored" not in result
+    assert set(versions(aws, CANARY).values()) == {"1.0.0"}
 
 
 def test_mode_none_changes_nothing(

@@ -177,9 +177,14 @@ def test_the_record_keeps_the_json_shape_the_report_and_demo_read() -> None:
             }
         ],
         "restored": [str(A)],
+        "restored_total": 1,
         "failed": [],
+        "failed_total": 0,
         "kept": [],
+        "kept_total": 0,
         "untouched": [],
+        "untouched_total": 0,
+        "untouched_nodes": 0,
         "complete": True,
         "stack_set": None,
     }

@@ -378,7 +378,7 @@ class RunFacts:
 def run_status(facts: RunFacts) -> RunStatus:
     """The run's end: rolled back, failed, succeeded or a dry run."""
     rollback = facts.rollback_record
-    if facts.rollback_state == FAILED or (rollback is not None and rollback.failed):
+    if facts.rollback_state == FAILED or (rollback is not None and rollback.failed_count):
         return "rollback_failed"
     if rollback is not None and facts.rollback_state == SUCCESS and rollback.actions:
         return "rolled_back"
@@ -483,19 +483,24 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
         return None
     # An unfinished record: the task died mid-rollback, so no target is known restored.
     reason = "not restored" if record.complete else "rollback did not finish"
+    # The record XCom holds lists only the first targets of each kind (as many as the
+    # report shows): the totals are its counts, never len() of a list.
     failed = record.failed
-    status: RollbackStatus = "failed" if failed or facts.rollback_state == FAILED else "succeeded"
+    failed_total = record.failed_count
+    status: RollbackStatus = (
+        "failed" if failed_total or facts.rollback_state == FAILED else "succeeded"
+    )
     return RollbackReport(
         mode=record.mode or facts.plan.rollback.mode,
         # An unfinished record lists the actions it had not reached yet as pending.
         actions=record.actions_run,
-        restored_targets=len(record.restored),
+        restored_targets=record.restored_count,
         status=status,
         failed_targets=tuple(
             FailedTargetEntry(target=target, reason=reason)
             for target in failed[:FAILED_TARGETS_CAP]
         ),
-        failed_targets_total=len(failed),
+        failed_targets_total=failed_total,
         kept_targets=tuple(
             FailedTargetEntry(
                 target=item.target,
@@ -504,8 +509,8 @@ def _rollback_report(facts: RunFacts) -> RollbackReport | None:
             )
             for item in record.kept[:FAILED_TARGETS_CAP]
         ),
-        kept_targets_total=len(record.kept),
-        untouched_nodes=sum(item.nodes for item in record.untouched),
+        kept_targets_total=record.kept_count,
+        untouched_nodes=record.untouched_nodes,
         stack_set=StackSetStandingReport.from_standing(record.stack_set)
         if record.stack_set
         else None,

@@ -8,11 +8,13 @@ from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from distributor_rollout.core.artifacts import object_location
 from distributor_rollout.core.operation_ids import rollback_operation_id
 from distributor_rollout.core.params import RunConfig
 from distributor_rollout.core.plan import Plan
-from distributor_rollout.core.release import Release
+from distributor_rollout.core.release import Release, run_tag_value
 from distributor_rollout.core.rollback import (
     forward_plan,
     plan_rollback,
@@ -32,6 +34,7 @@ from distributor_rollout.core.steps import (
     STARTED_AT_XCOM_KEY,
     wave_task_id,
 )
+from distributor_rollout.core.stored_rollback import StoredRollback, rollback_key, stored_document
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.uninstall import deployed_at_seconds, merged_checks
 from distributor_rollout.hooks.errors import AwsRolloutError
@@ -65,16 +68,27 @@ class RollbackOperator(RollbackActionRunner):
     stack would remove the association and leave the package on the nodes with nothing
     to remove it.
 
-    Returns (and pushes under ``rollback``) a ``RollbackRecord.to_dict()`` (``mode``,
-    ``note``, ``actions`` with their ``operation_id``, ``status`` and ``summary``,
-    ``restored``, ``failed``, ``kept``, ``untouched``, ``complete``, and ``stack_set``:
-    what the stack set holds once done and which instances are not CURRENT with it, read
-    from StackSets, ``core.rollback_standing``), and raises ``RollbackIncomplete`` at the
+    Returns (and pushes under ``rollback``) a bounded ``RollbackRecord.to_dict()``
+    (``mode``, ``note``, ``actions`` with their ``operation_id``, ``status`` and
+    ``summary``, ``restored``, ``failed``, ``kept``, ``untouched`` with their totals
+    (``restored_total``, ``failed_total``, ``kept_total``, ``untouched_total``,
+    ``untouched_nodes``), ``complete``, ``stack_set``: what the stack set holds once done
+    and which instances are not CURRENT with it, read from StackSets,
+    ``core.rollback_standing``, and ``stored``), and raises ``RollbackIncomplete`` at the
     end if any target could not be restored. Before each action it pushes the record
     unfinished (``RollbackProgress.unfinished``): a task that dies mid-rollback leaves the
     report an honest account of how far it got. Instances the run never changed are never
     deployed to, though the run's first ``UpdateStackSet`` left them OUTDATED: the record
     counts them, and the report says so.
+
+    The lists grow with the rollout's targets and XCom must not: each push first stores
+    the whole record in the artifacts bucket (``runs/<stack set>/<run tag>/rollback.json``,
+    beside the waves' records; ``core.stored_rollback``), and the XCom keeps every count,
+    the first ``SAMPLE_SIZE`` entries of each list, and ``stored``: ``{"bucket", "key",
+    "sha256"}`` (``RollbackRecord.bounded``). Storing is not what the task is for: if the
+    bucket refuses the record the rollback goes on, logs a warning (and, for the final
+    record, every target not restored), and pushes the bounded record without ``stored``.
+    Nothing reads the stored record back to act on it (a retry plans again and rewrites it).
 
     After an uninstall, the next action waits until every node of its targets has run it
     (``wait_for_uninstall``): deleting an instance deletes its association, so a node
@@ -159,7 +173,7 @@ class RollbackOperator(RollbackActionRunner):
         for index, action in enumerate(plan.actions):
             # Recorded before each action: if the task dies here, the report still says
             # which actions ran and which targets may not be restored.
-            self._push(context, progress.unfinished(plan, run_id))
+            self._push(context, release, progress.unfinished(plan, run_id))
             op_id = rollback_operation_id(run_id, index)
             if isinstance(action, DeleteInstances):
                 if index not in decisions:
@@ -187,7 +201,7 @@ class RollbackOperator(RollbackActionRunner):
                     continue
             lost, summary = self.run_with_retries(context, release, config.plan, action, index)
             progress = progress.ran(ActionOutcome.ran(action, op_id, lost, summary), lost)
-        self._push(context, progress.unfinished(plan, run_id))  # every action done
+        self._push(context, release, progress.unfinished(plan, run_id))  # every action done
         checks = [
             self.wait_for_uninstall(
                 waiting, action.wave, config.plan, self._deployed_at(context, action.wave)
@@ -230,12 +244,49 @@ class RollbackOperator(RollbackActionRunner):
         )
         return deployed_at_seconds(started)
 
-    def _push(self, context: Any, record: RollbackRecord) -> None:
-        context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=record.to_dict())
+    def _push(self, context: Any, release: Release, record: RollbackRecord) -> dict[str, Any]:
+        """Store the whole record, push the bounded one; what was pushed."""
+        bounded = record.bounded(self._stored(context, release, record)).to_dict()
+        context["ti"].xcom_push(key=ROLLBACK_XCOM_KEY, value=bounded)
+        return bounded
+
+    def _stored(
+        self, context: Any, release: Release, record: RollbackRecord
+    ) -> StoredRollback | None:
+        """Store the whole record in the artifacts bucket, beside the template the release
+        deploys; where it is (None: a rollback with nothing to do, which lists nothing,
+        or the bucket refused it, logged)."""
+        if not record.actions:
+            return None
+        bucket, _ = object_location(release.template.template_url)
+        key = rollback_key(release.stack_set_name, run_tag_value(str(context["run_id"])))
+        document, reference = stored_document(record.to_dict(), bucket, key)
+        try:
+            self.artifacts_hook().put_text(bucket, key, document, content_type="application/json")
+        except (AwsRolloutError, BotoCoreError, ClientError) as error:
+            self.log.warning(
+                "Could not store the rollback's record in s3://%s/%s (%s): its XCom lists "
+                "only the first targets of each kind",
+                bucket,
+                key,
+                error,
+            )
+            return None
+        self.log.info(
+            "Rollback record (%d restored, %d failed, %d kept) stored in s3://%s/%s",
+            record.restored_count,
+            record.failed_count,
+            record.kept_count,
+            bucket,
+            key,
+        )
+        return reference
 
     def _finish(self, context: Any, release: Release, record: RollbackRecord) -> dict[str, Any]:
-        result = record.to_dict()
-        self._push(context, record)
+        result = self._push(context, release, record)
+        if record.failed and "stored" not in result:
+            # Nowhere else lists them all: the task log does.
+            self.log.warning("Targets not restored: %s", ", ".join(record.failed))
         started = [outcome for outcome in record.actions if outcome.status != "skipped"]
         if started:
             StackSetOperationLink.persist(
@@ -249,9 +300,9 @@ class RollbackOperator(RollbackActionRunner):
         self.log.info(
             "Rollback (%s): %d targets restored, %d kept for offline nodes, %d failed",
             record.mode,
-            len(record.restored),
-            len(record.kept),
-            len(record.failed),
+            record.restored_count,
+            record.kept_count,
+            record.failed_count,
         )
         incomplete = record.incomplete_message()
         if incomplete:

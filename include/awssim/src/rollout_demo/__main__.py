@@ -245,9 +245,14 @@ def print_rollback(result: Any) -> None:
     print("rollback actions:")
     for action in rollback.get("actions") or []:
         print(f"  {action.get('kind')}: {action.get('status')} - {action.get('summary', '')}")
-    print(f"  restored {len(rollback.get('restored') or [])} targets", end="")
+    # The record lists only the first targets of each kind; its totals count them all
+    # (records from before the totals list every target).
+    restored = rollback.get("restored_total", len(rollback.get("restored") or []))
+    print(f"  restored {restored} targets", end="")
     failed = rollback.get("failed") or []
-    print(f", {len(failed)} not restored: {', '.join(failed)}" if failed else "")
+    failed_total = rollback.get("failed_total", len(failed))
+    unlisted = f", and {failed_total - len(failed)} more" if failed_total > len(failed) else ""
+    print(f", {failed_total} not restored: {', '.join(failed)}{unlisted}" if failed_total else "")
 
 
 if __name__ == "__main__":
