@@ -24,8 +24,9 @@ BUCKET = "distributor-rollout-artifacts"
 CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
 
 
-def stored_result(aws: AwsClients) -> dict[str, Any]:
-    """A deploy result for the canary whose list is in the bucket, one target inline."""
+def stored_result(aws: AwsClients, *, trimmed: bool = True) -> dict[str, Any]:
+    """A deploy result for the canary whose list is in the bucket, one target inline (or,
+    not ``trimmed``, all of them: a small wave's)."""
     listed = [str(target) for target in CANARY]
     key = targets_key("agents", "run-1", "canary")
     document, reference = stored_targets(listed, BUCKET, key)
@@ -34,6 +35,8 @@ def stored_result(aws: AwsClients) -> dict[str, Any]:
     s3.put_object(Bucket=BUCKET, Key=key, Body=document.encode())
     result = WaveResult("canary", WaveChanges("canary"), ("op-1",), targets=tuple(listed))
     recorded = result.storing_targets(reference).to_dict()
+    if not trimmed:
+        return recorded
     # Only a sample stays inline for a large wave: keep one, so the list must be read.
     return recorded | {"targets": listed[:1], "targets_total": reference.count}
 
@@ -68,7 +71,8 @@ def test_the_gate_reads_every_target_from_the_stored_list(
 def test_an_altered_list_fails_the_gate_before_any_member_read(
     fast_sim: Simulator, aws: AwsClients, aws_conn: str, tmp_path: Path
 ) -> None:
-    deployed = stored_result(aws)
+    # Every target is inline too (a small wave): the stored list is still what is gated.
+    deployed = stored_result(aws, trimmed=False)
     reference = deployed["stored_targets"]
     aws.client("s3").put_object(Bucket=BUCKET, Key=reference["key"], Body=b'["a"]')
     fast_sim.ledger.clear()

@@ -387,7 +387,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         return targets
 
     def _deployed_targets(self) -> list[Target]:
-        """The targets ``deploy_result`` lists inline or stores (read back and checked)."""
+        """The targets ``deploy_result`` stores (read back and checked, even when the few
+        inline are all of them: the gate waits on what the deploy task recorded), or lists
+        inline in a record written before lists were stored."""
         try:
             recorded = rendered_mapping(self.deploy_result)
             if recorded is None:
@@ -399,9 +401,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
                 "deploy_result", f"not a deploy result ({error})", self.deploy_result, expected
             )
             raise ValidationError("compliance sensor", [problem]) from None
-        if result.complete:
-            return [Target.parse(text) for text in result.targets]
         if result.stored_targets is None:
+            if result.complete:  # a record written before target lists were stored
+                return [Target.parse(text) for text in result.targets]
             problem = wrong(
                 "deploy_result.stored_targets",
                 "missing where the result lists only some targets",
