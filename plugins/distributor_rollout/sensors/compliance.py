@@ -162,6 +162,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self._role_name = ""
         self._association_name = ""
         self._feed: ChangeFeed | None = None
+        self._artifacts_region: str | None = None
         self._poller: GatePoller | None = None
         self._resolved_targets: list[Target] | None = None
         self._gate: GateSettings | None = None
@@ -346,6 +347,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
         self._role_name = plan.stack_set.compliance_reader.role_name
         self._association_name = plan.association.name
         self._feed = plan.stack_set.compliance_reader.change_feed
+        self._artifacts_region = plan.stack_set.region  # where the artifacts bucket is
         self._fleet_gate = wave_gate(plan, wave)
         # At run time, never at parse: the time scale is the deployment's, not the DAG's.
         self._gate = self._fleet_gate.scaled(time_scale())
@@ -413,7 +415,7 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             raise ValidationError("compliance sensor", [problem])
         s3 = PackageBucketHook(
             aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
+            region_name=self._artifacts_region or self.region_name,
             verify=self.verify,
             config=self.botocore_config,
         )
