@@ -24,9 +24,10 @@ entries of each list: ``restored``, ``failed``, ``kept``, ``untouched``, each ac
 ``accounts`` (its ``describe()`` line is kept, written from all of them) and a narrowed
 delete's ``deleted`` and ``lost``. Records whose lists are that short stay whole. Whoever
 counts reads the ``*_count`` properties (``len()`` of a list counts only what it lists); an
-action read from a bounded record names only its first accounts, for showing, never for
-acting. ``to_dict`` writes each list's total beside it (``restored_total`` ...
-``untouched_nodes``); records written before, with whole lists and no totals, still read.
+action read from a bounded record names only its first accounts, for showing (its line is
+``ActionOutcome.describe()``, not its action's), never for acting. ``to_dict`` writes
+each list's total beside it (``restored_total`` ... ``untouched_nodes``); records written
+before, with whole lists and no totals, still read.
 """
 
 from __future__ import annotations
