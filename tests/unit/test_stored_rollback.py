@@ -28,6 +28,7 @@ from distributor_rollout.core.rollback_record import (
 )
 from distributor_rollout.core.rollback_standing import StackSetStanding
 from distributor_rollout.core.run_outcome import RunFacts, WaveRecords, build_report
+from distributor_rollout.core.run_view import _actions
 from distributor_rollout.core.stored_rollback import (
     SAMPLE_SIZE,
     StoredRollback,
@@ -272,3 +273,13 @@ def test_the_stored_document_is_the_whole_record_under_its_digest() -> None:
             read_document(broken, reference)
     with pytest.raises(ValidationError, match="sha256"):
         StoredRollback.from_dict({"bucket": "b", "key": "k"})
+
+
+def test_the_rollout_tab_describes_each_action_over_all_its_accounts() -> None:
+    full = record_of(1, 0, 0, 0, accounts=3 * SAMPLE_SIZE)
+    cut = RollbackRecord.from_dict(json_round_trip(full.bounded(REFERENCE).to_dict()))
+
+    shown = [action["description"] for action in _actions(cut, lambda _: None)]
+
+    assert shown == [outcome.describe() for outcome in full.actions]
+    assert all(f"{3 * SAMPLE_SIZE} accounts" in line for line in shown)

@@ -373,7 +373,7 @@ def _actions(record: RollbackRecord | None, operation_url: ConsoleUrl) -> list[d
         {
             "kind": outcome.action.kind if outcome.action else None,
             "wave": outcome.action.wave if outcome.action else None,
-            "description": outcome.action.describe() if outcome.action else "",
+            "description": outcome.describe() if outcome.action else "",
             "status": outcome.status,
             "summary": outcome.summary,
             "operation_id": outcome.operation_id or None,

@@ -204,8 +204,9 @@ def failure_reason(dag_id: str, run_id: str, task_id: str) -> str | None:
         return "; ".join(failed) or None
     if step == ROLLBACK:
         record = xcom(dag_id, run_id, task_id, ROLLBACK_XCOM_KEY) or {}
-        failed = record.get("failed") or []
-        return f"{len(failed)} targets not restored" if failed else None
+        # The record keeps only the first few failed targets; the total counts them all.
+        failed = record.get("failed_total", len(record.get("failed") or []))
+        return f"{failed} targets not restored" if failed else None
     if step == REPORT:
         return "the rollout did not succeed (its report follows)"
     return None
