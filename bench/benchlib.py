@@ -26,10 +26,12 @@ import re
 import resource
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_HOME = REPO / ".airflow" / "bench"
@@ -87,6 +89,25 @@ def awssim_server(
 def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     """Peak resident set size in MiB (Linux reports KiB) of this process or its children."""
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of another running process so far (Linux ``/proc``): an
+    awssim serving in its own process is measured apart from the product."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def control(endpoint: str, name: str, body: dict[str, Any] | None = None) -> Any:
+    """awssim's control API (``/_awssim/<name>``): GET without a body, POST with one; its
+    JSON answer."""
+    request = urllib.request.Request(  # noqa: S310 - our own loopback server
+        f"{endpoint}/_awssim/{name}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=600) as answer:  # noqa: S310
+        return json.loads(answer.read())
 
 
 def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:

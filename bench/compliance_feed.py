@@ -39,7 +39,6 @@ import math
 import os
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,9 @@ from benchlib import (
     airflow_environment,
     arguments,
     awssim_server,
+    control,
     exit_with,
+    process_cpu,
 )
 
 airflow_environment()
@@ -75,24 +76,6 @@ CHANGED_SHARE = 0.01
 DELIVERED = 200.0
 """Simulated seconds after which Config delivered what it recorded (its delay: 120)."""
 SEEDED = REPO / "bench" / "support" / "seeded_awssim.py"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of another process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def control(endpoint: str, name: str, body: dict[str, Any] | None = None) -> Any:
-    """GET (no body) or POST awssim's control API; its JSON answer."""
-    request = urllib.request.Request(  # noqa: S310 - our own loopback server
-        f"{endpoint}/_awssim/{name}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=600) as answer:  # noqa: S310
-        return json.loads(answer.read())
 
 
 def rerun(endpoint: str, targets: list[Target]) -> None:

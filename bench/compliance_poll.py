@@ -30,7 +30,6 @@ import math
 import os
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +42,9 @@ from benchlib import (
     airflow_environment,
     arguments,
     awssim_server,
+    control,
     exit_with,
+    process_cpu,
 )
 
 airflow_environment()
@@ -61,24 +62,6 @@ DUMMY_SECRET = "awssim"  # noqa: S105 - awssim accepts any secret; keys name the
 CPU_BUDGET_MS = 0.5
 WALL_BUDGET = 1.25
 SEEDED = REPO / "bench" / "support" / "seeded_awssim.py"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of another process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def control(endpoint: str, name: str, body: dict[str, Any]) -> None:
-    """POST to awssim's control API."""
-    request = urllib.request.Request(  # noqa: S310 - our own loopback server
-        f"{endpoint}/_awssim/{name}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=600):  # noqa: S310
-        pass
 
 
 def counter(calls: Counter[str]) -> Callable[..., None]:

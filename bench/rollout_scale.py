@@ -61,20 +61,27 @@ gate); ``--quick`` about 1.5 minutes, nearly all of it the fixed cost of two reh
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from benchlib import BENCH_HOME, REPO, Figure, Figures, arguments, awssim_server, exit_with
+from benchlib import (
+    BENCH_HOME,
+    REPO,
+    Figure,
+    Figures,
+    arguments,
+    awssim_server,
+    control,
+    exit_with,
+)
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 WAVES = (("canary", "Canary", 0.02), ("nonprod", "NonProd", 0.18), ("prod_a", "ProdA", 0.30))
@@ -228,12 +235,6 @@ def reap(process: subprocess.Popen[str]) -> tuple[float, float]:
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def control(endpoint: str, name: str) -> Any:
-    """``GET /_awssim/<name>``."""
-    with urllib.request.urlopen(f"{endpoint}/_awssim/{name}", timeout=600) as answer:  # noqa: S310
-        return json.loads(answer.read())
 
 
 def run_records(db: Path, dag_id: str) -> tuple[list[tuple[str, str, int]], dict[str, float]]:

@@ -72,6 +72,22 @@ def targets(accounts: Iterable[str], regions: Iterable[str]) -> list[Target]:
     return [Target(account, region) for account in accounts for region in regions]
 
 
+AGGREGATOR = "org-association-compliance"
+
+
+def organization_aggregator(aws: AwsClients) -> str:
+    """An organization-wide Config aggregator in the delegated administrator's account, in
+    us-east-1 (the change feed's source); its name."""
+    client(aws, "config", ADMIN).put_configuration_aggregator(
+        ConfigurationAggregatorName=AGGREGATOR,
+        OrganizationAggregationSource={
+            "RoleArn": f"arn:aws:iam::{ADMIN}:role/ConfigAggregator",
+            "AllAwsRegions": True,
+        },
+    )
+    return AGGREGATOR
+
+
 def reader_role(aws: AwsClients, account: str) -> None:
     """The compliance-reader role in ``account``, trusting the delegated administrator."""
     client(aws, "iam", account).create_role(RoleName=READER, AssumeRolePolicyDocument=TRUST)

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from airflow_support import first_event, make_context, run_task
 from compliance_support import (
-    ADMIN,
+    AGGREGATOR,
     ASSOCIATION,
     READER,
     SANDBOX,
-    client,
     count_calls,
+    organization_aggregator,
     prepare,
     tagged_nodes,
     targets,
@@ -33,7 +33,6 @@ from distributor_rollout.hooks.compliance_feed import FeedPoller
 from distributor_rollout.sensors.compliance import AssociationComplianceSensor
 from distributor_rollout.triggers.compliance import AssociationComplianceTrigger
 
-AGGREGATOR = "org-association-compliance"
 CANARY = targets(SANDBOX, ["us-east-1", "us-west-2"])
 FEED = {"aggregator": AGGREGATOR, "region": "us-east-1", "full_read_minutes": 600}
 EVERY_NODE = GateSettings(
@@ -45,14 +44,7 @@ EVERY_NODE = GateSettings(
 @pytest.fixture
 def aggregator(fast_sim: Simulator, aws: AwsClients) -> str:
     """An organization-wide aggregator in the delegated administrator's account."""
-    client(aws, "config", ADMIN).put_configuration_aggregator(
-        ConfigurationAggregatorName=AGGREGATOR,
-        OrganizationAggregationSource={
-            "RoleArn": f"arn:aws:iam::{ADMIN}:role/ConfigAggregator",
-            "AllAwsRegions": True,
-        },
-    )
-    return AGGREGATOR
+    return organization_aggregator(aws)
 
 
 def trigger(conn: str, gate: GateSettings = EVERY_NODE, **kw: Any) -> Any:

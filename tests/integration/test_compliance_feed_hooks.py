@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from compliance_support import (
-    ADMIN,
+    AGGREGATOR,
     ASSOCIATION,
     NONPROD,
     READER,
@@ -18,6 +18,7 @@ from compliance_support import (
     client,
     count_calls,
     install,
+    organization_aggregator,
     prepare,
     reader_role,
     tagged_nodes,
@@ -36,7 +37,6 @@ from distributor_rollout.hooks.compliance_feed import FeedPoller
 from distributor_rollout.hooks.config_aggregator import ConfigAggregatorHook
 from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError
 
-AGGREGATOR = "org-association-compliance"
 WAVE = targets(SANDBOX, ["us-east-1", "us-west-2"])
 OUTSIDE = Target(NONPROD[0], "us-east-1")
 DELIVERED = 180.0
@@ -47,14 +47,7 @@ SELECT = "config.SelectAggregateResourceConfig"
 @pytest.fixture
 def aggregator(fast_sim: Simulator, aws: AwsClients) -> str:
     """An organization-wide aggregator in the delegated administrator's account."""
-    client(aws, "config", ADMIN).put_configuration_aggregator(
-        ConfigurationAggregatorName=AGGREGATOR,
-        OrganizationAggregationSource={
-            "RoleArn": f"arn:aws:iam::{ADMIN}:role/ConfigAggregator",
-            "AllAwsRegions": True,
-        },
-    )
-    return AGGREGATOR
+    return organization_aggregator(aws)
 
 
 def aggregator_hook(conn: str, **kw: Any) -> ConfigAggregatorHook:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
-from distributor_rollout.core.errors import ValidationError, wrong
+from distributor_rollout.core.errors import Problem, ValidationError, wrong
 
 TEMPLATE_BODY_LIMIT: Final = 51_200
 """The largest ``TemplateBody`` StackSets accept, in bytes (``TemplateURL``: 1 MB)."""
@@ -31,6 +32,17 @@ def sha256_hex(data: bytes | str) -> str:
     """The hex sha256 of bytes, or of text as UTF-8."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     return hashlib.sha256(raw).hexdigest()
+
+
+def stored_object_problems(data: Mapping[str, Any], what: str) -> list[Problem]:
+    """What is wrong with the reference to a record stored in the artifacts bucket (a wave's
+    changes or targets, the rollback's record): its ``bucket``, ``key`` and ``sha256`` must
+    be non-empty text. ``what`` names the record in the messages."""
+    return [
+        wrong(name, "missing or not text", data.get(name), f"the {what}'s {name}")
+        for name in ("bucket", "key", "sha256")
+        if not isinstance(data.get(name), str) or not data.get(name)
+    ]
 
 
 def template_sha256(template_text: str) -> str:

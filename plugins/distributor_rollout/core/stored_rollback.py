@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from distributor_rollout.core.artifacts import sha256_hex
+from distributor_rollout.core.artifacts import sha256_hex, stored_object_problems
 from distributor_rollout.core.errors import ValidationError, wrong
 
 SAMPLE_SIZE = 50
@@ -48,11 +48,7 @@ class StoredRollback:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StoredRollback:
         """The inverse of ``to_dict``."""
-        problems = [
-            wrong(name, "missing or not text", data.get(name), "the stored record's " + name)
-            for name in ("bucket", "key", "sha256")
-            if not isinstance(data.get(name), str) or not data.get(name)
-        ]
+        problems = stored_object_problems(data, "stored record")
         if problems:
             raise ValidationError("stored rollback record", problems)
         return cls(bucket=data["bucket"], key=data["key"], sha256=data["sha256"])

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from distributor_rollout.core.artifacts import sha256_hex
+from distributor_rollout.core.artifacts import sha256_hex, stored_object_problems
 from distributor_rollout.core.errors import ValidationError, wrong
 from distributor_rollout.core.targets import Target
 
@@ -47,11 +47,7 @@ class StoredTargets:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StoredTargets:
         """The inverse of ``to_dict``."""
-        problems = [
-            wrong(name, "missing or not text", data.get(name), "the stored list's " + name)
-            for name in ("bucket", "key", "sha256")
-            if not isinstance(data.get(name), str) or not data.get(name)
-        ]
+        problems = stored_object_problems(data, "stored list")
         count = data.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             problems.append(wrong("count", "not a count", count, "a whole number ≥ 0"))

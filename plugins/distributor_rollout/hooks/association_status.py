@@ -19,7 +19,6 @@ to wait on rather than fail.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,7 +36,7 @@ from distributor_rollout.core.gate import TargetCompliance
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.hooks.member_access import MemberAccessHook, access_denied
-from distributor_rollout.hooks.retries import is_throttling, is_transient
+from distributor_rollout.hooks.retries import backoff_pause, is_throttling, is_transient
 
 THROTTLE_RETRIES = 4
 """Our own retries after botocore's, on throttling only."""
@@ -51,10 +50,6 @@ OFFLINE_PING_STATUSES = ("ConnectionLost", "Inactive")
 FINISHED_STATUSES = frozenset({"Success", "Failed"})
 
 _Result = TypeVar("_Result")
-
-
-def _pause(attempt: int) -> float:
-    return random.uniform(0, THROTTLE_PAUSE_SECONDS * 2**attempt)  # noqa: S311 - jitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +289,7 @@ class AssociationStatusHook(MemberAccessHook):
                 self._translate(target, error)
                 if not is_throttling(error) or attempt >= THROTTLE_RETRIES:
                     raise
-            time.sleep(_pause(attempt))
+            time.sleep(backoff_pause(attempt, THROTTLE_PAUSE_SECONDS))
             attempt += 1
 
     async def _retrying_async(
@@ -308,7 +303,7 @@ class AssociationStatusHook(MemberAccessHook):
                 self._translate(target, error)
                 if not is_throttling(error) or attempt >= THROTTLE_RETRIES:
                     raise
-            await asyncio.sleep(_pause(attempt))
+            await asyncio.sleep(backoff_pause(attempt, THROTTLE_PAUSE_SECONDS))
             attempt += 1
 
     def _translate(self, target: Target, error: ClientError) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import cached_property
@@ -29,16 +28,17 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from distributor_rollout.hooks.association_status import THROTTLE_PAUSE_SECONDS, THROTTLE_RETRIES
 from distributor_rollout.hooks.errors import AwsRolloutError, ConfigurationError
-from distributor_rollout.hooks.retries import RetryingAwsHook, error_code, is_throttling
+from distributor_rollout.hooks.retries import (
+    RetryingAwsHook,
+    backoff_pause,
+    error_code,
+    is_throttling,
+)
 
 PAGE_LIMIT = 100
 """SelectAggregateResourceConfig's largest page."""
 NO_SUCH_AGGREGATOR = "NoSuchConfigurationAggregatorException"
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
-
-
-def _pause(attempt: int) -> float:
-    return random.uniform(0, THROTTLE_PAUSE_SECONDS * 2**attempt)  # noqa: S311 - jitter
 
 
 class ConfigAggregatorHook(RetryingAwsHook):
@@ -117,7 +117,7 @@ class ConfigAggregatorHook(RetryingAwsHook):
             except (ClientError, BotoCoreError) as error:
                 if not is_throttling(error) or attempt >= THROTTLE_RETRIES:
                     raise self._translated(aggregator, error) from error
-            time.sleep(_pause(attempt))
+            time.sleep(backoff_pause(attempt, THROTTLE_PAUSE_SECONDS))
             attempt += 1
 
     async def _retrying_async(
@@ -130,7 +130,7 @@ class ConfigAggregatorHook(RetryingAwsHook):
             except (ClientError, BotoCoreError) as error:
                 if not is_throttling(error) or attempt >= THROTTLE_RETRIES:
                     raise self._translated(aggregator, error) from error
-            await asyncio.sleep(_pause(attempt))
+            await asyncio.sleep(backoff_pause(attempt, THROTTLE_PAUSE_SECONDS))
             attempt += 1
 
     def _translated(self, aggregator: str, error: Exception) -> AwsRolloutError:

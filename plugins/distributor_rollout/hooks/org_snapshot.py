@@ -23,7 +23,6 @@ here, a few more times with backoff.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -38,7 +37,7 @@ from distributor_rollout.core.org_snapshot import NodeRecord, Readings, Unreadab
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.hooks.member_access import MemberAccessHook
 from distributor_rollout.hooks.organizations import OrganizationsHook
-from distributor_rollout.hooks.retries import error_code, is_throttling
+from distributor_rollout.hooks.retries import backoff_pause, error_code, is_throttling
 
 STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
 INSTANCE_INFORMATION_PAGE = 50
@@ -72,7 +71,7 @@ def _retrying(call: Callable[..., _Result], **request: Any) -> _Result:
         except ClientError as error:
             if not is_throttling(error) or attempt >= THROTTLE_RETRIES:
                 raise
-        time.sleep(random.uniform(0, THROTTLE_PAUSE_SECONDS * 2**attempt))  # noqa: S311 - jitter
+        time.sleep(backoff_pause(attempt, THROTTLE_PAUSE_SECONDS))
         attempt += 1
 
 

@@ -6,6 +6,7 @@ StackSets waits, compliance polls and S3 checks all classify failures the same w
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,6 +95,13 @@ def http_status(error: ClientError) -> int:
 def is_throttling(error: BaseException) -> bool:
     """Whether AWS refused a call for its rate."""
     return isinstance(error, ClientError) and error_code(error) in THROTTLING_CODES
+
+
+def backoff_pause(attempt: int, first_pause: float) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based) of our own retries after
+    botocore's: exponential from ``first_pause``, with full jitter so that many readers
+    throttled together do not retry together."""
+    return random.uniform(0, first_pause * 2**attempt)  # noqa: S311 - jitter, not secrets
 
 
 def is_transient(error: BaseException) -> bool:
