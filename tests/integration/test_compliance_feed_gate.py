@@ -64,7 +64,7 @@ def trigger(conn: str, gate: GateSettings = EVERY_NODE, **kw: Any) -> Any:
     return AssociationComplianceTrigger(**kwargs)
 
 
-def test_the_trigger_passes_through_the_feed_on_a_poll_of_every_target(
+def test_the_trigger_waits_through_the_feed_and_decides_on_a_poll_of_every_target(
     fast_sim: Simulator,
     aws: AwsClients,
     aws_conn: str,
@@ -72,18 +72,28 @@ def test_the_trigger_passes_through_the_feed_on_a_poll_of_every_target(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepare(aws, CANARY)
+    fast_sim.settle(horizon=600)
+    nodes = tagged_nodes(fast_sim, CANARY)
+    # More nodes than the wave has: the gate waits (through the feed) until it times out.
+    unreachable = GateSettings(
+        threshold_percent=100,
+        min_nodes=len(nodes) + 1,
+        timeout_seconds=1.5,
+        poll_interval_seconds=0.2,
+    )
     calls = count_calls(fast_sim, monkeypatch)
 
-    event = asyncio.run(first_event(trigger(aws_conn), timeout=30)).payload
+    event = asyncio.run(first_event(trigger(aws_conn, unreachable), timeout=30)).payload
 
-    assert event["status"] == "success"
     decision = event["decision"]
-    assert decision["state"] == "PASS"
-    nodes = tagged_nodes(fast_sim, CANARY)
-    assert decision["totals"]["expected"] == decision["totals"]["success"] == len(nodes)
-    assert calls["config.SelectAggregateResourceConfig"] >= 1
-    # The first poll and the confirming one read every target; those between, only changes.
-    assert calls["ssm.ListAssociations"] >= 2 * len(CANARY)
+    assert decision["state"] == "FAIL"
+    assert decision["totals"]["success"] == len(nodes)
+    # Between the first poll and the one confirming the timeout, both of every target,
+    # the polls asked the aggregator and re-read only what changed. awssim's clock runs
+    # ahead of the trigger's, so the install's items look newer than the first read: they
+    # are read once more, then never (each row is acted on once).
+    assert calls["config.SelectAggregateResourceConfig"] >= 3
+    assert calls["ssm.ListAssociations"] <= 3 * len(CANARY)
 
 
 class ScriptedPoller:
@@ -122,6 +132,43 @@ def test_a_partial_poll_that_would_pass_is_confirmed_and_the_gate_waits() -> Non
     assert decision["state"] == "FAIL"  # timed out waiting: never passed on the feed
     assert decision["totals"]["pending"] == 2
     assert scripted.full_polls >= 1
+
+
+class BakingPoller:
+    """A feed poller whose every poll says every node complied; it records which polls
+    were asked to read every target."""
+
+    def __init__(self) -> None:
+        self.last_full = False
+        self.asked: list[bool] = []
+
+    async def poll_async(self, *, full: bool = False) -> StatusPoll:
+        self.asked.append(full)
+        self.last_full = full
+        return StatusPoll(
+            tuple(
+                AssociationStatus(TargetCompliance(target, 2, 2, 0, 0), "assoc-1")
+                for target in CANARY
+            )
+        )
+
+
+def test_a_gate_bakes_only_on_polls_of_every_target() -> None:
+    baking = BakingPoller()
+    settings = GateSettings(
+        threshold_percent=100, timeout_seconds=5.0, bake_seconds=0.5, poll_interval_seconds=0.1
+    )
+    trig = trigger("aws_default", settings)
+    trig.poller = lambda targets, feed: baking
+
+    event = asyncio.run(first_event(trig, timeout=30)).payload
+
+    assert event["decision"]["state"] == "PASS"
+    # The first (partial) poll would start the bake: it is confirmed by a full one, and
+    # every poll of the bake reads every target.
+    assert baking.asked[:2] == [False, True]
+    assert all(baking.asked[1:])
+    assert len(baking.asked) >= 3
 
 
 def test_the_sensor_falls_back_to_reading_every_target_when_the_feed_fails(

@@ -328,8 +328,14 @@ def test_change_feed_problems_name_the_field_and_what_is_valid(raw: dict[str, An
     reader["change_feed"] = {"aggregator": "org", "region": "us-east-1", "full_read_minutes": 2.5}
     assert _problems(raw) == [
         "stack_set.compliance_reader.change_feed.full_read_minutes: wrong type (got 2.5; "
-        "expected a whole number ≥ 1: fleet minutes between polls that read every target)"
+        "expected a whole number from 1 to 1440: fleet minutes between polls that read "
+        "every target)"
     ]
+    reader["change_feed"] = {"aggregator": "org", "region": "us-east-1", "lookback_minutes": 1441}
+    [problem] = _problems(raw)
+    assert problem.startswith("stack_set.compliance_reader.change_feed.lookback_minutes: ")
+    assert "1441" in problem
+    assert "1440" in problem
 
 
 def test_the_commented_change_feed_example_is_a_valid_plan(repo: Path) -> None:

@@ -230,8 +230,8 @@ class ChangeFeed(_Model):
     only those between full polls (``core.compliance_feed``). The gate's counts still come
     from reading each target: the feed only decides which ones a poll reads. Freshness:
     a change Config misses or delivers later than ``lookback_minutes`` is seen at the next
-    full poll, at most ``full_read_minutes`` later, and the gate never passes or fails
-    without a full poll confirming it."""
+    full poll, at most ``full_read_minutes`` later, and the gate never passes, fails or
+    bakes without a full poll confirming it."""
 
     aggregator: AggregatorName = Field(
         description="the Config aggregator's name (ConfigurationAggregatorName) in the account "
@@ -241,13 +241,16 @@ class ChangeFeed(_Model):
     full_read_minutes: int = Field(
         30,
         ge=1,
-        description="a whole number ≥ 1: fleet minutes between polls that read every target",
+        le=1440,
+        description="a whole number from 1 to 1440: fleet minutes between polls that read "
+        "every target",
     )
     lookback_minutes: int = Field(
         15,
         ge=0,
-        description="a whole number ≥ 0: fleet minutes each query looks back for the items "
-        "Config delivers late",
+        le=1440,
+        description="a whole number from 0 to 1440: fleet minutes each query looks back for "
+        "the items Config delivers late",
     )
 
 

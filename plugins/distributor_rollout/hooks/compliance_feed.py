@@ -6,7 +6,8 @@ plan's Config aggregator which managed nodes' association compliance changed sin
 previous poll (less the lookback), re-reads the wave targets those nodes are in and the
 targets left unread before, and keeps every other target's last status. Every
 ``full_read_minutes`` of fleet time, when the caller asks (before the gate acts on a
-decision), and whenever the aggregator query fails, a poll reads every target: a broken
+decision, and while it bakes: ``needs_full_read``), and whenever the aggregator query
+fails, a poll reads every target: a broken
 feed costs per-target reads, never a stale gate. The decisions are ``core.compliance_feed``;
 the returned ``StatusPoll`` covers every target, so ``evaluate_poll`` judges it unchanged.
 """
@@ -31,6 +32,7 @@ from distributor_rollout.core.compliance_feed import (
     parse_rows,
     targets_to_read,
 )
+from distributor_rollout.core.gate import GateDecision
 from distributor_rollout.core.plan import ChangeFeed
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.association_status import (
@@ -265,6 +267,15 @@ class EveryTargetPoller:
 
 GatePoller = FeedPoller | EveryTargetPoller
 """What a gate polls with: ``gate_poller`` picks by the plan."""
+
+
+def needs_full_read(decision: GateDecision, poller: GatePoller) -> bool:
+    """Whether the gate must read every target before acting on ``decision``: it came from
+    a poll that did not, and it passes, fails or starts a bake. The feed only says which
+    targets changed, and some changes make no Config item (an agent going offline, a node
+    newly targeted): the gate never decides or bakes on what it did not read."""
+    settled = decision.state != "WAIT" or decision.passing_since is not None
+    return settled and not poller.last_full
 
 
 def gate_poller(

@@ -31,7 +31,7 @@ from distributor_rollout.core.steps import GATE_XCOM_KEY, LATEST_POLL_XCOM_KEY
 from distributor_rollout.core.targets import Target
 from distributor_rollout.core.wave_result import WaveResult
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
-from distributor_rollout.hooks.compliance_feed import GatePoller, gate_poller
+from distributor_rollout.hooks.compliance_feed import GatePoller, gate_poller, needs_full_read
 from distributor_rollout.hooks.errors import AwsRolloutError, MemberAccessDenied
 from distributor_rollout.hooks.package_bucket import PackageBucketHook
 from distributor_rollout.hooks.stored_targets import read_stored_targets
@@ -270,8 +270,9 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
     ) -> tuple[GateDecision, StatusPoll, float]:
         """Poll the targets once and judge the gate as of the poll's start (as the trigger
         does): the decision, the poll and the pause until the next poll. A poll through the
-        change feed that would decide is confirmed by reading every target, and the gate
-        acts on that (``hooks.compliance_feed``)."""
+        change feed that would decide or start a bake is confirmed by reading every target,
+        the gate acts on that, and a baking gate reads every target
+        (``hooks.compliance_feed.needs_full_read``)."""
         poller = self._gate_poller(targets)
         failed = frozenset(self._failed_targets())
 
@@ -289,8 +290,10 @@ class AssociationComplianceSensor(AwsBaseSensor[AssociationStatusHook]):
             )
             return began, poll, decision
 
-        began, poll, decision = judged(full=False)
-        if decision.state != "WAIT" and not poller.last_full:
+        # A baking gate reads every target: changes the feed cannot see (an agent going
+        # offline, a node newly targeted) must end a bake as they would without it.
+        began, poll, decision = judged(full=self._passing_since is not None)
+        if needs_full_read(decision, poller):
             self.log.info("%s; confirming with a poll of every target", decision.reason)
             began, poll, decision = judged(full=True)
         elapsed = elapsed_since(self._opened_at, began)

@@ -18,7 +18,7 @@ from distributor_rollout.core.gate_progress import waiting_poll
 from distributor_rollout.core.plan import ChangeFeed
 from distributor_rollout.core.targets import Target
 from distributor_rollout.hooks.association_status import AssociationStatusHook, StatusPoll
-from distributor_rollout.hooks.compliance_feed import GatePoller, gate_poller
+from distributor_rollout.hooks.compliance_feed import GatePoller, gate_poller, needs_full_read
 from distributor_rollout.hooks.errors import MemberAccessDenied
 from distributor_rollout.triggers.deferral import hold_until
 from distributor_rollout.triggers.poll_record import PollRecorder
@@ -33,7 +33,7 @@ class AssociationComplianceTrigger(BaseTrigger):
     Each poll reads all targets concurrently (at most ``concurrency`` at once) through the
     member role, whose credentials stay cached across polls, or, with the plan's change
     feed, only those the Config aggregator says changed, every target being read again
-    before the gate acts on a decision (``hooks.compliance_feed``); ``core`` decides PASS,
+    before the gate acts on a decision or bakes (``hooks.compliance_feed``); ``core`` decides PASS,
     WAIT or FAIL, and WAIT sleeps until ``core.gate.next_poll_in``. The event is ``{"status":
     "success", "decision": GateDecision.to_dict(), "decided_at": ISO-8601 UTC, ...}`` once
     the gate passed or failed (the task judges; see ``decided_event``), or ``{"status":
@@ -179,10 +179,11 @@ class AssociationComplianceTrigger(BaseTrigger):
             await asyncio.sleep(max(0.0, self.first_poll_at - time.time()))
         while True:
             try:
+                # A baking gate reads every target (see sensors.compliance).
                 began, poll, decision = await self._judged(
-                    poller, settings, passing_since, failed, full=False
+                    poller, settings, passing_since, failed, full=passing_since is not None
                 )
-                if decision.state != "WAIT" and not poller.last_full:
+                if needs_full_read(decision, poller):
                     self.log.info("%s; confirming with a poll of every target", decision.reason)
                     began, poll, decision = await self._judged(
                         poller, settings, passing_since, failed, full=True
